@@ -1,0 +1,6 @@
+"""`python -m advisor` is the `advisor` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

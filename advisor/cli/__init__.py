@@ -1,0 +1,111 @@
+"""The `advisor` command line: one module per command group, loaded on first use.
+
+Commands are registered by name in `COMMANDS` and imported only when invoked, so
+`advisor assess` never pays for the estimator's imports (torch, transformers, peft).
+Every error is reported here, once: a user's mistake exits 2 with a message (or a
+JSON error object with `--json`), our own failure exits 1, Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from ..errors import (
+    EXIT_FAILURE,
+    EXIT_INVALID_INPUT,
+    EXIT_SIGINT,
+    AdvisorError,
+    ErrorInfo,
+    FieldIssue,
+)
+from ..files import dumps_json
+
+# name -> "module:attribute" under advisor.cli
+COMMANDS: dict[str, str] = {}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each command's module only when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        return getattr(module, attr)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        json_mode = "--json" in argv
+        try:
+            self.main_without_errors(argv, prog_name, complete_var, **extra)
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except AdvisorError as exc:
+            code = report_error(exc.info(), exc.exit_code, json_mode)
+        except click.UsageError as exc:
+            code = report_error(_usage_error(exc), EXIT_INVALID_INPUT, json_mode)
+        except (KeyboardInterrupt, click.Abort):
+            code = report_error(ErrorInfo(code="interrupted", message="interrupted"), EXIT_SIGINT, json_mode)
+        except click.ClickException as exc:
+            code = report_error(ErrorInfo(code="invalid_input", message=exc.format_message()), exc.exit_code, json_mode)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if os.environ.get("ADVISOR_DEBUG"):
+                raise
+            message = f"internal error: {type(exc).__name__}: {exc} (set ADVISOR_DEBUG=1 for the traceback)"
+            code = report_error(ErrorInfo(code="internal", message=message), EXIT_FAILURE, json_mode)
+        else:
+            code = 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def main_without_errors(self, argv, prog_name, complete_var, **extra):
+        # standalone_mode=False hands every exception to `main` above.
+        result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        if isinstance(result, int) and result:
+            raise click.exceptions.Exit(result)
+
+
+def report_error(info: ErrorInfo, exit_code: int, json_mode: bool) -> int:
+    """Print an error the way the caller asked for: JSON on stdout, or text on stderr."""
+    if json_mode:
+        click.echo(dumps_json({"error": info.model_dump(mode="json")}), nl=False)
+    else:
+        click.echo(f"error: {info.message}", err=True)
+        for issue in info.fields:
+            if issue.message == info.message:
+                continue
+            line = f"  {issue.field}: {issue.message}"
+            if issue.allowed:
+                line += f" (allowed: {', '.join(issue.allowed)})"
+            click.echo(line, err=True)
+    return exit_code
+
+
+def _usage_error(exc: click.UsageError) -> ErrorInfo:
+    fields = []
+    param = getattr(exc, "param", None)
+    if param is not None:
+        name = (param.opts[0] if getattr(param, "opts", None) else param.name) or "argument"
+        allowed = list(param.type.choices) if isinstance(getattr(param, "type", None), click.Choice) else None
+        fields.append(FieldIssue(field=name, message=exc.format_message(), allowed=allowed))
+    return ErrorInfo(code="invalid_input", message=exc.format_message(), fields=fields)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="advisor", message="advisor %(version)s")
+def cli() -> None:
+    """Decide whether to adapt a model with LoRA or use something cheaper first."""
+
+
+def main() -> None:
+    cli.main(prog_name="advisor")

@@ -1,0 +1,135 @@
+"""Errors every door reports the same way: a stable code, a message, the fields at fault.
+
+A user's mistake (a wrong enum, a missing file, a rank of 0) is an `InvalidInput`
+and exits 2; a failure of ours exits 1. The CLI prints `ErrorInfo` as
+`{"error": {...}}` with `--json`, the MCP server returns its text as a tool error,
+and the Python API raises the exception itself.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INVALID_INPUT = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class FieldIssue(BaseModel):
+    """One field at fault, with what would be accepted."""
+
+    field: str = Field(description="Dotted path of the field, e.g. `stability` or `answers.dataset_examples`.")
+    message: str = Field(description="What is wrong with the value.")
+    allowed: list[str] | None = Field(default=None, description="The accepted values or range, when there is a short list.")
+
+
+class ErrorInfo(BaseModel):
+    """The machine-readable error: stable `code`, readable `message`, and the fields to fix."""
+
+    code: str = Field(description="Stable error code: invalid_input, invalid_file, refused, missing_dependency, interrupted, internal.")
+    message: str
+    fields: list[FieldIssue] = Field(default_factory=list)
+
+
+class AdvisorError(Exception):
+    """Base of the errors the doors know how to report."""
+
+    code = "internal"
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, *, fields: list[FieldIssue] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = list(fields or [])
+        if code is not None:
+            self.code = code
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(code=self.code, message=self.message, fields=self.fields)
+
+    def __str__(self) -> str:
+        if not self.fields:
+            return self.message
+        details = "; ".join(_describe(issue) for issue in self.fields)
+        return f"{self.message}: {details}"
+
+
+class InvalidInput(AdvisorError):
+    """The user's input is wrong; the message and fields say how to fix it."""
+
+    code = "invalid_input"
+    exit_code = EXIT_INVALID_INPUT
+
+
+class InvalidFile(InvalidInput):
+    """A file the user named is missing, too large, unreadable or malformed."""
+
+    code = "invalid_file"
+
+
+class Refused(InvalidInput):
+    """The request is valid but would not work here (e.g. a run that does not fit in memory)."""
+
+    code = "refused"
+
+
+class MissingDependency(AdvisorError):
+    """An optional dependency is needed for this command; the message names the install command."""
+
+    code = "missing_dependency"
+
+
+class Interrupted(AdvisorError):
+    """The user stopped the command (Ctrl-C or SIGTERM); nothing was left half-written."""
+
+    code = "interrupted"
+
+    def __init__(self, message: str = "interrupted", *, exit_code: int = EXIT_SIGINT):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _describe(issue: FieldIssue) -> str:
+    text = f"{issue.field}: {issue.message}"
+    if issue.allowed:
+        text += f" (allowed: {', '.join(issue.allowed)})"
+    return text
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def field_issues(exc: ValidationError, prefix: str = "") -> list[FieldIssue]:
+    """Turn pydantic's errors into `FieldIssue`s, with the allowed values of enums."""
+    issues = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in err["loc"] if part != "__root__")
+        field = ".".join(p for p in (prefix, loc) if p) or "(input)"
+        allowed = None
+        if err["type"] in ("literal_error", "enum"):
+            allowed = _QUOTED.findall(str(err.get("ctx", {}).get("expected", ""))) or None
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        if "input" in err and err["type"] not in ("missing", "extra_forbidden"):
+            message = f"{message} (got {_short(err['input'])})"
+        issues.append(FieldIssue(field=field, message=message, allowed=allowed))
+    return issues
+
+
+def invalid_input(exc: ValidationError, what: str = "input", prefix: str = "") -> InvalidInput:
+    """An `InvalidInput` naming every field pydantic rejected."""
+    issues = field_issues(exc, prefix)
+    return InvalidInput(f"invalid {what}", fields=issues)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    # Control characters would reach a terminal or a report verbatim; show them escaped.
+    text = text.encode("unicode_escape", "backslashreplace").decode("ascii", "replace")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,127 @@
+"""Reading what users hand us and writing what we produce, safely.
+
+Every file a user names goes through `read_text`: size-limited, UTF-8, text only.
+Every file we write goes through `write_atomic`: a temporary file beside the
+target, then a rename, so a crash or Ctrl-C never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import FieldIssue, InvalidFile
+
+MAX_ANSWERS_BYTES = 1 << 20  # an answers file is a page of YAML, not a megabyte
+STDIN = "-"
+
+
+def read_text(path: str | os.PathLike[str], *, field: str, limit: int = MAX_ANSWERS_BYTES) -> str:
+    """The text of `path` (or stdin for "-"), refusing missing, oversized and binary files."""
+    if str(path) == STDIN:
+        raw = sys.stdin.buffer.read(limit + 1)
+        where = "stdin"
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise _file_error(field, f"no such file: {p}")
+        if not p.is_file():
+            raise _file_error(field, f"not a regular file: {p}")
+        if p.stat().st_size > limit:
+            raise _file_error(field, f"{p} is {p.stat().st_size:,} bytes; the limit is {limit:,}")
+        try:
+            with p.open("rb") as fh:
+                raw = fh.read(limit + 1)
+        except OSError as exc:
+            raise _file_error(field, f"cannot read {p}: {exc.strerror}") from None
+        where = str(p)
+    if len(raw) > limit:
+        raise _file_error(field, f"{where} is over the limit of {limit:,} bytes")
+    if b"\x00" in raw:
+        raise _file_error(field, f"{where} is binary, not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _file_error(field, f"{where} is not UTF-8 text") from None
+
+
+def load_mapping(path: str | os.PathLike[str], *, field: str, limit: int = MAX_ANSWERS_BYTES) -> dict[str, Any]:
+    """A YAML or JSON file whose top level is a mapping (YAML loaded safely)."""
+    text = read_text(path, field=field, limit=limit)
+    if not text.strip():
+        raise _file_error(field, f"{_name(path)} is empty")
+    data = parse_yaml(text, field=field, name=_name(path))
+    if not isinstance(data, dict):
+        kind = type(data).__name__ if data is not None else "nothing"
+        raise _file_error(field, f"{_name(path)} must hold a mapping of field: value, not {kind}")
+    return data
+
+
+def parse_yaml(text: str, *, field: str, name: str) -> Any:
+    """Parse YAML (a superset of JSON) with the safe loader; errors name the line."""
+    try:
+        return yaml.load(text, Loader=_NoAliasSafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise _file_error(field, f"{name} is not valid YAML or JSON{where}: {problem}") from None
+
+
+class _NoAliasSafeLoader(yaml.SafeLoader):
+    """The safe loader without aliases: answer files never need them, and they allow
+    exponential expansion ("billion laughs")."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False, field: str = "path") -> Path:
+    """Write `text` to `path` through a temporary file and a rename.
+
+    Refuses to replace an existing file unless `force`. The parent folder must exist:
+    we write where we were asked and nowhere else.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise _file_error(field, f"{target} is a folder; give a file path")
+    if target.exists() and not force:
+        raise _file_error(field, f"{target} exists; pass --force to replace it")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise _file_error(field, f"folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
+
+
+def dumps_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _name(path: str | os.PathLike[str]) -> str:
+    return "stdin" if str(path) == STDIN else str(path)
+
+
+def _file_error(field: str, message: str) -> InvalidFile:
+    return InvalidFile(message, fields=[FieldIssue(field=field, message=message)])
