@@ -55,8 +55,8 @@ class AdvisorError(Exception):
     def __str__(self) -> str:
         if not self.fields:
             return self.message
-        details = "; ".join(_describe(issue) for issue in self.fields)
-        return f"{self.message}: {details}"
+        details = "; ".join(_describe(issue) for issue in self.fields if issue.message != self.message)
+        return f"{self.message}: {details}" if details else self.message
 
 
 class InvalidInput(AdvisorError):

@@ -1,0 +1,299 @@
+"""Build the real architecture on the meta device and read off what the estimator needs.
+
+transformers builds the model from its config with no memory allocated; PEFT injects
+LoRA into it the same way it would on a GPU. Parameter counts, which modules LoRA
+wraps, and every linear layer's shape therefore come from the libraries themselves,
+exactly, for any architecture transformers implements.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ..errors import FieldIssue, InvalidInput, MissingDependency
+from ..specs import ModelSpec
+from .activations import LinearInfo
+
+LORA_INSTALL = "pip install 'advisor[lora]' -c constraints.txt"
+
+
+@dataclass
+class ParamGroup:
+    module: str
+    modules: int = 0
+    params: int = 0
+    trainable: int = 0
+
+
+@dataclass
+class Architecture:
+    """What the memory model needs to know about one model under one adaptation method."""
+
+    spec_id: str
+    model_type: str
+    task: str
+    total_params: int  # the base model's parameters
+    trainable_params: int
+    adapter_params: int  # LoRA's A and B matrices (0 for full fine-tuning)
+    params_by_module: list[ParamGroup]
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    tied_embeddings: bool
+    embedding_params: int  # input embedding table (and position table)
+    lm_head_params: int  # 0 when tied to the embedding
+    linear_params_in_layers: int  # what QLoRA quantizes
+    layer_linears: list[dict[str, LinearInfo]]  # per layer: relative module name -> info
+    targets: list[str] = field(default_factory=list)  # LoRA target module names as PEFT resolved them
+    config: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def require_lora_stack():
+    """Import torch, transformers and peft, or say how to install them."""
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependency(f"this needs torch, transformers and peft ({exc.name} is missing): run `{LORA_INSTALL}`") from None
+
+
+def build_config(spec: ModelSpec, *, field_name: str = "model"):
+    """The transformers config for a spec: transformers' own class for its model_type, never remote code."""
+    require_lora_stack()
+    from transformers import AutoConfig
+
+    values = {k: v for k, v in spec.config.items() if k not in ("model_type", "auto_map", "transformers_version")}
+    try:
+        with _quiet():
+            config = AutoConfig.for_model(spec.model_type, **values)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a bad config
+        raise InvalidInput(f"{spec.source}: transformers cannot build a {spec.model_type} config: {exc}",
+                           fields=[FieldIssue(field=field_name, message=str(exc)[:300])]) from None
+    return config
+
+
+def build_meta_model(spec: ModelSpec, config=None):
+    """The model with every parameter on the meta device (nothing allocated)."""
+    require_lora_stack()
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    config = config or build_config(spec)
+    auto = AutoModelForCausalLM if spec.task == "causal-lm" else AutoModel
+    try:
+        with torch.device("meta"), _quiet():
+            model = auto.from_config(config, dtype=torch.bfloat16)
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidInput(f"{spec.source}: transformers cannot build this {spec.model_type} model: {exc}",
+                           fields=[FieldIssue(field="model", message=str(exc)[:300])]) from None
+    return model
+
+
+def lora_config(spec: ModelSpec, *, rank: int, alpha: float, targets, dropout: float = 0.0):
+    from peft import LoraConfig
+
+    task_type = "CAUSAL_LM" if spec.task == "causal-lm" else "FEATURE_EXTRACTION"
+    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type=task_type)
+
+
+def inject_lora(model, spec: ModelSpec, *, rank: int, alpha: float, targets):
+    """PEFT's get_peft_model, with its errors turned into field errors."""
+    from peft import get_peft_model
+
+    try:
+        with _quiet():
+            return get_peft_model(model, lora_config(spec, rank=rank, alpha=alpha, targets=targets))
+    except ValueError as exc:
+        message = str(exc)
+        if "target_modules" in message or "Target module" in message or "not found" in message:
+            names = sorted(linear_module_names(model))
+            raise InvalidInput(
+                f"LoRA targets {targets!r} do not match this {spec.model_type} model",
+                fields=[FieldIssue(field="targets", message=message.splitlines()[0][:300], allowed=["all-linear", *names])],
+            ) from None
+        raise InvalidInput(f"PEFT refused the LoRA config: {message[:300]}", fields=[FieldIssue(field="targets", message=message[:300])]) from None
+
+
+def linear_module_names(model) -> set[str]:
+    """The last names of every linear layer (what `--targets` accepts)."""
+    return {name.split(".")[-1] for name, module in model.named_modules() if _is_linear(module) and name}
+
+
+def describe(spec: ModelSpec, *, method: str, rank: int, alpha: float, targets, weights: str, others: str | None) -> Architecture:
+    """Build `spec` on the meta device, apply the method, and describe it.
+
+    `weights` is the stored dtype of the base linear weights ("bf16", "fp32", or "nf4"
+    under QLoRA); `others` the dtype of everything else when it differs.
+    """
+    config = build_config(spec)
+    model = build_meta_model(spec, config)
+    base_total = sum(p.numel() for p in model.parameters())
+    notes = list(spec.notes)
+    resolved_targets: list[str] = []
+    if method in ("lora", "qlora"):
+        model = inject_lora(model, spec, rank=rank, alpha=alpha, targets=targets)
+        peft_cfg = model.peft_config["default"]
+        resolved_targets = sorted(peft_cfg.target_modules) if isinstance(peft_cfg.target_modules, (set, list)) else [str(peft_cfg.target_modules)]
+        trainable, _ = model.get_nb_trainable_parameters()
+        adapter = trainable
+    else:
+        trainable, adapter = base_total, 0
+
+    layers = _decoder_layers(model)
+    head_name, head = _output_head(model)
+    embed = _input_embedding(model)
+    tied = head is not None and embed is not None and head.weight is embed.weight
+    layer_linears = [_linears(layer, method, weights) for layer in layers]
+    linear_in_layers = sum(info.in_features * info.out_features for ll in layer_linears for info in ll.values())
+    embedding_params = sum(p.numel() for n, p in model.named_parameters() if _is_embedding_param(n))
+
+    return Architecture(
+        spec_id=spec.id,
+        model_type=spec.model_type,
+        task=spec.task,
+        total_params=base_total,
+        trainable_params=trainable,
+        adapter_params=adapter,
+        params_by_module=_params_by_module(model),
+        layers=len(layers),
+        hidden=_cfg(config, "hidden_size", "n_embd", "d_model"),
+        heads=_cfg(config, "num_attention_heads", "n_head"),
+        kv_heads=_cfg(config, "num_key_value_heads", default=None) or _cfg(config, "num_attention_heads", "n_head"),
+        head_dim=_cfg(config, "head_dim", default=None) or _cfg(config, "hidden_size", "n_embd") // _cfg(config, "num_attention_heads", "n_head"),
+        vocab=_cfg(config, "vocab_size"),
+        tied_embeddings=tied,
+        embedding_params=embedding_params,
+        lm_head_params=0 if tied or head is None else head.weight.numel(),
+        linear_params_in_layers=linear_in_layers,
+        layer_linears=layer_linears,
+        targets=resolved_targets,
+        config=config.to_dict(),
+        notes=notes,
+    )
+
+
+def _linears(layer, method: str, weights: str) -> dict[str, LinearInfo]:
+    infos = {}
+    for name, module in layer.named_modules():
+        base = getattr(module, "base_layer", None)
+        if base is not None and _is_linear(base):
+            adapted, target = True, base
+        elif _is_linear(module) and not _inside_lora(name):
+            if any(name.startswith(prefix + ".") for prefix in infos):  # the base_layer of a wrapped module
+                continue
+            adapted, target = False, module
+        else:
+            continue
+        in_f, out_f = _features(target)
+        infos[name.replace(".base_layer", "")] = LinearInfo(
+            in_features=in_f,
+            out_features=out_f,
+            trainable=method == "full",
+            adapted=adapted,
+            weight_dtype=weights,
+        )
+    return infos
+
+
+def _inside_lora(name: str) -> bool:
+    return bool(re.search(r"\.(lora_[AB]|lora_embedding_[AB]|lora_dropout|lora_magnitude_vector)(\.|$)", name))
+
+
+def _is_linear(module) -> bool:
+    import torch.nn as nn
+
+    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+def _features(module) -> tuple[int, int]:
+    if type(module).__name__ == "Conv1D":  # GPT-2 stores (in, out)
+        return module.weight.shape[0], module.weight.shape[1]
+    return module.in_features, module.out_features
+
+
+def _decoder_layers(model):
+    import torch.nn as nn
+
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) > 0]
+    if not lists:
+        raise InvalidInput("cannot find the model's layers", fields=[FieldIssue(field="model", message="no layer list")])
+    return max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))
+
+
+def _output_head(model):
+    get = getattr(model, "get_output_embeddings", None)
+    head = get() if get else None
+    return ("lm_head", head) if head is not None else (None, None)
+
+
+def _input_embedding(model):
+    get = getattr(model, "get_input_embeddings", None)
+    return get() if get else None
+
+
+def _is_embedding_param(name: str) -> bool:
+    return bool(re.search(r"(embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings)\.weight$", name))
+
+
+def _params_by_module(model) -> list[ParamGroup]:
+    groups: dict[str, ParamGroup] = {}
+    seen_modules: dict[str, set[str]] = defaultdict(set)
+    seen_params: set[int] = set()
+    for full_name, param in model.named_parameters(remove_duplicate=False):
+        if id(param) in seen_params:
+            continue
+        seen_params.add(id(param))
+        parts = full_name.split(".")[:-1]  # drop weight/bias
+        parts = [p for p in parts if p not in ("default", "base_layer")]
+        key = _module_key(parts)
+        group = groups.setdefault(key, ParamGroup(module=key))
+        owner = ".".join(parts)
+        if owner not in seen_modules[key]:
+            seen_modules[key].add(owner)
+            group.modules += 1
+        group.params += param.numel()
+        if param.requires_grad:
+            group.trainable += param.numel()
+    return sorted(groups.values(), key=lambda g: -g.params)
+
+
+def _module_key(parts: list[str]) -> str:
+    if len(parts) >= 2 and parts[-1] in ("lora_A", "lora_B"):
+        return f"{parts[-2]}.{parts[-1]}"
+    # experts stored as 3-D parameters (Mixtral) have the parameter name as their only identity
+    return parts[-1] if parts else "(root)"
+
+
+def _cfg(config, *names, default=...):
+    for name in names:
+        value = getattr(config, name, None)
+        if value is not None:
+            return value
+    if default is ...:
+        raise InvalidInput(f"config lacks {names[0]}", fields=[FieldIssue(field="model", message=f"config has no {' / '.join(names)}")])
+    return default
+
+
+@contextmanager
+def _quiet():
+    """transformers and peft warn about things that do not concern an estimate (meta tensors, deprecations)."""
+    import logging
+
+    logger = logging.getLogger("transformers")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(previous)

@@ -1,0 +1,379 @@
+"""The training-memory model: what is live at each phase of a step, and the peak.
+
+Pure arithmetic over an `Architecture` (exact shapes from the meta-device build) and
+`TrainingSettings`; no torch. The step is the one every trainer runs:
+
+    out = model(input_ids, labels=input_ids)   # forward, loss inside (logits upcast to fp32)
+    out.loss.backward()
+    optimizer.step(); optimizer.zero_grad(set_to_none=True)
+
+so the live set at each moment is known: weights and optimizer states always; saved
+activations from the end of forward until backward frees them layer by layer;
+the loss buffers (fp32 log-softmax, its gradient, the gradient of the logits) at the
+start of backward; gradients from backward until zero_grad; the optimizer's own
+temporaries during `step()`; and the previous step's `out` (logits, KV cache), which
+Python keeps until the next forward returns. The peak is the largest of these moments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .activations import BLOCKS, DTYPE_BYTES, Dims, Layer, LinearInfo, Precision, Tensor, gpt2_block, mixtral_block
+from .architecture import Architecture
+from .settings import TrainingSettings
+
+GIB = 1 << 30
+# QLoRA (arXiv 2305.14314): NF4 weights in blocks of 64 with 8-bit absmax, whose fp32
+# constants come in blocks of 256 (double quantization): 4.127 bits per weight.
+NF4_BYTES_PER_PARAM = 0.5 + 1 / 64 + 4 / (64 * 256)
+# bitsandbytes' 8-bit optimizers keep tensors under 4096 elements in 32 bits, and one
+# fp32 absmax per 256-element block for the rest.
+BNB_MIN_8BIT_SIZE = 4096
+CUDA_CONTEXT_BYTES = 600 * (1 << 20)  # torch + CUDA 12/13 context with lazy module loading, H100/H200 class
+
+
+@dataclass
+class Activations:
+    """Saved-for-backward bytes at the end of forward: per token, and fixed (autocast's weight copies)."""
+
+    layers_per_token: dict[str, float]  # embedding, every layer, rotary tables; by kind
+    head_per_token: dict[str, float]  # final norm, LM head input, soft-capping
+    layers_fixed: dict[str, float]
+    head_fixed: dict[str, float]
+    layer_per_token: float  # one steady-state layer, recomputed in backward under checkpointing
+    layer_fixed: float
+    logits_dtype: str
+    kv_cache_per_token: float  # held by the output object until the next forward
+    notes: list[str] = field(default_factory=list)
+
+
+def precision_of(settings: TrainingSettings) -> Precision:
+    if settings.method == "qlora":
+        # The QLoRA recipe: 4-bit base linears, prepare_model_for_kbit_training (other
+        # weights in fp32), training under bf16 (fp16) autocast.
+        return Precision(weights="nf4", autocast="fp16" if settings.precision == "fp16" else "bf16", others="fp32")
+    if settings.precision == "mixed":
+        return Precision(weights="fp32", autocast="bf16")
+    return Precision(weights=settings.precision)
+
+
+def param_bytes(dtype: str) -> int:
+    return DTYPE_BYTES[dtype]
+
+
+def weight_bytes(arch: Architecture, settings: TrainingSettings) -> int:
+    p = precision_of(settings)
+    adapters = arch.adapter_params * DTYPE_BYTES[p.adapter]
+    if settings.method == "qlora":
+        quantized = arch.linear_params_in_layers
+        rest = arch.total_params - quantized
+        return int(quantized * NF4_BYTES_PER_PARAM) + rest * DTYPE_BYTES[p.norm_dtype] + adapters
+    return arch.total_params * DTYPE_BYTES[p.weights] + adapters
+
+
+def trainable_dtype(settings: TrainingSettings) -> str:
+    p = precision_of(settings)
+    return p.weights if settings.method == "full" else p.adapter
+
+
+def gradient_bytes(arch: Architecture, settings: TrainingSettings) -> int:
+    return arch.trainable_params * DTYPE_BYTES[trainable_dtype(settings)]
+
+
+def optimizer_state_bytes(arch: Architecture, settings: TrainingSettings, trainable_tensors: list[int]) -> int:
+    """States of the optimizer for the trainable parameters (kept in their dtype by torch)."""
+    size = DTYPE_BYTES[trainable_dtype(settings)]
+    n = arch.trainable_params
+    if settings.optimizer == "adamw":
+        return 2 * n * size
+    if settings.optimizer == "sgd":
+        return n * size
+    if settings.optimizer == "adamw8bit":
+        total = 0
+        for numel in trainable_tensors:
+            total += 2 * numel * 4 if numel < BNB_MIN_8BIT_SIZE else 2 * (numel + 4 * -(-numel // 256))
+        return total
+    # Adafactor: factored second moment (one row and one column vector per matrix), no first moment.
+    return sum(_adafactor_state(shape) * size for shape in _tensor_shapes(arch, settings))
+
+
+def optimizer_step_temporary_bytes(arch: Architecture, settings: TrainingSettings) -> int:
+    """torch's foreach AdamW allocates sqrt(exp_avg_sq) for every parameter at once."""
+    size = DTYPE_BYTES[trainable_dtype(settings)]
+    if settings.optimizer == "adamw":
+        return arch.trainable_params * size
+    if settings.optimizer == "adafactor":
+        largest = max((r * c for r, c in _tensor_shapes(arch, settings)), default=0)
+        return 2 * largest * size
+    return 0
+
+
+def _tensor_shapes(arch: Architecture, settings: TrainingSettings) -> list[tuple[int, int]]:
+    shapes = []
+    if settings.method == "full":
+        for layer in arch.layer_linears:
+            shapes += [(i.out_features, i.in_features) for i in layer.values()]
+        shapes.append((arch.vocab, arch.hidden))
+    else:
+        for layer in arch.layer_linears:
+            shapes += [(settings.rank, i.in_features) for i in layer.values() if i.adapted]
+            shapes += [(i.out_features, settings.rank) for i in layer.values() if i.adapted]
+    return shapes
+
+
+def _adafactor_state(shape: tuple[int, int]) -> int:
+    rows, cols = shape
+    return rows + cols if rows > 1 and cols > 1 else rows * cols
+
+
+def trainable_tensor_sizes(arch: Architecture, settings: TrainingSettings) -> list[int]:
+    return [r * c for r, c in _tensor_shapes(arch, settings)]
+
+
+# ---------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------
+
+def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
+    p = precision_of(settings)
+    full = settings.method == "full"
+    dims = Dims(hidden=arch.hidden, heads=arch.heads, kv_heads=arch.kv_heads, head_dim=arch.head_dim,
+                batch=settings.batch, seq=settings.seq, rope_dim=_rope_dim(arch),
+                intermediate=int(arch.config.get("intermediate_size") or 0))
+    attention = "flash" if settings.attention == "sdpa" and arch.model_type not in EAGER_ONLY else "eager"
+    notes = []
+    if settings.attention == "sdpa" and attention == "eager":
+        notes.append(f"{arch.model_type} does not support SDPA in transformers; eager attention keeps s x s scores per head")
+    use_cache = not settings.grad_checkpointing and bool(arch.config.get("use_cache", True))
+    block, family_note = _block_for(arch)
+    if family_note:
+        notes.append(family_note)
+
+    def layer(linears: dict[str, LinearInfo]) -> Layer:
+        return Layer(linears, p, dims, attention=attention, rank=settings.rank, norms_trainable=full, use_cache=use_cache)
+
+    # The embedding lookup saves the token ids when its table is trained.
+    embed = layer({})
+    x = Tensor(arch.hidden, p.norm_dtype, requires_grad=full)
+    if full:
+        embed.save(Tensor(1, "int64", False), "embedding")
+    if arch.model_type == "gpt2":
+        x = embed.dropout(x, _gpt2_dropout(arch))
+
+    # The first layer can differ (under LoRA nothing upstream of its first adapter needs
+    # a gradient); every later layer is the same as the second.
+    first = layer(arch.layer_linears[0])
+    y = block(first, x)
+    rest = layer(arch.layer_linears[min(1, arch.layers - 1)])
+    block(rest, Tensor(arch.hidden, y.dtype, requires_grad=y.requires_grad))
+    rope = first.saved.pop("rope", 0.0) or rest.saved.get("rope", 0.0)
+    rest.saved.pop("rope", None)
+
+    layers: dict[str, float] = {}
+    layers_fixed: dict[str, float] = {}
+    for recorder, count in ((embed, 1), (first, 1), (rest, arch.layers - 1)):
+        for k, v in recorder.saved.items():
+            layers[k] = layers.get(k, 0.0) + v * count
+        for k, v in recorder.fixed.items():
+            layers_fixed[k] = layers_fixed.get(k, 0.0) + v * count
+    if rope:
+        layers["rope"] = rope
+
+    head = layer({"lm_head": LinearInfo(arch.hidden, arch.vocab, trainable=full, adapted=False, weight_dtype=p.norm_dtype)})
+    logits = _head(head, arch, Tensor(arch.hidden, y.dtype, True))
+    return Activations(
+        layers_per_token=layers,
+        head_per_token=dict(head.saved),
+        layers_fixed=layers_fixed,
+        head_fixed=dict(head.fixed),
+        layer_per_token=sum(v for k, v in rest.saved.items() if k != "kv_cache"),
+        layer_fixed=sum(rest.fixed.values()),
+        logits_dtype=logits.dtype,
+        kv_cache_per_token=layers.get("kv_cache", 0.0),
+        notes=notes,
+    )
+
+
+EAGER_ONLY = {"gemma2"}  # transformers: `_supports_sdpa = False` (soft-capping)
+
+
+def _block_for(arch: Architecture):
+    names = {n.split(".")[-1] for n in arch.layer_linears[0]}
+    if arch.model_type in BLOCKS:
+        return BLOCKS[arch.model_type], None
+    if arch.model_type == "mixtral":
+        return mixtral_block(arch.config.get("num_experts_per_tok", 2), arch.config.get("num_local_experts", 8)), (
+            "Mixtral: tokens assumed spread evenly over experts (top-k routing, balanced load)")
+    if arch.model_type == "gpt2":
+        drop = _gpt2_dropout(arch)
+        return (lambda L, x: gpt2_block(L, x, drop)), None
+    if {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= names:
+        return BLOCKS["llama"], f"{arch.model_type}: activations modelled as a Llama-style layer (same projections); not checked against this family"
+    raise UnsupportedArchitecture(arch.model_type)
+
+
+class UnsupportedArchitecture(Exception):
+    def __init__(self, model_type: str):
+        super().__init__(model_type)
+        self.model_type = model_type
+
+
+def _gpt2_dropout(arch: Architecture) -> float:
+    return float(arch.config.get("resid_pdrop", 0.0) or 0.0)
+
+
+def _rope_dim(arch: Architecture) -> int:
+    if arch.model_type == "gpt2":
+        return 0
+    factor = arch.config.get("partial_rotary_factor", 1.0) or 1.0
+    return int(arch.head_dim * factor)
+
+
+def _head(L: Layer, arch: Architecture, x: Tensor) -> Tensor:
+    """Final norm, LM head, and Gemma 2's final logit soft-capping (tanh saves its output)."""
+    if arch.model_type == "gpt2":
+        h = L.layer_norm(x)
+    else:
+        h = L.rms_norm(x, "gemma" if arch.model_type == "gemma2" else "llama")
+    logits = L.linear(h, "lm_head")
+    if arch.config.get("final_logit_softcapping"):
+        capped = Tensor(logits.elems, logits.dtype, True)
+        L.save(capped, "softcap")
+        logits = Tensor(logits.elems, logits.dtype, True)
+    return logits
+
+
+# ---------------------------------------------------------------------------
+# Phases of a step and the peak
+# ---------------------------------------------------------------------------
+
+@dataclass
+class MemoryModel:
+    phases: dict[str, int]
+    peak_phase: str
+    components: dict[str, int]  # at the peak; sums to the peak
+    sizes: dict[str, int]
+    notes: list[str]
+
+
+def step_memory(arch: Architecture, settings: TrainingSettings) -> MemoryModel:
+    tokens = settings.batch * settings.seq
+    act = activations(arch, settings)
+    W, G, O, T_opt = _sharded_states(arch, settings)
+    logits = tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
+    fp32_logits = tokens * arch.vocab * 4
+    upcast = 0 if act.logits_dtype == "fp32" else fp32_logits
+    held = logits + int(tokens * act.kv_cache_per_token)  # the previous step's `out`
+    head_grad = _lm_head_grad_bytes(arch, settings)
+    residual = DTYPE_BYTES[_residual_dtype(settings)]
+
+    head_saved = tokens * sum(act.head_per_token.values()) + sum(act.head_fixed.values())
+    if settings.grad_checkpointing:
+        # Each layer keeps only its input; backward recomputes one layer at a time.
+        A = int(tokens * arch.hidden * residual * arch.layers + head_saved)
+        recompute = int(tokens * act.layer_per_token + act.layer_fixed)
+    else:
+        A = int(tokens * sum(act.layers_per_token.values()) + sum(act.layers_fixed.values()) + head_saved)
+        recompute = 0
+
+    # The loss (transformers' ForCausalLMLoss): logits.float(), then log_softmax (saved) and nll.
+    loss_forward = logits + upcast + fp32_logits
+    # Start of backward: nll's and log_softmax's fp32 gradients beside log_softmax's saved output.
+    loss_backward = logits + 3 * fp32_logits
+    # Then the gradient is cast back to the logits' dtype and reaches the LM head.
+    head_backward = logits + fp32_logits + (logits if upcast else 0) + head_grad
+    emb_transient = _embedding_backward_transient(arch, settings)
+    grad_hidden = 2 * tokens * arch.hidden * residual
+
+    phases = {
+        "forward": W + O + held + A + loss_forward,
+        "loss_backward": W + O + A + loss_backward,
+        "head_backward": W + O + A + head_backward,
+        "backward_end": W + O + G + held + emb_transient,
+        "optimizer_step": W + O + G + T_opt + held,
+    }
+    if settings.grad_checkpointing:
+        phases["layer_recompute"] = W + O + A + logits + head_grad + recompute + grad_hidden
+    peak_phase = max(phases, key=phases.get)
+    comp = _components(peak_phase, W=W, O=O, G=G, T_opt=T_opt, A=A, held=held, logits=logits,
+                       loss_forward=loss_forward, loss_backward=loss_backward, head_backward=head_backward,
+                       emb_transient=emb_transient, recompute=recompute + grad_hidden, head_grad=head_grad)
+    sizes = {
+        "weights": W,
+        "gradients": G,
+        "optimizer_states": O,
+        "optimizer_step_temporaries": T_opt,
+        "activations": A,
+        "logits_and_loss": loss_backward,
+        "previous_step_outputs": held,
+    }
+    if not settings.grad_checkpointing:
+        for k, v in act.layers_per_token.items():
+            sizes[f"activations.{k}"] = v * tokens
+        for k, v in act.head_per_token.items():
+            sizes[f"activations.head.{k}"] = sizes.get(f"activations.head.{k}", 0) + v * tokens
+        for k, v in {**act.layers_fixed}.items():
+            sizes[f"activations.{k}"] = v + act.head_fixed.get(k, 0)
+    return MemoryModel(phases={k: int(v) for k, v in phases.items()}, peak_phase=peak_phase,
+                       components={k: int(v) for k, v in comp.items() if v},
+                       sizes={k: int(v) for k, v in sizes.items()}, notes=act.notes)
+
+
+def _components(phase: str, *, W, O, G, T_opt, A, held, logits, loss_forward, loss_backward, head_backward,
+                emb_transient, recompute, head_grad) -> dict[str, int]:
+    base = {"weights": W, "optimizer_states": O}
+    if phase == "forward":
+        return {**base, "activations": A, "logits_and_loss": loss_forward, "previous_step_outputs": held}
+    if phase == "loss_backward":
+        return {**base, "activations": A, "logits_and_loss": loss_backward}
+    if phase == "head_backward":
+        return {**base, "activations": A, "logits_and_loss": head_backward - head_grad, "gradients": head_grad}
+    if phase == "backward_end":
+        return {**base, "gradients": G, "previous_step_outputs": held, "backward_temporaries": emb_transient}
+    if phase == "optimizer_step":
+        return {**base, "gradients": G, "optimizer_step_temporaries": T_opt, "previous_step_outputs": held}
+    return {**base, "activations": A, "logits_and_loss": logits, "gradients": head_grad, "recomputed_layer": recompute}
+
+
+def _sharded_states(arch: Architecture, settings: TrainingSettings) -> tuple[int, int, int, int]:
+    """Per-GPU weights, gradients, optimizer states and optimizer temporaries."""
+    W = weight_bytes(arch, settings)
+    G = gradient_bytes(arch, settings)
+    O = optimizer_state_bytes(arch, settings, trainable_tensor_sizes(arch, settings))
+    T = optimizer_step_temporary_bytes(arch, settings)
+    n = settings.gpus
+    if settings.sharding == "ddp":
+        return W, 2 * G, O, T  # DDP's gradient buckets hold a second copy of every gradient
+    if settings.sharding == "zero2":
+        # DeepSpeed ZeRO-2: weights replicated, gradients reduced into partitions,
+        # optimizer states (and fp32 master copies of 16-bit weights) partitioned.
+        master = arch.trainable_params * 4 if trainable_dtype(settings) != "fp32" else 0
+        return W, G // n + min(G, _zero_bucket_bytes(settings)), (O + master) // n, T // n
+    if settings.sharding == "fsdp":
+        largest_layer = max(sum(i.in_features * i.out_features for i in ll.values()) for ll in arch.layer_linears)
+        gathered = 2 * largest_layer * DTYPE_BYTES[precision_of(settings).activations]  # current + prefetched layer
+        return W // n + gathered, G // n, O // n, T // n
+    return W, G, O, T
+
+
+def _zero_bucket_bytes(settings: TrainingSettings) -> int:
+    return 500_000_000 * DTYPE_BYTES[trainable_dtype(settings)]  # DeepSpeed's default reduce_bucket_size
+
+
+def _lm_head_grad_bytes(arch: Architecture, settings: TrainingSettings) -> int:
+    if settings.method != "full":
+        return 0
+    return arch.vocab * arch.hidden * DTYPE_BYTES[trainable_dtype(settings)]
+
+
+def _embedding_backward_transient(arch: Architecture, settings: TrainingSettings) -> int:
+    """A tied embedding's second gradient (from the lookup), summed into the LM head's."""
+    if settings.method != "full" or not arch.tied_embeddings:
+        return 0
+    return arch.vocab * arch.hidden * DTYPE_BYTES[trainable_dtype(settings)]
+
+
+def _residual_dtype(settings: TrainingSettings) -> str:
+    p = precision_of(settings)
+    return p.norm_dtype if p.autocast else p.weights

@@ -1,0 +1,98 @@
+"""The estimator's contract: the training settings it takes and the estimate it returns."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Method = Literal["full", "lora", "qlora"]
+PrecisionName = Literal["bf16", "fp16", "fp32", "mixed"]
+Optimizer = Literal["adamw", "adamw8bit", "sgd", "adafactor"]
+Sharding = Literal["none", "ddp", "zero2", "fsdp"]
+AttentionImpl = Literal["sdpa", "eager"]
+
+
+class TrainingSettings(BaseModel):
+    """How the model would be trained. Defaults follow PEFT's LoraConfig and a single-GPU bf16 AdamW run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Method = Field("lora", description="full fine-tuning, LoRA, or QLoRA (4-bit NF4 base with LoRA adapters).")
+    rank: int = Field(8, ge=1, le=65536, description="LoRA rank r (PEFT's default is 8).")
+    alpha: float | None = Field(None, gt=0, description="LoRA alpha; default 2 x rank (Biderman et al. 2024). Does not change memory.")
+    targets: list[str] | Literal["all-linear"] | None = Field(
+        None, description="Modules LoRA adapts: names such as q_proj,v_proj, or all-linear. Default: PEFT's default for the architecture."
+    )
+    batch: int = Field(1, ge=1, le=1 << 20, description="Micro-batch size per GPU.")
+    seq: int = Field(512, ge=1, le=1 << 24, description="Sequence length in tokens.")
+    precision: PrecisionName = Field(
+        "bf16", description="bf16/fp16: all weights in that dtype; fp32; mixed: fp32 weights with bf16 autocast."
+    )
+    optimizer: Optimizer = Field("adamw", description="torch AdamW (foreach), bitsandbytes 8-bit AdamW, SGD with momentum, or Adafactor.")
+    grad_checkpointing: bool = Field(False, description="Recompute each layer's activations in backward (non-reentrant checkpointing).")
+    gpus: int = Field(1, ge=1, le=65536, description="Number of GPUs.")
+    sharding: Sharding = Field("none", description="none (one GPU), ddp, zero2 (DeepSpeed ZeRO-2) or fsdp (full sharding).")
+    attention: AttentionImpl = Field("sdpa", description="Attention implementation; sdpa uses flash/efficient kernels on GPU.")
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _split_targets(cls, value):
+        if isinstance(value, str):
+            if value.strip() == "all-linear":
+                return "all-linear"
+            value = [t.strip() for t in value.split(",")]
+        if isinstance(value, (list, tuple)):
+            if not value or any(not isinstance(t, str) or not t for t in value):
+                raise ValueError("targets must be module names such as q_proj,v_proj, or all-linear")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.gpus > 1 and self.sharding == "none":
+            raise ValueError("sharding: with gpus > 1 choose ddp, zero2 or fsdp")
+        return self
+
+    @property
+    def lora_alpha(self) -> float:
+        return self.alpha if self.alpha is not None else 2.0 * self.rank
+
+
+class ParamGroupOut(BaseModel):
+    module: str = Field(description="Module name (q_proj, embed_tokens, q_proj.lora_A, ...).")
+    modules: int = Field(description="How many such modules the model has.")
+    params: int
+    trainable: int
+
+
+class Estimate(BaseModel):
+    """Parameters and per-GPU training memory for one model under one method."""
+
+    model: str
+    model_type: str
+    method: Method
+    settings: TrainingSettings
+    total_params: int = Field(description="Parameters of the base model.")
+    trainable_params: int
+    trainable_fraction: float
+    params_by_module: list[ParamGroupOut]
+    lora_targets: list[str] = Field(default_factory=list)
+    peak_bytes: int | None = Field(
+        description="Predicted peak of tensor memory per GPU, as torch.cuda.max_memory_allocated counts it (no CUDA context, no allocator slack)."
+    )
+    peak_phase: str | None = Field(None, description="The step phase where the peak falls.")
+    components: dict[str, int] = Field(default_factory=dict, description="Bytes by component at the peak; they sum to peak_bytes.")
+    sizes: dict[str, int] = Field(default_factory=dict, description="Each component's full size, whether or not it is live at the peak.")
+    phases: dict[str, int] = Field(default_factory=dict, description="Live tensor bytes at each phase of a step.")
+    cuda_context_bytes: int = Field(description="Typical CUDA context and kernels, outside peak_bytes.")
+    allocator_slack_bytes: int | None = Field(None, description="Rough caching-allocator overhead beyond peak_bytes (reserved minus allocated).")
+    checkpoint_bytes: int = Field(description="Size of what training saves: the adapter (LoRA) or the whole model (full).")
+    full_checkpoint_bytes: int = Field(description="Size of the full model's weights in the training dtype.")
+    assumptions: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    versions: dict[str, str] = Field(default_factory=dict)
+
+    def total_needed_bytes(self) -> int | None:
+        if self.peak_bytes is None:
+            return None
+        return self.peak_bytes + self.cuda_context_bytes + (self.allocator_slack_bytes or 0)

@@ -1,0 +1,199 @@
+"""Model specs: which architecture the user means, from a catalog id, a config.json or a model folder.
+
+A spec resolves to the architecture's published `config.json` values and where they
+came from. Nothing here runs code from a model: `auto_map` (remote code) is refused
+unless transformers implements the `model_type` itself, and weights are only ever
+read as safetensors. A Hugging Face Hub id is fetched only when the hub is reachable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .errors import FieldIssue, InvalidFile, InvalidInput
+from .files import read_text
+
+MAX_CONFIG_BYTES = 4 << 20
+Task = Literal["causal-lm", "encoder"]
+SAFE_WEIGHTS = ("*.safetensors",)
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class CatalogEntry(BaseModel):
+    """A published architecture we ship: its config.json values and where they come from."""
+
+    id: str
+    name: str
+    source: str = Field(description="Where the config values were published.")
+    task: Task
+    published_params: int | None = Field(default=None, description="Parameter count the publisher states, to check our build against.")
+    note: str | None = None
+    config: dict[str, Any]
+
+    @property
+    def repo(self) -> str | None:
+        match = re.match(r"https://huggingface.co/([^/]+/[^/]+)/", self.source)
+        return match.group(1) if match else None
+
+
+class ModelSpec(BaseModel):
+    """A resolved model: the config to build it from and its provenance."""
+
+    spec: str = Field(description="What the user asked for.")
+    id: str = Field(description="A short name for reports and tables.")
+    origin: Literal["catalog", "config", "folder", "hub"]
+    task: Task
+    model_type: str
+    config: dict[str, Any]
+    source: str = Field(description="URL or path the config came from.")
+    folder: str | None = Field(default=None, description="Model folder, when the spec is one.")
+    weight_files: list[str] = Field(default_factory=list, description="safetensors files in the folder.")
+    notes: list[str] = Field(default_factory=list)
+
+
+def catalog_dir() -> Path:
+    return Path(str(resources.files("advisor") / "catalog"))
+
+
+@cache
+def load_catalog() -> dict[str, CatalogEntry]:
+    entries = {}
+    for path in sorted(catalog_dir().glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries[path.stem] = CatalogEntry(id=path.stem, **data)
+    return entries
+
+
+def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
+    """Resolve a catalog id, a path to config.json, a model folder, or (online only) a hub id."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise _spec_error(field, "give a catalog id (see `advisor models`), a config.json path or a model folder")
+    spec = spec.strip()
+    catalog = load_catalog()
+    entry = catalog.get(spec.lower()) or next((e for e in catalog.values() if e.repo and e.repo.lower() == spec.lower()), None)
+    if entry is not None:
+        return _from_config(spec, entry.id, "catalog", entry.task, entry.config, entry.source, field=field, notes=[entry.note] if entry.note else [])
+    path = Path(os.path.expanduser(spec))
+    if path.is_dir():
+        return _from_folder(spec, path, field)
+    if path.is_file():
+        config = _read_config(path, field)
+        return _from_config(spec, path.parent.name or path.stem, "config", _task_of(config), config, str(path), field=field)
+    looks_like_path = spec.endswith(".json") or spec.startswith((".", "/", "~"))
+    if _HUB_ID.match(spec) and not looks_like_path:
+        return _from_hub(spec, field)
+    if looks_like_path or os.sep in spec:
+        raise _spec_error(field, f"no such file or folder: {spec}")
+    close = [k for k in catalog if spec.lower().split("-")[0] in k][:5]
+    hint = f"; close matches: {', '.join(close)}" if close else "; run `advisor models` for the catalog"
+    raise _spec_error(field, f"unknown model {spec!r}: not a catalog id, a config.json or a model folder{hint}")
+
+
+def _from_folder(spec: str, folder: Path, field: str) -> ModelSpec:
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise _spec_error(field, f"{folder} has no config.json")
+    config = _read_config(config_path, field)
+    weights = sorted(str(p.name) for pattern in SAFE_WEIGHTS for p in folder.glob(pattern))
+    notes = []
+    pickled = sorted(str(p.name) for pattern in PICKLE_WEIGHTS for p in folder.glob(pattern))
+    if pickled and not weights:
+        notes.append(
+            f"{folder} holds only pickle weights ({', '.join(pickled[:3])}); advisor reads safetensors only, "
+            "so runs use random weights of the same architecture"
+        )
+    return _from_config(spec, folder.name, "folder", _task_of(config), config, str(config_path), field=field,
+                        folder=str(folder), weight_files=weights, notes=notes)
+
+
+def _from_hub(spec: str, field: str) -> ModelSpec:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise _spec_error(field, f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub is offline (HF_HUB_OFFLINE); "
+                                 "download its config.json and pass the path")
+    if not _hub_reachable():
+        raise _spec_error(field, f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub is not reachable; "
+                                 "download its config.json and pass the path")
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(spec, "config.json")
+    except ImportError:
+        raise _spec_error(field, f"{spec!r} looks like a hub id, but huggingface_hub is not installed") from None
+    except Exception as exc:  # noqa: BLE001 - any network or hub failure is the same answer for the user
+        raise _spec_error(field, f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub could not be reached "
+                                 f"({type(exc).__name__}); download its config.json and pass the path") from None
+    config = _read_config(Path(path), field)
+    return _from_config(spec, spec.split("/")[-1], "hub", _task_of(config), config, f"https://huggingface.co/{spec}", field=field)
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    """One quick connection attempt, so an offline machine answers at once instead of after retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _from_config(spec, id_, origin, task, config, source, *, field, folder=None, weight_files=(), notes=()) -> ModelSpec:
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise _spec_error(field, f"{source}: config has no model_type")
+    notes = list(notes)
+    known = _known_model_types()
+    if model_type not in known:
+        if config.get("auto_map"):
+            raise _spec_error(field, f"{source}: model_type {model_type!r} needs code from the model repository "
+                                     "(auto_map, trust_remote_code), which advisor never runs")
+        raise _spec_error(field, f"{source}: unknown model_type {model_type!r}; this transformers knows {len(known)} types "
+                                 "(e.g. llama, qwen2, mistral, gemma2, phi3, gpt2)")
+    if config.get("auto_map"):
+        notes.append(f"config has auto_map; built with transformers' own {model_type} implementation, no remote code")
+    return ModelSpec(spec=spec, id=id_, origin=origin, task=task, model_type=model_type, config=config, source=source,
+                     folder=folder, weight_files=list(weight_files), notes=notes)
+
+
+def _read_config(path: Path, field: str) -> dict[str, Any]:
+    text = read_text(path, field=field, limit=MAX_CONFIG_BYTES)
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidFile(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})",
+                          fields=[FieldIssue(field=field, message=f"malformed JSON at line {exc.lineno}")]) from None
+    if not isinstance(config, dict):
+        raise _spec_error(field, f"{path} must hold a JSON object")
+    return config
+
+
+def _task_of(config: dict[str, Any]) -> Task:
+    archs = config.get("architectures") or []
+    if any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs):
+        return "causal-lm"
+    if any(a.endswith(("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "Model")) for a in archs):
+        return "encoder"
+    return "causal-lm"
+
+
+@cache
+def _known_model_types() -> frozenset[str]:
+    # The name table only: importing it does not import torch or any model code.
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return frozenset(CONFIG_MAPPING_NAMES)
+
+
+def _spec_error(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, fields=[FieldIssue(field=field, message=message)])
