@@ -30,20 +30,23 @@ _storage_ids = itertools.count()
 
 @dataclass(frozen=True)
 class Tensor:
-    """A symbolic activation: `elems` elements per token of `dtype`."""
+    """A symbolic activation: `elems` elements per token of `dtype`, on a storage of
+    `storage_elems` elements (larger than `elems` for a view such as one third of a fused qkv)."""
 
     elems: float
     dtype: str
     requires_grad: bool
     storage: int = field(default_factory=lambda: next(_storage_ids))
+    storage_elems: float | None = None
 
     @property
     def nbytes(self) -> float:
-        return self.elems * DTYPE_BYTES[self.dtype]
+        """Bytes kept alive by holding this tensor: its whole storage."""
+        return (self.storage_elems or self.elems) * DTYPE_BYTES[self.dtype]
 
     def view(self, elems: float) -> "Tensor":
         """A view (split, chunk, reshape) of the same storage."""
-        return Tensor(elems, self.dtype, self.requires_grad, self.storage)
+        return Tensor(elems, self.dtype, self.requires_grad, self.storage, self.storage_elems or self.elems)
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,10 @@ class Layer:
     """
 
     def __init__(self, linears: dict[str, LinearInfo], precision: Precision, dims: Dims, *,
-                 attention: Attention, rank: int, norms_trainable: bool, use_cache: bool, lora_dropout: float = 0.0):
+                 attention: Attention, rank: int, norms_trainable: bool, use_cache: bool, lora_dropout: float = 0.0,
+                 wrapped: dict[str, tuple[int, int]] | None = None):
         self.linears = linears
+        self.wrapped = wrapped or {}  # parameters PEFT adapts in place: name -> (numel, adapter numel)
         self.use_cache = use_cache
         self.p = precision
         self.d = dims
@@ -138,16 +143,9 @@ class Layer:
             return self.new(x.elems, _promote(self.p.norm_dtype, x.dtype), grad)
         if self.norms_trainable:
             self.save(normed, "norms")
+        if x.requires_grad:
+            self.fixed["norms"] += self.d.hidden * 4  # (1 + weight.float()), needed for the input's gradient
         return self.new(x.elems, x.dtype, grad)
-
-    def layer_norm(self, x: Tensor) -> Tensor:
-        """native_layer_norm saves its input, mean and rstd (fp32, one each per token)."""
-        grad = x.requires_grad or self.norms_trainable
-        if grad:
-            self.save(x, "norms")
-            self.save(self.new(2, "fp32", True), "norms")
-        out_dtype = "fp32" if self.p.autocast else x.dtype  # autocast runs layer_norm in fp32
-        return self.new(x.elems, out_dtype, grad)
 
     def module(self, name: str) -> LinearInfo:
         """The linear module called `name` in this layer (`q_proj` finds `self_attn.q_proj`)."""
@@ -159,7 +157,9 @@ class Layer:
         return self.linears[matches[0]]
 
     def linear(self, x: Tensor, name: str) -> Tensor:
-        info = self.module(name)
+        return self.linear_module(x, self.module(name))
+
+    def linear_module(self, x: Tensor, info: LinearInfo) -> Tensor:
         if info.weight_dtype == "nf4":
             # bitsandbytes' Linear4bit: computes in bf16, returns the input's dtype, and saves
             # only the packed weight it already holds (its weight needs no gradient).
@@ -191,6 +191,10 @@ class Layer:
         self.save(xa, "lora_inputs")  # lora_A's weight gradient needs its input
         a_out = self.new(self.rank, self.p.autocast or self.p.adapter, True)
         self.save(a_out, "lora_inputs")  # ... and lora_B's
+        if self.p.autocast and self.p.autocast != self.p.adapter:
+            # autocast's copies of the adapter weights, saved for their inputs' gradients
+            copy = DTYPE_BYTES[self.p.autocast] * self.rank
+            self.fixed["autocast_weight_copies"] += copy * info.out_features + (copy * info.in_features if x.requires_grad else 0)
 
     def rope(self, x: Tensor, cos_dtype: str) -> Tensor:
         """q * cos + rotate_half(q) * sin: saves cos and sin (shared by all layers)."""
@@ -216,39 +220,36 @@ class Layer:
 
     def _eager_attention(self, q: Tensor, k: Tensor, v: Tensor, *, softcap: bool, dropout: float) -> Tensor:
         """transformers' eager_attention_forward: repeat_kv, q @ k^T * scale, [softcap],
-        + mask, softmax in fp32, cast back, [dropout], @ v."""
+        + mask, softmax in fp32, cast back, [dropout], @ v. A matmul saves each operand
+        only for the other's gradient."""
         d = self.d
         compute = self.p.autocast or q.dtype
         groups = d.heads // d.kv_heads
         k_r = k if groups == 1 else self.new(k.elems * groups, k.dtype, k.requires_grad)
         v_r = v if groups == 1 else self.new(v.elems * groups, v.dtype, v.requires_grad)
         qc, kc, vc = (self.cast(t, compute) for t in (q, k_r, v_r))
-        grad = q.requires_grad or k.requires_grad or v.requires_grad
-        scores = d.heads * d.seq  # elements per token of one s x s row per head
-        if grad:
-            self.save(qc, "attention")
-            self.save(kc, "attention")
-        w = self.new(scores, compute, grad)
+        scores = d.heads * d.seq  # elements per token: one row of the s x s matrix per head
+        self._matmul_saves(qc, kc)
+        grad = qc.requires_grad or kc.requires_grad
         if softcap:
-            w = self.new(scores, compute, grad)  # / softcap
-            w = self.new(scores, compute, grad)  # tanh, which saves its output
+            w = self.new(scores, compute, grad)  # tanh(scores / cap) saves its output; * cap follows
             if grad:
                 self.save(w, "attention")
-            w = self.new(scores, compute, grad)  # * softcap
         probs32 = self.new(scores, "fp32", grad)  # softmax(..., dtype=float32) saves its output
         if grad:
             self.save(probs32, "attention")
         probs = self.cast(probs32, compute)
-        if dropout > 0:
-            if grad:
-                self.save(self.new(scores, "bool", False), "attention")
+        if dropout > 0 and grad:
+            self.save(self.new(scores, "bool", False), "attention")
             probs = self.new(scores, compute, grad)
-        if grad:
-            self.save(probs, "attention")
-            self.save(vc, "attention")
-        # the output is (b, heads, s, d) transposed and made contiguous for o_proj
-        self.new(d.heads * d.head_dim, compute, grad)
-        return self.new(d.heads * d.head_dim, compute, grad)
+        self._matmul_saves(probs, vc)
+        return self.new(d.heads * d.head_dim, compute, grad or vc.requires_grad)
+
+    def _matmul_saves(self, a: Tensor, b: Tensor) -> None:
+        if b.requires_grad:
+            self.save(a, "attention")
+        if a.requires_grad:
+            self.save(b, "attention")
 
     def act(self, x: Tensor) -> Tensor:
         """SiLU / GELU (exact or tanh): saves the input."""
@@ -267,13 +268,14 @@ class Layer:
     def add(self, a: Tensor, b: Tensor) -> Tensor:
         return self.new(a.elems, _promote(a.dtype, b.dtype), a.requires_grad or b.requires_grad)
 
-    def gelu_new(self, x: Tensor) -> Tensor:
-        """transformers' NewGELUActivation, written out in Python:
-        0.5 * x * (1 + tanh(c * (x + 0.044715 * x**3))) saves x, tanh's output and both factors."""
-        if x.requires_grad:
-            self.save(x, "mlp")
-            for _ in range(3):
-                self.save(self.new(x.elems, x.dtype, True), "mlp")
+    def cached(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """DynamicCache.update concatenates onto an empty tensor: attention gets copies of k and v."""
+        if not self.use_cache:
+            return k, v
+        return self.new(k.elems, k.dtype, k.requires_grad), self.new(v.elems, v.dtype, v.requires_grad)
+
+    def contiguous(self, x: Tensor) -> Tensor:
+        """A copy, as `.contiguous()` makes of a transposed tensor."""
         return self.new(x.elems, x.dtype, x.requires_grad)
 
     def hold(self, *tensors: Tensor) -> None:
@@ -281,13 +283,6 @@ class Layer:
         if self.use_cache:
             for t in tensors:
                 self.save(t, "kv_cache")
-
-    def dropout(self, x: Tensor, p: float) -> Tensor:
-        if p <= 0:
-            return x
-        if x.requires_grad:
-            self.save(self.new(x.elems, "bool", False), "dropout")
-        return self.new(x.elems, x.dtype, x.requires_grad)
 
     def split(self, x: Tensor, sizes: list[float]) -> list[Tensor]:
         return [x.view(s) for s in sizes]
@@ -305,8 +300,9 @@ def llama_block(L: Layer, x: Tensor) -> Tensor:
     q, k, v = (L.linear(h, n) for n in ("q_proj", "k_proj", "v_proj"))
     cos_dtype = x.dtype  # rotary cos/sin are cast to the hidden states' dtype
     q, k = L.rope(q, cos_dtype), L.rope(k, cos_dtype)
-    L.hold(k, v)
+    k, v = L.cached(k, v)
     a = L.attention(q, k, v)
+    L.hold(k, v)  # after attention: a tensor both saved and cached counts once, as saved
     x = L.add(x, L.linear(a, "o_proj"))
     h = L.rms_norm(x)
     x = L.add(x, _gated_mlp(L, h, fused=False))
@@ -320,9 +316,12 @@ def phi3_block(L: Layer, x: Tensor) -> Tensor:
     qkv = L.linear(h, "qkv_proj")
     q, k, v = L.split(qkv, [d.heads * d.head_dim, d.kv_heads * d.head_dim, d.kv_heads * d.head_dim])
     q, k = L.rope(q, x.dtype), L.rope(k, x.dtype)
-    L.hold(k, v)
+    k, v = L.cached(k, v)
     a = L.attention(q, k, v)
-    x = L.add(x, L.linear(a, "o_proj"))
+    L.hold(k, v)  # after attention: a tensor both saved and cached counts once, as saved
+    # q is a slice of the fused projection, so rotary's output is head-major, attention's
+    # output follows q's layout, and transposing it back for o_proj makes a copy.
+    x = L.add(x, L.linear(L.contiguous(a), "o_proj"))
     h = L.rms_norm(x)
     return L.add(x, _gated_mlp(L, h, fused=True))
 
@@ -334,8 +333,9 @@ def gemma2_block(L: Layer, x: Tensor) -> Tensor:
     h = L.rms_norm(x, "gemma")
     q, k, v = (L.linear(h, n) for n in ("q_proj", "k_proj", "v_proj"))
     q, k = L.rope(q, x.dtype), L.rope(k, x.dtype)
-    L.hold(k, v)
+    k, v = L.cached(k, v)
     a = L.attention(q, k, v, softcap=True)
+    L.hold(k, v)
     a = L.rms_norm(L.linear(a, "o_proj"), "gemma")
     x = L.add(x, a)
     h = L.rms_norm(x, "gemma")
@@ -356,57 +356,63 @@ def _gated_mlp(L: Layer, h: Tensor, *, fused: bool) -> Tensor:
     return L.linear(L.mul(L.act(gate), up), "down_proj")
 
 
-def gpt2_block(L: Layer, x: Tensor, dropout: float) -> Tensor:
-    """GPT-2: pre-LayerNorm, fused c_attn (Conv1D), dropout on attention and residuals, GELU MLP."""
-    d = L.d
-    h = L.layer_norm(x)
-    qkv = L.linear(h, "c_attn")
-    q, k, v = L.split(qkv, [d.hidden, d.hidden, d.hidden])
-    L.hold(k, v)
-    a = L.attention(q, k, v, dropout=dropout)
-    a = L.dropout(L.linear(a, "attn.c_proj"), dropout)
-    x = L.add(x, a)
-    h = L.layer_norm(x)
-    m = L.linear(L.gelu_new(L.linear(h, "c_fc")), "mlp.c_proj")
-    return L.add(x, L.dropout(m, dropout))
-
-
 def mixtral_block(top_k: int, experts: int) -> Callable[[Layer, Tensor], Tensor]:
-    """Mixtral: Llama attention, then a top-k router over experts stored as 3-D weights.
-    Each token visits `top_k` experts; per visit the expert MLP saves what a gated MLP does,
-    plus the routed copy of the input and the routing weight."""
+    """Mixtral: Llama attention, then a top-k router and experts stored as 3-D weights,
+    run batched over the routed copies of the tokens (transformers' grouped experts,
+    in the weights' dtype: autocast does not reach them). Each token is routed to
+    `top_k` experts; every routed copy saves what a gated MLP saves, plus its routing
+    weight and the index that scatters it back.
+
+    PEFT adapts the router and the 3-D expert weights through parametrizations
+    (`ParamWrapper`): the effective weight W + BA is rebuilt every forward and saved,
+    as are the factors cast to the weights' dtype."""
 
     def block(L: Layer, x: Tensor) -> Tensor:
         d = L.d
         h = L.rms_norm(x)
         q, k, v = (L.linear(h, n) for n in ("q_proj", "k_proj", "v_proj"))
         q, k = L.rope(q, x.dtype), L.rope(k, x.dtype)
-        L.hold(k, v)
+        k, v = L.cached(k, v)
         a = L.attention(q, k, v)
+        L.hold(k, v)
         x = L.add(x, L.linear(a, "o_proj"))
         h = L.rms_norm(x)
-        full = L.norms_trainable  # experts and router are trained only in full fine-tuning
-        grad = h.requires_grad or full
-        if full:
-            L.save(h, "linear_inputs")  # router's weight gradient
+        full = L.norms_trainable
+        router_adapted = any(n.startswith("gate") for n in L.wrapped)
+        experts_adapted = any(n.startswith("experts") for n in L.wrapped)
+        router = LinearInfo(d.hidden, experts, trainable=full or router_adapted, adapted=False, weight_dtype=L.p.weights)
+        L.linear_module(h, router)  # under autocast this also counts the bf16 copy of W + BA
+        weights = DTYPE_BYTES[L.p.weights]
+        factors_cast = L.p.weights != L.p.adapter
+        for name, (numel, adapter_numel) in L.wrapped.items():
+            if name.startswith("experts"):
+                # baddbmm(W, B, A) in the weights' dtype saves its result and the cast factors
+                L.fixed["lora_parametrizations"] += numel * weights + (adapter_numel * weights if factors_cast else 0)
+            elif L.p.autocast:
+                L.fixed["lora_parametrizations"] += adapter_numel * DTYPE_BYTES[L.p.autocast]  # B @ A under autocast
+            else:
+                L.fixed["lora_parametrizations"] += numel * weights  # W + BA, saved by the router's linear
+        grad = h.requires_grad or full or router_adapted or experts_adapted
         if grad:
-            L.save(Tensor(experts, "fp32", True), "mlp")  # softmax over router logits
-        e = L.p.autocast or h.dtype
-        inter = d.intermediate
-        for _ in range(top_k):
-            routed = Tensor(d.hidden, e, grad)  # hidden_states[token_idx]
-            L.save(Tensor(1, "int64", False), "mlp")
-            if full:
-                L.save(routed, "linear_inputs")
-            gate_up = Tensor(2 * inter, e, grad)
-            gate, up = L.split(gate_up, [inter, inter])
-            prod = L.mul(L.act(gate), up)
-            if full:
-                L.save(prod, "linear_inputs")
-            out = Tensor(d.hidden, e, grad)
-            if grad:
-                L.save(out, "mlp")  # scaled by the routing weight
-                L.save(Tensor(1, "fp32", True), "mlp")
+            # softmax(router logits) in fp32, top-k indices and values, their sum (renormalisation),
+            # and the two index tensors that sort the routed copies by expert
+            for elems, dtype in ((experts, "fp32"), (top_k, "int64"), (top_k, "fp32"), (1, "fp32"), (top_k, "int64"), (top_k, "int64")):
+                L.save(Tensor(elems, dtype, False), "router")
+            L.fixed["router"] += experts * 4  # tokens per expert (int32), once per forward
+        e = h.dtype
+        trained = full or experts_adapted
+        routed = Tensor(top_k * d.hidden, e, grad)
+        if trained:
+            L.save(routed, "linear_inputs")
+        gate_up = Tensor(top_k * 2 * d.intermediate, e, grad)
+        gate, up = L.split(gate_up, [top_k * d.intermediate, top_k * d.intermediate])
+        prod = L.mul(L.act(gate), up)
+        if trained:
+            L.save(prod, "linear_inputs")
+        if grad:
+            L.save(Tensor(top_k * d.hidden, e, True), "mlp")  # expert output, scaled by its routing weight
+            L.save(Tensor(top_k, "fp32", False), "mlp")  # the routing weights
+            L.save(Tensor(top_k, "int64", False), "mlp")  # index_add's index
         return L.add(x, Tensor(d.hidden, x.dtype, grad))
 
     return block

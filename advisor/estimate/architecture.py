@@ -51,6 +51,7 @@ class Architecture:
     lm_head_params: int  # 0 when tied to the embedding
     linear_params_in_layers: int  # what QLoRA quantizes
     layer_linears: list[dict[str, LinearInfo]]  # per layer: relative module name -> info
+    layer_wrapped: list[dict[str, tuple[int, int]]] = field(default_factory=list)  # per layer: PEFT-parametrized params
     targets: list[str] = field(default_factory=list)  # LoRA target module names as PEFT resolved them
     config: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -153,6 +154,7 @@ def describe(spec: ModelSpec, *, method: str, rank: int, alpha: float, targets, 
     embed = _input_embedding(model)
     tied = head is not None and embed is not None and head.weight is embed.weight
     layer_linears = [_linears(layer, method, weights) for layer in layers]
+    layer_wrapped = [_wrapped_params(layer) for layer in layers]
     linear_in_layers = sum(info.in_features * info.out_features for ll in layer_linears for info in ll.values())
     embedding_params = sum(p.numel() for n, p in model.named_parameters() if _is_embedding_param(n))
 
@@ -175,6 +177,7 @@ def describe(spec: ModelSpec, *, method: str, rank: int, alpha: float, targets, 
         lm_head_params=0 if tied or head is None else head.weight.numel(),
         linear_params_in_layers=linear_in_layers,
         layer_linears=layer_linears,
+        layer_wrapped=layer_wrapped,
         targets=resolved_targets,
         config=config.to_dict(),
         notes=notes,
@@ -202,6 +205,20 @@ def _linears(layer, method: str, weights: str) -> dict[str, LinearInfo]:
             weight_dtype=weights,
         )
     return infos
+
+
+def _wrapped_params(layer) -> dict[str, tuple[int, int]]:
+    """Parameters PEFT adapts in place (its ParamWrapper, e.g. Mixtral's 3-D experts and router):
+    relative name -> (the parameter's numel, the adapter's numel)."""
+    out = {}
+    for name, module in layer.named_modules():
+        if type(module).__name__ != "ParamWrapper":
+            continue
+        param = module.get_param()
+        adapter = sum(p.numel() for p in (*module.lora_A.parameters(), *module.lora_B.parameters()))
+        owner = name.split(".base_layer")[0]
+        out[f"{owner.split('.')[-1]}.{module.parameter_name}"] = (param.numel(), adapter)
+    return out
 
 
 def _inside_lora(name: str) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .activations import BLOCKS, DTYPE_BYTES, Dims, Layer, LinearInfo, Precision, Tensor, gpt2_block, mixtral_block
+from .activations import BLOCKS, DTYPE_BYTES, Dims, Layer, LinearInfo, Precision, Tensor, mixtral_block
 from .architecture import Architecture
 from .settings import TrainingSettings
 
@@ -150,22 +150,24 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
     if family_note:
         notes.append(family_note)
 
-    def layer(linears: dict[str, LinearInfo]) -> Layer:
-        return Layer(linears, p, dims, attention=attention, rank=settings.rank, norms_trainable=full, use_cache=use_cache)
+    def layer(linears: dict[str, LinearInfo], wrapped=None) -> Layer:
+        return Layer(linears, p, dims, attention=attention, rank=settings.rank, norms_trainable=full,
+                     use_cache=use_cache, wrapped=wrapped)
 
     # The embedding lookup saves the token ids when its table is trained.
     embed = layer({})
     x = Tensor(arch.hidden, p.norm_dtype, requires_grad=full)
     if full:
         embed.save(Tensor(1, "int64", False), "embedding")
-    if arch.model_type == "gpt2":
-        x = embed.dropout(x, _gpt2_dropout(arch))
+        if arch.model_type == "gemma2":
+            embed.fixed["embedding"] += DTYPE_BYTES[p.norm_dtype]  # the sqrt(hidden) scale, a 0-d tensor
 
     # The first layer can differ (under LoRA nothing upstream of its first adapter needs
     # a gradient); every later layer is the same as the second.
-    first = layer(arch.layer_linears[0])
+    first = layer(arch.layer_linears[0], arch.layer_wrapped[0])
     y = block(first, x)
-    rest = layer(arch.layer_linears[min(1, arch.layers - 1)])
+    second = min(1, arch.layers - 1)
+    rest = layer(arch.layer_linears[second], arch.layer_wrapped[second])
     block(rest, Tensor(arch.hidden, y.dtype, requires_grad=y.requires_grad))
     rope = first.saved.pop("rope", 0.0) or rest.saved.get("rope", 0.0)
     rest.saved.pop("rope", None)
@@ -205,9 +207,6 @@ def _block_for(arch: Architecture):
     if arch.model_type == "mixtral":
         return mixtral_block(arch.config.get("num_experts_per_tok", 2), arch.config.get("num_local_experts", 8)), (
             "Mixtral: tokens assumed spread evenly over experts (top-k routing, balanced load)")
-    if arch.model_type == "gpt2":
-        drop = _gpt2_dropout(arch)
-        return (lambda L, x: gpt2_block(L, x, drop)), None
     if {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= names:
         return BLOCKS["llama"], f"{arch.model_type}: activations modelled as a Llama-style layer (same projections); not checked against this family"
     raise UnsupportedArchitecture(arch.model_type)
@@ -219,23 +218,14 @@ class UnsupportedArchitecture(Exception):
         self.model_type = model_type
 
 
-def _gpt2_dropout(arch: Architecture) -> float:
-    return float(arch.config.get("resid_pdrop", 0.0) or 0.0)
-
-
 def _rope_dim(arch: Architecture) -> int:
-    if arch.model_type == "gpt2":
-        return 0
     factor = arch.config.get("partial_rotary_factor", 1.0) or 1.0
     return int(arch.head_dim * factor)
 
 
 def _head(L: Layer, arch: Architecture, x: Tensor) -> Tensor:
     """Final norm, LM head, and Gemma 2's final logit soft-capping (tanh saves its output)."""
-    if arch.model_type == "gpt2":
-        h = L.layer_norm(x)
-    else:
-        h = L.rms_norm(x, "gemma" if arch.model_type == "gemma2" else "llama")
+    h = L.rms_norm(x, "gemma" if arch.model_type == "gemma2" else "llama")
     logits = L.linear(h, "lm_head")
     if arch.config.get("final_logit_softcapping"):
         capped = Tensor(logits.elems, logits.dtype, True)
