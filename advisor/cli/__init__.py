@@ -25,7 +25,10 @@ from ..errors import (
 from ..files import dumps_json
 
 # name -> "module:attribute" under advisor.cli
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "estimate": "estimate:command",
+    "models": "estimate:models_command",
+}
 
 
 class LazyGroup(click.Group):

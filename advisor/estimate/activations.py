@@ -110,6 +110,7 @@ class Layer:
         self.norms_trainable = norms_trainable
         self.lora_dropout = lora_dropout
         self.saved: dict[str, float] = defaultdict(float)
+        self.held = 0.0  # bytes per token the output object keeps (KV cache)
         self.fixed: dict[str, float] = defaultdict(float)
         self._seen: set[int] = set()
         self.rope_saved = False
@@ -279,9 +280,11 @@ class Layer:
         return self.new(x.elems, x.dtype, x.requires_grad)
 
     def hold(self, *tensors: Tensor) -> None:
-        """Tensors the model's output keeps alive through backward (the KV cache)."""
+        """Tensors the model's output keeps alive (the KV cache): through backward, where they
+        count once with what autograd saved, and after it, until the next forward returns."""
         if self.use_cache:
             for t in tensors:
+                self.held += t.nbytes
                 self.save(t, "kv_cache")
 
     def split(self, x: Tensor, sizes: list[float]) -> list[Tensor]:

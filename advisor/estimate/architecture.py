@@ -8,6 +8,7 @@ exactly, for any architecture transformers implements.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections import defaultdict
@@ -99,20 +100,23 @@ def build_meta_model(spec: ModelSpec, config=None):
     return model
 
 
-def lora_config(spec: ModelSpec, *, rank: int, alpha: float, targets, dropout: float = 0.0):
+def lora_config(spec: ModelSpec, *, rank: int, alpha: float, targets, dropout: float = 0.0, init: bool = True):
+    """PEFT's LoraConfig for `spec`. `init=False` skips initialising the adapter weights
+    (meaningless on the meta device, and most of PEFT's time on large models)."""
     from peft import LoraConfig
 
     task_type = "CAUSAL_LM" if spec.task == "causal-lm" else "FEATURE_EXTRACTION"
-    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type=task_type)
+    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type=task_type,
+                      init_lora_weights=init)
 
 
-def inject_lora(model, spec: ModelSpec, *, rank: int, alpha: float, targets):
+def inject_lora(model, spec: ModelSpec, *, rank: int, alpha: float, targets, init: bool = True):
     """PEFT's get_peft_model, with its errors turned into field errors."""
     from peft import get_peft_model
 
     try:
         with _quiet():
-            return get_peft_model(model, lora_config(spec, rank=rank, alpha=alpha, targets=targets))
+            return get_peft_model(model, lora_config(spec, rank=rank, alpha=alpha, targets=targets, init=init))
     except ValueError as exc:
         message = str(exc)
         if "target_modules" in message or "Target module" in message or "not found" in message:
@@ -133,15 +137,29 @@ def describe(spec: ModelSpec, *, method: str, rank: int, alpha: float, targets, 
     """Build `spec` on the meta device, apply the method, and describe it.
 
     `weights` is the stored dtype of the base linear weights ("bf16", "fp32", or "nf4"
-    under QLoRA); `others` the dtype of everything else when it differs.
+    under QLoRA); `others` the dtype of everything else when it differs. Results are
+    cached per process: building a 405B model and injecting LoRA takes seconds.
     """
+    key = (spec.model_dump_json(), method, rank if method != "full" else 0,
+           json.dumps(targets if method != "full" else None), weights)
+    if key not in _DESCRIBED:
+        if len(_DESCRIBED) >= 32:
+            _DESCRIBED.pop(next(iter(_DESCRIBED)))
+        _DESCRIBED[key] = _describe(spec, method, rank, alpha, targets, weights)
+    return _DESCRIBED[key]
+
+
+_DESCRIBED: dict[tuple, Architecture] = {}
+
+
+def _describe(spec: ModelSpec, method: str, rank: int, alpha: float, targets, weights: str) -> Architecture:
     config = build_config(spec)
     model = build_meta_model(spec, config)
     base_total = sum(p.numel() for p in model.parameters())
     notes = list(spec.notes)
     resolved_targets: list[str] = []
     if method in ("lora", "qlora"):
-        model = inject_lora(model, spec, rank=rank, alpha=alpha, targets=targets)
+        model = inject_lora(model, spec, rank=rank, alpha=alpha, targets=targets, init=False)
         peft_cfg = model.peft_config["default"]
         resolved_targets = sorted(peft_cfg.target_modules) if isinstance(peft_cfg.target_modules, (set, list)) else [str(peft_cfg.target_modules)]
         trainable, _ = model.get_nb_trainable_parameters()

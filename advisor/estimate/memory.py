@@ -192,7 +192,7 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
         layer_per_token=sum(v for k, v in rest.saved.items() if k != "kv_cache"),
         layer_fixed=sum(rest.fixed.values()),
         logits_dtype=logits.dtype,
-        kv_cache_per_token=layers.get("kv_cache", 0.0),
+        kv_cache_per_token=first.held + rest.held * (arch.layers - 1),
         notes=notes,
     )
 
@@ -336,10 +336,11 @@ def _sharded_states(arch: Architecture, settings: TrainingSettings) -> tuple[int
     if settings.sharding == "ddp":
         return W, 2 * G, O, T  # DDP's gradient buckets hold a second copy of every gradient
     if settings.sharding == "zero2":
-        # DeepSpeed ZeRO-2: weights replicated, gradients reduced into partitions,
-        # optimizer states (and fp32 master copies of 16-bit weights) partitioned.
+        # DeepSpeed ZeRO-2: weights replicated, gradients reduced into partitions, and the
+        # optimizer's fp32 states (plus fp32 master copies of 16-bit weights) partitioned.
+        fp32_states = O * 4 // DTYPE_BYTES[trainable_dtype(settings)]
         master = arch.trainable_params * 4 if trainable_dtype(settings) != "fp32" else 0
-        return W, G // n + min(G, _zero_bucket_bytes(settings)), (O + master) // n, T // n
+        return W, G // n + min(G, _zero_bucket_bytes(settings)), (fp32_states + master) // n, T // n
     if settings.sharding == "fsdp":
         largest_layer = max(sum(i.in_features * i.out_features for i in ll.values()) for ll in arch.layer_linears)
         gathered = 2 * largest_layer * DTYPE_BYTES[precision_of(settings).activations]  # current + prefetched layer

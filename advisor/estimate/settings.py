@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Method = Literal["full", "lora", "qlora"]
 PrecisionName = Literal["bf16", "fp16", "fp32", "mixed"]
@@ -32,7 +32,9 @@ class TrainingSettings(BaseModel):
     optimizer: Optimizer = Field("adamw", description="torch AdamW (foreach), bitsandbytes 8-bit AdamW, SGD with momentum, or Adafactor.")
     grad_checkpointing: bool = Field(False, description="Recompute each layer's activations in backward (non-reentrant checkpointing).")
     gpus: int = Field(1, ge=1, le=65536, description="Number of GPUs.")
-    sharding: Sharding = Field("none", description="none (one GPU), ddp, zero2 (DeepSpeed ZeRO-2) or fsdp (full sharding).")
+    sharding: Sharding = Field(
+        "none", description="none (every GPU holds a full replica), ddp (replicas plus DDP's gradient buckets), zero2 (DeepSpeed ZeRO-2) or fsdp (full sharding)."
+    )
     attention: AttentionImpl = Field("sdpa", description="Attention implementation; sdpa uses flash/efficient kernels on GPU.")
 
     @field_validator("targets", mode="before")
@@ -46,12 +48,6 @@ class TrainingSettings(BaseModel):
             if not value or any(not isinstance(t, str) or not t for t in value):
                 raise ValueError("targets must be module names such as q_proj,v_proj, or all-linear")
         return value
-
-    @model_validator(mode="after")
-    def _consistent(self):
-        if self.gpus > 1 and self.sharding == "none":
-            raise ValueError("sharding: with gpus > 1 choose ddp, zero2 or fsdp")
-        return self
 
     @property
     def lora_alpha(self) -> float:

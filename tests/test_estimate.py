@@ -1,0 +1,209 @@
+"""The estimator: exact counts (LoRA paper, every catalog model vs PEFT), memory vs measurements, and its CLI."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from advisor.errors import InvalidInput  # noqa: E402
+from advisor.estimate import TrainingSettings, compare_methods, estimate_training_memory  # noqa: E402
+from advisor.estimate.calibration import describe_row, load_rows, settings_for  # noqa: E402
+from advisor.specs import load_catalog, resolve_model_spec  # noqa: E402
+from tests.conftest import run_advisor  # noqa: E402
+
+
+def lora_count(model: str, targets, rank: int) -> int:
+    return estimate_training_memory(model, TrainingSettings(method="lora", targets=targets, rank=rank)).trainable_params
+
+
+# LoRA paper (arXiv 2106.09685), Tables 2-4 and the repo's scripts: (model, targets, rank, count, as published)
+PAPER = [
+    ("gpt3-175b", ["q_proj", "v_proj"], 1, 4_718_592, "4.7M"),
+    ("gpt3-175b", ["q_proj", "v_proj"], 8, 37_748_736, "37.7M"),
+    ("roberta-base", ["query", "value"], 8, 294_912, "0.3M"),
+    ("roberta-large", ["query", "value"], 8, 786_432, "0.8M"),
+    ("deberta-v2-xxlarge", ["query_proj", "value_proj"], 16, 4_718_592, "4.7M"),
+]
+
+
+@pytest.mark.parametrize("model,targets,rank,exact,published", PAPER, ids=[f"{p[0]}-r{p[2]}" for p in PAPER])
+def test_lora_paper_counts(model, targets, rank, exact, published):
+    count = lora_count(model, targets, rank)
+    assert count == exact  # 2 x layers x adapted matrices x d_model x r
+    assert f"{count / 1e6:.1f}M" == published
+
+
+def test_lora_paper_qkvo_rank_64():
+    # 4 matrices x 2 x 12288 x 64 x 96 layers = 603,979,776, i.e. 604.0M. The paper prints
+    # 603.8M for this row; the formula it states gives 604.0M, which we reproduce exactly.
+    count = lora_count("gpt3-175b", ["q_proj", "k_proj", "v_proj", "out_proj"], 64)
+    assert count == 4 * 2 * 12288 * 64 * 96
+    assert count / 1e6 == pytest.approx(603.8, rel=5e-4)
+
+
+CATALOG = sorted(load_catalog())
+
+
+@pytest.mark.parametrize("model_id", CATALOG)
+def test_catalog_counts_match_peft_and_publisher(model_id):
+    """Build each catalog model independently with transformers + PEFT on the meta device and compare."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    entry = load_catalog()[model_id]
+    values = {k: v for k, v in entry.config.items() if k != "model_type"}
+    config = AutoConfig.for_model(entry.config["model_type"], **values)
+    auto = AutoModelForCausalLM if entry.task == "causal-lm" else AutoModel
+    with torch.device("meta"):
+        model = auto.from_config(config)
+    total = sum(p.numel() for p in model.parameters())
+    if entry.published_params:
+        assert total == entry.published_params
+    task = "CAUSAL_LM" if entry.task == "causal-lm" else "FEATURE_EXTRACTION"
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type=task,
+                                                    init_lora_weights=False))
+    peft_trainable, _ = peft_model.get_nb_trainable_parameters()
+
+    est = estimate_training_memory(model_id, TrainingSettings(method="lora", targets="all-linear", rank=16))
+    assert est.total_params == total
+    assert est.trainable_params == peft_trainable
+    assert sum(g.trainable for g in est.params_by_module) == peft_trainable
+
+
+ROWS = load_rows()
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[describe_row(r) for r in ROWS])
+def test_calibration_row_states_are_exact(row):
+    """Weights, gradients and optimizer states of each measured run, byte for byte."""
+    est = estimate_training_memory(row["model"], settings_for(row))
+    assert est.total_params == row["total_params"]
+    assert est.trainable_params == row["trainable_params"]
+    assert est.sizes["weights"] == row["weight_bytes"]
+    assert est.sizes["gradients"] == row["grad_bytes"]
+    assert est.sizes["optimizer_states"] == row["optim_state_bytes"]
+    assert sum(est.components.values()) == est.peak_bytes
+
+
+def test_peak_memory_within_5_percent_of_measurements():
+    errors = []
+    for row in ROWS:
+        est = estimate_training_memory(row["model"], settings_for(row))
+        errors.append(abs(est.peak_bytes / row["peak_allocated_bytes"] - 1))
+    assert statistics.median(errors) <= 0.05
+    assert max(errors) <= 0.15
+
+
+def test_methods_compare_as_the_mechanisms_say():
+    est = compare_methods("llama-3.1-8b", TrainingSettings(targets="all-linear", batch=1, seq=512))
+    full, lora, qlora = est["full"], est["lora"], est["qlora"]
+    assert lora.trainable_params == qlora.trainable_params < full.trainable_params
+    assert qlora.sizes["weights"] < lora.sizes["weights"] / 2  # 4-bit linears
+    assert lora.sizes["optimizer_states"] == 2 * 4 * lora.trainable_params  # AdamW, fp32 adapters
+    assert full.sizes["optimizer_states"] == 2 * 2 * full.trainable_params  # AdamW, bf16 params
+    assert lora.peak_bytes < full.peak_bytes / 2
+    assert lora.checkpoint_bytes == 4 * lora.trainable_params
+
+
+def test_checkpointing_and_sharding_reduce_per_gpu_memory():
+    base = TrainingSettings(method="full", batch=4, seq=2048)
+    plain = estimate_training_memory("qwen2.5-0.5b", base)
+    ckpt = estimate_training_memory("qwen2.5-0.5b", base.model_copy(update={"grad_checkpointing": True}))
+    assert ckpt.sizes["activations"] < plain.sizes["activations"] / 4
+    sharded = estimate_training_memory("llama-3.1-8b", TrainingSettings(method="full", gpus=8, sharding="zero2"))
+    single = estimate_training_memory("llama-3.1-8b", TrainingSettings(method="full"))
+    # 8 GPUs share fp32 states + master weights (12 bytes/param), vs 4 bytes/param (bf16 AdamW) on one
+    assert sharded.sizes["optimizer_states"] == 12 * sharded.trainable_params // 8
+    lora_zero = estimate_training_memory("llama-3.1-8b", TrainingSettings(method="lora", gpus=8, sharding="zero2"))
+    # only trainable parameters have optimizer states (DeepSpeed's estimator counts frozen ones too)
+    assert lora_zero.sizes["optimizer_states"] < 1 << 30
+
+
+def test_estimate_json_contract():
+    res = run_advisor("estimate", "--model", "qwen2.5-0.5b", "--targets", "all-linear", "--rank", "16", "--batch", "4",
+                      "--seq", "1024", "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    for key in ("total_params", "trainable_params", "peak_bytes", "components", "assumptions"):
+        assert key in data
+    assert data["trainable_params"] == 8_798_208
+    assert sum(data["components"].values()) == data["peak_bytes"]
+
+
+def test_estimate_table_compares_all_methods():
+    res = run_advisor("estimate", "--model", "llama-3.2-1b")
+    assert res.returncode == 0, res.stderr
+    for text in ("Full fine-tuning", "LoRA", "QLoRA", "peak tensor memory", "checkpoint vs full"):
+        assert text in res.stdout
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "case,args,needle",
+    [
+        ("missing file", ["--model", "no/such/config.json"], "no such file"),
+        ("rank 0", ["--model", "llama-3.2-1b", "--rank", "0"], "rank"),
+        ("unknown target", ["--model", "llama-3.2-1b", "--targets", "attn_proj"], "targets"),
+        ("unknown model", ["--model", "llama-9000"], "unknown model"),
+        ("bad choice", ["--model", "llama-3.2-1b", "--method", "dora"], "--method"),
+    ],
+)
+def test_bad_estimate_inputs_exit_2(case, args, needle):
+    res = run_advisor("estimate", *args, "--json")
+    assert res.returncode == 2, (case, res.stdout, res.stderr)
+    err = json.loads(res.stdout)["error"]
+    assert needle in json.dumps(err)
+
+
+def test_bad_config_files_exit_2(tmp_path):
+    cases = {
+        "malformed": ('{"model_type": "llama",', "not valid JSON"),
+        "unknown_type": ('{"model_type": "florp"}', "unknown model_type"),
+        "remote_code": ('{"model_type": "florp", "auto_map": {"AutoModelForCausalLM": "modeling_florp.Florp"}}', "never runs"),
+        "no_type": ('{"hidden_size": 8}', "no model_type"),
+    }
+    for name, (text, needle) in cases.items():
+        res = run_advisor("estimate", "--model", _write(tmp_path, f"{name}.json", text), "--json")
+        assert res.returncode == 2, (name, res.stdout, res.stderr)
+        assert needle in json.loads(res.stdout)["error"]["message"], name
+
+
+def test_model_folder_and_config_file_resolve_like_the_catalog(tmp_path):
+    config = dict(load_catalog()["qwen2.5-0.5b"].config)
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "pytorch_model.bin").write_bytes(b"not read")
+    spec = resolve_model_spec(str(folder))
+    assert spec.origin == "folder" and spec.weight_files == []
+    assert any("pickle" in n for n in spec.notes)
+    by_folder = estimate_training_memory(spec, TrainingSettings())
+    by_file = estimate_training_memory(str(folder / "config.json"), TrainingSettings())
+    by_id = estimate_training_memory("qwen2.5-0.5b", TrainingSettings())
+    assert by_folder.peak_bytes == by_file.peak_bytes == by_id.peak_bytes
+
+
+def test_hub_ids_need_the_hub(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InvalidInput, match="offline"):
+        resolve_model_spec("some-org/some-model")
+    assert resolve_model_spec("meta-llama/Llama-3.1-8B").id == "llama-3.1-8b"  # catalog repos resolve offline
+
+
+def test_models_command_lists_the_catalog():
+    res = run_advisor("models", "--json")
+    ids = {m["id"] for m in json.loads(res.stdout)}
+    for required in ("gpt2", "gpt2-xl", "roberta-base", "deberta-v2-xxlarge", "gpt3-175b", "llama-2-70b", "llama-3.1-405b",
+                     "llama-3.2-1b", "mistral-7b", "mixtral-8x7b", "qwen2.5-0.5b", "qwen2.5-72b", "gemma-2-27b", "phi-3-mini"):
+        assert required in ids
