@@ -25,7 +25,11 @@ from ..errors import (
 from ..files import dumps_json
 
 # name -> "module:attribute" under advisor.cli
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "assess": "assess:assess",
+    "questions": "questions:questions",
+    "rubric": "rubric:rubric",
+}
 
 
 class LazyGroup(click.Group):
