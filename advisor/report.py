@@ -102,6 +102,7 @@ def _environment():
         keep_trailing_newline=True,
     )
     env.filters["code"] = code
+    env.filters["signed"] = lambda number: Markup(f"{number:+g}")
     env.globals["source_link"] = source_link
     env.globals["cite"] = cite
     env.filters["codes"] = lambda ids: Markup(", ".join(code(i) for i in ids)) if ids else Markup("—")
