@@ -143,8 +143,12 @@ def _canonical_from_table(expression: str, table: LicenseTable) -> str | None:
 
     A fast path, not a shortcut: the table's ids are themselves checked against SPDX
     (`license_table_problems`), so this skips only building license-expression's full
-    index (tens of milliseconds at every start). Syntax is still checked by its parser.
+    index (tens of milliseconds at every start). A single id needs no parsing; the
+    syntax of anything longer is still checked by license-expression's parser.
     """
+    from_table = table.canonical_id(expression)
+    if from_table is not None:
+        return from_table
     from license_expression import ExpressionError, Licensing
 
     tokens = []
@@ -175,6 +179,14 @@ def classify_license(expression: str, table: LicenseTable) -> LicenseFinding:
     """Classify a canonical expression (from `normalize_license`) with the table."""
     if expression == UNKNOWN:
         return LicenseFinding(expression=UNKNOWN, license_class=UNKNOWN, parts=[], explanation="no license given")
+    if _TOKEN.fullmatch(expression):  # a single id: nothing to combine, no parser needed
+        license_class = table.class_of(expression)
+        return LicenseFinding(
+            expression=expression,
+            license_class=license_class,
+            parts=[LicensePart(license=expression, license_class=license_class)],
+            explanation=_single_explanation(expression, license_class, table),
+        )
     from license_expression import Licensing
 
     parts: list[LicensePart] = []
@@ -195,10 +207,8 @@ def classify_license(expression: str, table: LicenseTable) -> LicenseFinding:
     license_class = walk(parsed)
     label = table.label(license_class)
     operators = {op for op in ("AND", "OR") if f" {op} " in f" {expression} "}
-    if not operators:
-        explanation = f"{parts[0].license} is {label}"
-        if license_class == UNKNOWN:
-            explanation = f"{parts[0].license} is not in the license table, so it is not cleared"
+    if not operators:  # `X WITH exception`
+        explanation = _single_explanation(parts[0].license, license_class, table)
     elif operators == {"OR"}:
         explanation = f"{expression}: you may choose any one, so the least restrictive applies ({label})"
     elif operators == {"AND"}:
@@ -206,6 +216,12 @@ def classify_license(expression: str, table: LicenseTable) -> LicenseFinding:
     else:
         explanation = f"{expression}: OR takes the least restrictive choice and AND the most restrictive, giving {label}"
     return LicenseFinding(expression=expression, license_class=license_class, parts=parts, explanation=explanation)
+
+
+def _single_explanation(license_id: str, license_class: str, table: LicenseTable) -> str:
+    if license_class == UNKNOWN:
+        return f"{license_id} is not in the license table, so it is not cleared"
+    return f"{license_id} is {table.label(license_class)}"
 
 
 def license_table_problems(table: LicenseTable) -> list[FieldIssue]:

@@ -14,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .licenses import LicenseFinding, load_license_table, normalize_license
 
-UNKNOWN = "unknown"
-
 ChangeKind = Literal["style", "format", "behavior", "skill", "knowledge", "actions", "unknown"]
 Imitates = Literal["person", "character", "brand_or_asset", "none", "unknown"]
 Stability = Literal["stable", "evolving", "volatile", "unknown"]
