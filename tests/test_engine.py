@@ -9,7 +9,7 @@ import advisor
 from advisor.api import installed_versions
 from advisor.engine import decide, evaluate, representative_answer
 from advisor.errors import InvalidInput
-from advisor.examples import example_names, example_path
+from advisor.worked_examples import example_names, example_path
 from advisor.feasibility import assess_compute
 from advisor.models import TRAINING_OPTIONS, Answers, ComputeAssessment
 

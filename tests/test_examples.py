@@ -7,7 +7,7 @@ from typing import get_args
 
 import pytest
 
-from advisor.examples import DEFAULT_EXAMPLE, example_names, expected_outcomes
+from advisor.worked_examples import DEFAULT_EXAMPLE, example_names, expected_outcomes
 from advisor.models import Decision, OptionId
 from tests.conftest import run_advisor
 

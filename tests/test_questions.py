@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from advisor.examples import example_names, example_path
+from advisor.worked_examples import example_names, example_path
 from advisor.models import Answers
 from tests.conftest import run_advisor
 

@@ -9,7 +9,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 import advisor
-from advisor.examples import example_names, example_path
+from advisor.worked_examples import example_names, example_path
 from advisor.report import FigureTable, md_escape, render_report
 from tests.conftest import ROOT, run_advisor
 

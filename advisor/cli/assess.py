@@ -10,7 +10,7 @@ import click
 from ..api import assess as assess_answers
 from ..api import parse_answers
 from ..errors import FieldIssue, InvalidInput
-from ..examples import DEFAULT_EXAMPLE, example_path
+from ..worked_examples import DEFAULT_EXAMPLE, example_path
 from ..files import STDIN, dumps_json, ensure_writable, load_mapping, write_atomic
 from ..models import Answers
 from ..rubric import load_rubric

@@ -2,7 +2,8 @@
 
 `examples/<name>.yaml` holds a team's answers; `examples/expected.yaml` holds the
 decision and primary option each one must produce (checked by the tests). The
-README's main command assesses `DEFAULT_EXAMPLE`.
+README's main command assesses `DEFAULT_EXAMPLE`. (The module is not called
+`examples` so that it cannot be confused with a wheel's `advisor/examples` folder.)
 """
 
 from __future__ import annotations
