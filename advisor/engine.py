@@ -116,7 +116,7 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
     verdict = decide(answers, rubric, compute)
     criteria = _criteria(answers, rubric, verdict.levels)
     changes = what_would_change(answers, rubric, compute, verdict)
-    open_questions = [q for q in _to_revisit(rubric, verdict) if verdict.levels[q.id] == UNKNOWN]
+    weak_or_open = [q for q in rubric.questions if q.id in _weak_or_open(rubric, verdict.levels)]
     rule_reasons = {rule.id: Reason(id=rule.id, text=rule.reason, sources=rule.sources, effects=rule.fit) for rule in verdict.rules}
     options = [
         OptionFit(
@@ -134,8 +134,8 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
     cautions = [_caution(c) for c in rubric.cautions if matches(c.when, verdict.levels) and (c.decisions is None or verdict.decision in c.decisions)]
     remediation = [
         Remediation(question=q.id, level=verdict.levels[q.id], score=q.scores.get(verdict.levels[q.id]), text=q.remediation[verdict.levels[q.id]], sources=q.sources)
-        for q in _to_revisit(rubric, verdict)
-        if q.role == "scored" and q.id in _weak_or_open(rubric, verdict.levels)
+        for q in weak_or_open
+        if q.role == "scored"
     ]
     limits = [Reason(id=limit.id, text=limit.text, sources=limit.sources) for limit in rubric.limits]
     cited = [*reasons, *cautions, *limits, *(r for o in options for r in o.reasons)]
@@ -152,7 +152,7 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
         cautions=cautions,
         remediation=remediation,
         what_would_change=changes,
-        confidence=_confidence(rubric, verdict.levels, open_questions, changes),
+        confidence=_confidence(rubric, verdict.levels, [q for q in weak_or_open if verdict.levels[q.id] == UNKNOWN], changes),
         limits=limits,
         license=classify_license(answers.dataset_license, rubric.licenses) if answers.dataset_license else None,
         compute=compute,
@@ -181,7 +181,8 @@ def what_would_change(answers: Answers, rubric: Rubric, compute: ComputeAssessme
 
 
 def representative_answer(question: Question, level: str, rubric: Rubric) -> Any:
-    """An answer that falls in `level`: the value itself, a band's lowest value, a class's example license."""
+    """An answer that falls in `level`: the value itself, a class's example license, or the
+    lowest value of a band (for a number band, one unit above the band below it)."""
     if question.type == "boolean":
         return level == "true"
     if question.type in ("integer", "number"):

@@ -173,3 +173,35 @@ def test_confidence_drops_with_open_answers_that_matter():
     partial = run(EXAMPLES["support-tone"].model_copy(update={"context_tried": None, "eval_set": None, "stability": None}))
     assert partial.confidence.level != "high"
     assert set(partial.confidence.open_changes) <= set(partial.confidence.open_questions)
+
+
+READY = dict(
+    dataset_examples=800, dataset_quality="curated", dataset_license="MIT", commercial_use=True, privacy="no_personal_data",
+    serving_mode="merged", adapters=1, eval_set="production_like", baseline_measured=True,
+)
+BEHAVIOR_KINDS = ["style", "format", "behavior", "skill"]
+STABILITIES = ["stable", "evolving", "volatile", "unknown"]
+CONTEXTS = ["not_tried", "works", "partly_works", "fails", "unknown"]
+
+
+def outcome(change_kind, stability, context_tried):
+    result = advisor.assess({**READY, "change_kind": change_kind, "stability": stability, "context_tried": context_tried})
+    return result.decision, result.primary
+
+
+@pytest.mark.parametrize("stability", STABILITIES)
+@pytest.mark.parametrize("context_tried", CONTEXTS)
+def test_the_article_decision_logic(stability, context_tried):
+    """Knowledge -> retrieval; live data and actions -> tools; behavior that context supplies or was never
+    tried in context -> prompts; behavior that changes faster than training -> not training; LoRA for a
+    stable behavior that context cannot supply, with data, clearance and evals in place."""
+    assert outcome("knowledge", stability, context_tried) == ("use_alternative", "retrieval")
+    assert outcome("actions", stability, context_tried) == ("use_alternative", "tool_access")
+    for kind in BEHAVIOR_KINDS:
+        decision, primary = outcome(kind, stability, context_tried)
+        if context_tried in ("works", "not_tried"):
+            assert (decision, primary) == ("use_alternative", "prompting")
+        if stability in ("evolving", "volatile"):
+            assert decision == "use_alternative"
+        if stability == "stable" and context_tried in ("partly_works", "fails"):
+            assert (decision, primary) == ("recommend_lora", "lora")
