@@ -16,7 +16,7 @@ from ..models import Answers
 from ..rubric import load_rubric
 
 
-@click.command()
+@click.command(short_help="Decide: train a LoRA adapter, use an alternative first, or fix blockers.")
 @click.option("--answers", "answers_file", metavar="FILE|-", help="Read answers from a YAML or JSON file (- for stdin); nothing is asked.")
 @click.option("--example", metavar="NAME", help=f"Assess a built-in worked example (e.g. {DEFAULT_EXAMPLE}).")
 @click.option("--save-answers", type=click.Path(dir_okay=False, path_type=Path), help="Questionnaire only: save answers as you go and resume from this file.")

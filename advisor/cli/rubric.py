@@ -12,7 +12,7 @@ from ..rubric import default_rubric_path, validate_rubric
 
 @click.group()
 def rubric() -> None:
-    """Inspect and check rubric data."""
+    """Check rubric data against the engine."""
 
 
 @rubric.command()
