@@ -205,3 +205,40 @@ def test_the_article_decision_logic(stability, context_tried):
             assert decision == "use_alternative"
         if stability == "stable" and context_tried in ("partly_works", "fails"):
             assert (decision, primary) == ("recommend_lora", "lora")
+
+
+def _any_answers():
+    """Answers drawn from every question's levels (a representative value each) or left unknown."""
+    from hypothesis import strategies as st
+
+    fields = {}
+    for question in RUBRIC.questions:
+        values = [representative_answer(question, level, RUBRIC) for level in RUBRIC.levels(question)]
+        if question.type == "text":
+            values = ["some text", "x" * 200]
+        elif not values:  # compute numbers without bands
+            values = [1, 24, 80]
+        fields[question.id] = st.one_of(st.none(), st.sampled_from(values))
+    return st.fixed_dictionaries(fields)
+
+
+def test_any_answers_give_a_consistent_assessment():
+    from hypothesis import given, settings
+
+    @settings(max_examples=150, deadline=None)
+    @given(_any_answers())
+    def check(data):
+        result = advisor.assess(data)
+        fits = {o.option: o.fit for o in result.options}
+        assert all(0 <= fit <= 10 for fit in fits.values())
+        best_alternative = max(fit for option, fit in fits.items() if option not in TRAINING_OPTIONS)
+        if result.decision == "use_alternative":
+            assert result.primary not in TRAINING_OPTIONS and fits[result.primary] == best_alternative
+        else:
+            assert result.primary in TRAINING_OPTIONS
+            assert fits[result.primary] >= best_alternative + RUBRIC.decision.training_margin
+            assert bool(result.blockers) == (result.decision == "not_ready")
+        assert all(c.score is None or 0 <= c.score <= 10 for c in result.criteria)
+        assert 0 <= result.confidence.coverage <= 1
+
+    check()
