@@ -143,13 +143,13 @@ class Reason(BaseModel):
     """One piece of the argument, with the sources it stands on."""
 
     id: str = Field(description="The rule, gate or caution id in the rubric.")
-    text: str
+    text: str = Field(description="The reason in one sentence.")
     sources: list[str] = Field(description="Source ids; see `Assessment.sources`.")
     effects: dict[OptionId, float] = Field(default_factory=dict, description="How this rule moved each option's fit.")
 
 
 class QuestionScore(BaseModel):
-    question: str
+    question: str = Field(description="The question id (an Answers field).")
     answer: str | int | float | bool | None = Field(description="The answer as given (canonical), or null when unknown.")
     level: str = Field(description="The answer's level in the rubric (a band for numbers); `unknown` when unanswered.")
     score: float | None = Field(description="0-10, or null when unanswered (never 0 for unknown).")
@@ -157,61 +157,61 @@ class QuestionScore(BaseModel):
 
 
 class CriterionScore(BaseModel):
-    id: str
-    title: str
+    id: str = Field(description="The criterion id in the rubric.")
+    title: str = Field(description="The criterion, as the article asks it.")
     score: float | None = Field(description="Weighted mean of its answered questions, 0-10; null when none is answered.")
-    questions: list[QuestionScore]
+    questions: list[QuestionScore] = Field(description="The scored questions of this criterion.")
 
 
 class OptionFit(BaseModel):
-    option: OptionId
-    label: str
+    option: OptionId = Field(description="The option id.")
+    label: str = Field(description="The option's readable name.")
     training: bool = Field(description="A training option (gates apply to these only).")
     fit: float = Field(description="0-10: the option's base plus the effects of every rule that matched.")
     blocked_by: list[str] = Field(description="Question ids of the gates that block this option.")
-    reasons: list[Reason]
+    reasons: list[Reason] = Field(description="The rules that moved this option's fit, with their effects.")
 
 
 class Gate(BaseModel):
     """A gate that fired: an answer that blocks training until it is fixed."""
 
-    id: str
-    question: str
+    id: str = Field(description="The gate id in the rubric.")
+    question: str = Field(description="The question to fix (an Answers field).")
     level: str = Field(description="The answer level that triggered the gate.")
-    blocks: list[TrainingOption]
-    reason: str
-    remediation: str
-    sources: list[str]
+    blocks: list[TrainingOption] = Field(description="The training options it blocks.")
+    reason: str = Field(description="Why it blocks training.")
+    remediation: str = Field(description="What to do to lift it.")
+    sources: list[str] = Field(description="Source ids; see `Assessment.sources`.")
 
 
 class Remediation(BaseModel):
     """What to do about one open or weak answer."""
 
-    question: str
-    level: str
-    score: float | None
-    text: str
-    sources: list[str]
+    question: str = Field(description="The question (an Answers field).")
+    level: str = Field(description="The current answer level (`unknown` when open).")
+    score: float | None = Field(description="Its 0-10 score; null when open.")
+    text: str = Field(description="What to do about it.")
+    sources: list[str] = Field(description="Source ids behind the question.")
 
 
 class Outcome(BaseModel):
     """Where a different answer would lead."""
 
     answer: str | int | float | bool = Field(description="The alternative answer (a representative value for a band).")
-    level: str
-    decision: Decision
-    primary: OptionId
+    level: str = Field(description="The level of that answer.")
+    decision: Decision = Field(description="The decision it would give.")
+    primary: OptionId = Field(description="The primary option it would give.")
 
 
 class WhatWouldChange(BaseModel):
-    question: str
+    question: str = Field(description="An open, weak or blocking question.")
     current: str = Field(description="The current level (`unknown` for an open question).")
     open: bool = Field(description="True when the question is unanswered.")
     outcomes: list[Outcome] = Field(description="Each single change of this answer that changes the decision or the primary option.")
 
 
 class Confidence(BaseModel):
-    level: ConfidenceLevel
+    level: ConfidenceLevel = Field(description="high, medium or low, by the rubric's confidence thresholds.")
     coverage: float = Field(description="Share of the scored questions' weight that is answered, 0-1.")
     open_questions: list[str] = Field(description="Scored or rule-input questions still unknown.")
     open_changes: list[str] = Field(description="Open questions whose answer alone could change the decision.")
@@ -219,21 +219,21 @@ class Confidence(BaseModel):
 
 
 class SourceRef(BaseModel):
-    id: str
-    title: str
-    kind: str
-    url: str | None = None
-    arxiv: str | None = None
+    id: str = Field(description="The source id reasons cite.")
+    title: str = Field(description="What the source is and what it says that the advisor uses.")
+    kind: str = Field(description="article, article_fact, paper, vendor, documentation, standard or measurement.")
+    url: str | None = Field(default=None, description="An https link, when the source is on the web.")
+    arxiv: str | None = Field(default=None, description="The arXiv id of a paper.")
     secondary: bool = Field(description="Reported second-hand; say so when citing it.")
 
 
 class Versions(BaseModel):
-    advisor: str
+    advisor: str = Field(description="The advisor package version.")
     rubric: str = Field(description="`<rubric id> <rubric version>`.")
-    license_table: str
+    license_table: str = Field(description="The license table version.")
     torch: str | None = Field(description="Installed version, or null when not installed (read without importing it).")
-    transformers: str | None
-    peft: str | None
+    transformers: str | None = Field(description="Installed version, or null.")
+    peft: str | None = Field(description="Installed version, or null.")
 
 
 class Assessment(BaseModel):
@@ -241,22 +241,22 @@ class Assessment(BaseModel):
 
     decision: Decision = Field(description="recommend_lora: train now; use_alternative: a cheaper option fits better; not_ready: training fits but gates block it.")
     primary: OptionId = Field(description="The option that fits best on the merits (for not_ready, the training option to pursue once unblocked).")
-    summary: str
+    summary: str = Field(description="The decision in one or two sentences.")
     blockers: list[str] = Field(description="Question ids that block the primary training option (not_ready only).")
     gates: list[Gate] = Field(description="Every gate that fired, with remediation, including those that would block training when an alternative is primary.")
-    criteria: list[CriterionScore]
+    criteria: list[CriterionScore] = Field(description="Per-criterion scores, 0-10 or null when unanswered.")
     options: list[OptionFit] = Field(description="Every option, best fit first.")
     reasons: list[Reason] = Field(description="The rules and gates behind the decision, each citing sources.")
     cautions: list[Reason] = Field(description="Cautions that apply to these answers.")
     remediation: list[Remediation] = Field(description="What to do about each open or weak answer.")
     what_would_change: list[WhatWouldChange] = Field(description="Computed by re-running the assessment with each alternative answer.")
-    confidence: Confidence
+    confidence: Confidence = Field(description="How far to trust the decision, and why.")
     limits: list[Reason] = Field(description="The limits of this advice: what the rubric and its sources do not cover.")
     license: LicenseFinding | None = Field(description="The dataset license's class, when a license was given.")
-    compute: ComputeAssessment
-    answers: Answers
+    compute: ComputeAssessment = Field(description="Compute feasibility of the training options.")
+    answers: Answers = Field(description="The answers assessed, echoed (license in canonical SPDX).")
     sources: list[SourceRef] = Field(description="Every source cited above.")
-    versions: Versions
+    versions: Versions = Field(description="Versions of advisor, the rubric and the ML libraries installed.")
 
 
 class _OnDemand(BaseModel):
@@ -266,14 +266,14 @@ class _OnDemand(BaseModel):
 
 
 class Choice(_OnDemand):
-    value: str
-    label: str
+    value: str = Field(description="The value to answer with.")
+    label: str = Field(description="What it means.")
 
 
 class Band(_OnDemand):
     """A level of a numeric question: values above `above` and up to `max`."""
 
-    level: str
+    level: str = Field(description="The level name rules and scores use.")
     above: float | None = Field(description="The band holds values greater than this; null: no lower bound.")
     max: float | None = Field(description="The highest value in the band (inclusive); null: open-ended.")
 
@@ -282,22 +282,22 @@ class QuestionInfo(_OnDemand):
     """One question as an agent or a form needs it."""
 
     id: str = Field(description="The Answers field this question fills.")
-    text: str
+    text: str = Field(description="The question as asked.")
     help: str = Field(description="Why it matters, with the sources it rests on.")
-    type: Literal["choice", "integer", "number", "boolean", "license", "text"]
+    type: Literal["choice", "integer", "number", "boolean", "license", "text"] = Field(description="The answer type.")
     role: Literal["scored", "input", "context", "compute"] = Field(description="scored: counts in a criterion; input: read by rules; context: echoed; compute: for compute feasibility.")
-    criterion: str | None
-    unit: str | None
+    criterion: str | None = Field(description="The criterion a scored question counts in.")
+    unit: str | None = Field(description="The unit of a numeric answer.")
     choices: list[Choice] = Field(description="For choice questions; `unknown` is always accepted too.")
     bands: list[Band] = Field(description="For scored or input numbers: how values are grouped into levels.")
-    sources: list[str]
+    sources: list[str] = Field(description="Source ids behind the help text.")
 
 
 class Questionnaire(_OnDemand):
     """The questionnaire as data (`advisor questions --json`)."""
 
     rubric: str = Field(description="`<rubric id> <rubric version>`.")
-    title: str
-    questions: list[QuestionInfo]
+    title: str = Field(description="The rubric's title.")
+    questions: list[QuestionInfo] = Field(description="Every question, in the order the questionnaire asks them.")
     answers_schema: dict = Field(description="JSON Schema of the Answers contract.")
-    sources: list[SourceRef]
+    sources: list[SourceRef] = Field(description="Every source the questions cite.")

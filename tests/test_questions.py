@@ -52,3 +52,14 @@ def test_text_listing():
     res = run_advisor("questions")
     assert res.returncode == 0
     assert "change_kind" in res.stdout and "tens_of_thousands" in res.stdout and "unknown" in res.stdout
+
+
+def test_every_result_field_is_described():
+    """The Assessment's JSON Schema is what agents read: every field says what it means."""
+    from advisor.models import Assessment, Questionnaire
+
+    for model in (Assessment, Questionnaire):
+        schema = model.model_json_schema()
+        for name, definition in [(model.__name__, schema), *schema.get("$defs", {}).items()]:
+            for field, prop in definition.get("properties", {}).items():
+                assert prop.get("description"), f"{name}.{field}"
