@@ -130,7 +130,7 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
         for option in verdict.ranking
     ]
     gates = [_gate(gate, verdict.levels) for gate in verdict.gates]
-    reasons = _decision_reasons(verdict, rule_reasons, gates)
+    reasons = _decision_reasons(rubric, verdict, rule_reasons, gates)
     cautions = [_caution(c) for c in rubric.cautions if matches(c.when, verdict.levels) and (c.decisions is None or verdict.decision in c.decisions)]
     remediation = [
         Remediation(question=q.id, level=verdict.levels[q.id], score=q.scores.get(verdict.levels[q.id]), text=q.remediation[verdict.levels[q.id]], sources=q.sources)
@@ -233,16 +233,24 @@ def _criteria(answers: Answers, rubric: Rubric, levels: dict[str, str]) -> list[
     return result
 
 
-def _decision_reasons(verdict: Verdict, rule_reasons: dict[str, Reason], gates: list[Gate]) -> list[Reason]:
-    """The gates blocking the primary, then the rules that moved the primary (or, when an
-    alternative wins, the best training option), strongest first."""
-    subjects = [verdict.primary]
-    if verdict.decision == "use_alternative":
-        subjects.append(next(option for option in verdict.ranking if option in TRAINING_OPTIONS))
+def _decision_reasons(rubric: Rubric, verdict: Verdict, rule_reasons: dict[str, Reason], gates: list[Gate]) -> list[Reason]:
+    """The argument for the decision: the gates blocking the primary, then the rules that
+    raised the primary or lowered its strongest rival from the other side (the best
+    alternative against training, the best training option against an alternative),
+    strongest first. Rules pulling the other way show in each option's reasons."""
+    training = verdict.decision != "use_alternative"
+    rival = next(o for o in verdict.ranking if (o in TRAINING_OPTIONS) != training)
+
+    def strength(rule: Rule) -> float:
+        return max(rule.fit.get(verdict.primary, 0), -rule.fit.get(rival, 0))
+
     blocking = [Reason(id=g.id, text=g.reason, sources=g.sources) for g in gates if verdict.primary in g.blocks]
-    moved = [rule for rule in verdict.rules if any(option in rule.fit for option in subjects)]
-    moved.sort(key=lambda rule: -max(abs(rule.fit.get(option, 0)) for option in subjects))
-    return blocking + [rule_reasons[rule.id] for rule in moved]
+    supporting = sorted((rule for rule in verdict.rules if strength(rule) > 0), key=lambda rule: -strength(rule))
+    reasons = blocking + [rule_reasons[rule.id] for rule in supporting]
+    if not reasons:  # no rule moved anything: the primary won on its base fit
+        option = rubric.options[verdict.primary]
+        reasons.append(Reason(id=f"{verdict.primary}_base_fit", text=f"{option.label}: {option.description}", sources=option.sources))
+    return reasons
 
 
 def _gate(gate: GateDef, levels: dict[str, str]) -> Gate:

@@ -240,5 +240,13 @@ def test_any_answers_give_a_consistent_assessment():
             assert bool(result.blockers) == (result.decision == "not_ready")
         assert all(c.score is None or 0 <= c.score <= 10 for c in result.criteria)
         assert 0 <= result.confidence.coverage <= 1
+        assert result.reasons and all(r.sources for r in result.reasons)
 
     check()
+
+
+def test_a_primary_that_wins_on_its_base_fit_still_gets_a_cited_reason():
+    result = advisor.assess({"change_kind": "unknown", "eval_set": "production_like"})
+    assert (result.decision, result.primary) == ("use_alternative", "prompting")
+    assert [r.id for r in result.reasons] == ["prompting_base_fit"]
+    assert result.reasons[0].sources == RUBRIC.options["prompting"].sources
