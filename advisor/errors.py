@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -23,6 +23,8 @@ EXIT_SIGTERM = 143
 class FieldIssue(BaseModel):
     """One field at fault, with what would be accepted."""
 
+    model_config = ConfigDict(defer_build=True)  # built on the first error, not at every start
+
     field: str = Field(description="Dotted path of the field, e.g. `stability` or `answers.dataset_examples`.")
     message: str = Field(description="What is wrong with the value.")
     allowed: list[str] | None = Field(default=None, description="The accepted values or range, when there is a short list.")
@@ -30,6 +32,8 @@ class FieldIssue(BaseModel):
 
 class ErrorInfo(BaseModel):
     """The machine-readable error: stable `code`, readable `message`, and the fields to fix."""
+
+    model_config = ConfigDict(defer_build=True)
 
     code: str = Field(description="Stable error code: invalid_input, invalid_file, refused, missing_dependency, interrupted, internal.")
     message: str

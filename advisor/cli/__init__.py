@@ -26,6 +26,9 @@ from ..files import dumps_json
 
 # name -> "module:attribute" under advisor.cli
 COMMANDS: dict[str, str] = {
+    "assess": "assess:assess",
+    "questions": "questions:questions",
+    "rubric": "rubric:rubric",
     "estimate": "estimate:command",
     "models": "estimate:models_command",
 }

@@ -1,0 +1,63 @@
+"""`advisor assess`: answers in (a file, stdin, a built-in example or the questionnaire), a decision out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..api import assess as assess_answers
+from ..api import parse_answers
+from ..errors import FieldIssue, InvalidInput
+from ..worked_examples import DEFAULT_EXAMPLE, example_path
+from ..files import STDIN, dumps_json, ensure_writable, load_mapping, write_atomic
+from ..models import Answers
+from ..rubric import load_rubric
+
+
+@click.command(short_help="Decide: train a LoRA adapter, use an alternative first, or fix blockers.")
+@click.option("--answers", "answers_file", metavar="FILE|-", help="Read answers from a YAML or JSON file (- for stdin); nothing is asked.")
+@click.option("--example", metavar="NAME", help=f"Assess a built-in worked example (e.g. {DEFAULT_EXAMPLE}).")
+@click.option("--save-answers", type=click.Path(dir_okay=False, path_type=Path), help="Questionnaire only: save answers as you go and resume from this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON on stdout.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a markdown report to this path.")
+@click.option("--force", is_flag=True, help="Replace an existing report.")
+def assess(answers_file: str | None, example: str | None, save_answers: Path | None, as_json: bool, report: Path | None, force: bool) -> None:
+    """Decide whether to train a LoRA adapter or use something cheaper first.
+
+    On a terminal, without --answers or --example, asks the questions one by one.
+    Otherwise reads the answers (stdin when it is not a terminal) and asks nothing.
+    """
+    if report is not None:
+        ensure_writable(report, force=force, field="--report")
+    answers = _answers(answers_file, example, save_answers)
+    assessment = assess_answers(answers)
+    if report is not None:
+        from ..report import render_report
+
+        write_atomic(report, render_report(assessment), force=force, field="--report")
+    if as_json:
+        click.echo(dumps_json(assessment.model_dump(mode="json")), nl=False)
+    else:
+        from .summary import print_summary
+
+        print_summary(assessment)
+    if report is not None:
+        click.echo(f"report written to {report}", err=True)
+
+
+def _answers(answers_file: str | None, example: str | None, save_answers: Path | None) -> Answers:
+    if answers_file is not None and example is not None:
+        raise InvalidInput("give --answers or --example, not both", fields=[FieldIssue(field="--answers", message="conflicts with --example")])
+    interactive = answers_file is None and example is None and sys.stdin.isatty()
+    if save_answers is not None and not interactive:
+        raise InvalidInput("--save-answers applies to the interactive questionnaire only", fields=[FieldIssue(field="--save-answers", message="only with the questionnaire on a terminal")])
+    if interactive:
+        from .questionnaire import run_questionnaire
+
+        return run_questionnaire(load_rubric(), save_to=save_answers)
+    if example is not None:
+        return parse_answers(load_mapping(example_path(example), field="--example"))
+    source = answers_file if answers_file is not None else STDIN
+    return parse_answers(load_mapping(source, field="--answers"))

@@ -1,0 +1,50 @@
+"""The readable summary `advisor assess` prints on a terminal (rich is imported only here)."""
+
+from __future__ import annotations
+
+from ..models import Assessment
+
+
+def print_summary(assessment: Assessment) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    a = assessment
+    console = Console(highlight=False)
+    labels = {option.option: option.label for option in a.options}
+
+    def section(title: str, lines: list[str]) -> None:
+        """A heading and a bulleted list whose items wrap under their own text."""
+        if not lines:
+            return
+        console.print(f"\n[bold]{title}[/bold]")
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=1)
+        grid.add_column()
+        for line in lines:
+            grid.add_row("-", line)
+        console.print(grid)
+
+    def cited(text: str, sources: list[str]) -> str:
+        return f"{escape(text)} [dim]({', '.join(sources)})[/dim]"
+
+    console.print(f"[bold]Decision:[/bold] {a.decision}   [bold]Primary:[/bold] {escape(labels[a.primary])} ({a.primary})")
+    console.print(escape(a.summary))
+    console.print(f"[bold]Confidence:[/bold] {a.confidence.level}: {escape(a.confidence.basis)}")
+    section("Blockers", [f"{g.question}: {escape(g.reason)} [bold]Fix:[/bold] {escape(g.remediation)}" for g in a.gates if a.primary in g.blocks])
+    section("Why", [cited(r.text, r.sources) for r in a.reasons])
+    section("Cautions", [cited(c.text, c.sources) for c in a.cautions])
+    table = Table(title="Options compared", title_justify="left", title_style="bold")
+    for column in ("option", "fit", "blocked by"):
+        table.add_column(column)
+    for option in a.options:
+        table.add_row(escape(option.label), f"{option.fit:g}", ", ".join(option.blocked_by) or "-")
+    console.print()
+    console.print(table)
+    section(
+        "What would change the decision",
+        [f"{c.question} (now {c.current}): " + escape("; ".join(f"{o.level} -> {o.decision}, {labels[o.primary]}" for o in c.outcomes)) for c in a.what_would_change],
+    )
+    section("Open and weak answers", [f"{r.question} ({r.level}): {escape(r.text)}" for r in a.remediation])
+    console.print(f"\n[bold]Compute feasibility:[/bold] {a.compute.status.replace('_', ' ')}: {escape(a.compute.reason)}")

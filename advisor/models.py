@@ -1,0 +1,303 @@
+"""The contracts every door shares: what a team tells the advisor (`Answers`) and
+what it gets back (`Assessment`).
+
+Field names and enumerations here are the stable, agent-facing contract; the
+descriptions become the JSON Schema that agents read (`advisor questions --json`).
+Judgement (scores, weights, thresholds, wording) lives in `rubrics/`, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .licenses import LicenseFinding, load_license_table, normalize_license
+
+ChangeKind = Literal["style", "format", "behavior", "skill", "knowledge", "actions", "unknown"]
+Imitates = Literal["person", "character", "brand_or_asset", "none", "unknown"]
+Stability = Literal["stable", "evolving", "volatile", "unknown"]
+ContextTried = Literal["not_tried", "works", "partly_works", "fails", "unknown"]
+DatasetQuality = Literal["curated", "mixed", "raw", "unknown"]
+Privacy = Literal["no_personal_data", "personal_data_cleared", "personal_data_uncleared", "unknown"]
+ServingMode = Literal["merged", "separate_adapters", "runtime_switching", "unknown"]
+EvalSet = Literal["none", "generic", "production_like", "unknown"]
+
+Decision = Literal["recommend_lora", "use_alternative", "not_ready"]
+OptionId = Literal["lora", "qlora", "full_finetune", "retrieval", "prompting", "tool_access", "targeted_evals"]
+TrainingOption = Literal["lora", "qlora", "full_finetune"]
+ComputeStatus = Literal["fits", "does_not_fit", "not_assessed"]
+ConfidenceLevel = Literal["high", "medium", "low"]
+
+TRAINING_OPTIONS: tuple[str, ...] = TrainingOption.__args__
+
+
+class Answers(BaseModel):
+    """A team's situation. Every field is optional: a missing field (or `unknown`) means
+    "not known yet", which lowers confidence and never fails the assessment."""
+
+    model_config = ConfigDict(extra="forbid", title="Answers")
+
+    goal: str | None = Field(
+        default=None, max_length=2000,
+        description="Free text: what the adapted model should do better, in a sentence or two. Echoed in reports, never scored.",
+    )
+    change_kind: ChangeKind | None = Field(
+        default=None,
+        description=(
+            "What must change: style (tone or voice), format (output structure), behavior (policies and "
+            "instruction patterns), skill (a new task capability), knowledge (facts and documents the model must "
+            "know), actions (fetching live data or acting on systems)."
+        ),
+    )
+    imitates: Imitates | None = Field(
+        default=None,
+        description=(
+            "Whether the adapted model is meant to reproduce a specific person's voice or style, a character, or a "
+            "brand or other asset (none if not). Such claims need their own dataset, licensing and model-card evidence."
+        ),
+    )
+    stability: Stability | None = Field(
+        default=None,
+        description="How long the target behavior holds: stable (months), evolving (changes every few weeks), volatile (changes daily or per request).",
+    )
+    context_tried: ContextTried | None = Field(
+        default=None,
+        description=(
+            "What happened when the behavior was supplied in context (prompts, few-shot examples, retrieval): "
+            "not_tried, works, partly_works, fails."
+        ),
+    )
+    dataset_examples: int | None = Field(
+        default=None, ge=0, description="How many training examples of the target behavior exist (input and desired output pairs).",
+    )
+    dataset_quality: DatasetQuality | None = Field(
+        default=None,
+        description="curated (reviewed, consistent, representative), mixed (partly reviewed), raw (logs or scraped, unreviewed).",
+    )
+    dataset_license: str | None = Field(
+        default=None, max_length=500,
+        description=(
+            "The training data's license: an SPDX expression (Apache-2.0, MIT OR CC-BY-4.0), a LicenseRef-... "
+            "(LicenseRef-Proprietary for your own data), a Hugging Face card id (cc-by-nc-4.0, llama3.1, openrail), "
+            "or unknown. Normalized to canonical SPDX on input."
+        ),
+    )
+    commercial_use: bool | None = Field(
+        default=None, description="Whether the adapted model will be used commercially (a product, a paid service, internal business use).",
+    )
+    privacy: Privacy | None = Field(
+        default=None,
+        description="Personal data in the training set: no_personal_data, personal_data_cleared (consent or legal basis documented), personal_data_uncleared.",
+    )
+    serving_mode: ServingMode | None = Field(
+        default=None,
+        description=(
+            "How the adapter will be served: merged (weights merged into the base), separate_adapters (base plus "
+            "adapter loaded side by side), runtime_switching (many adapters swapped or mixed per request)."
+        ),
+    )
+    adapters: int | None = Field(default=None, ge=1, description="How many adapters will be served from one base model.")
+    latency_budget_ms: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="End-to-end latency budget per request, in milliseconds.",
+    )
+    eval_set: EvalSet | None = Field(
+        default=None,
+        description="The evaluation set: none, generic (public benchmarks or ad hoc checks), production_like (measures the actual production task).",
+    )
+    baseline_measured: bool | None = Field(
+        default=None, description="Whether the current system (base model with the best prompt) has been measured on that evaluation set.",
+    )
+    base_model: str | None = Field(
+        default=None, max_length=500,
+        description="The model to adapt: a catalog id, a config.json path or a model folder. Used by compute feasibility.",
+    )
+    gpu_memory_gib: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Memory per GPU in GiB. Used by compute feasibility.",
+    )
+    gpus: int | None = Field(default=None, ge=1, description="Number of GPUs available for training. Used by compute feasibility.")
+    batch_size: int | None = Field(default=None, ge=1, description="Training micro-batch size per GPU. Used by compute feasibility.")
+    seq_len: int | None = Field(default=None, ge=1, description="Training sequence length in tokens. Used by compute feasibility.")
+
+    @field_validator("dataset_license")
+    @classmethod
+    def _canonical_license(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_license(value, load_license_table())
+
+
+class ComputeAssessment(BaseModel):
+    """Whether the training options fit the hardware described in the answers.
+
+    Produced by `advisor.feasibility.assess_compute`; the rubric's rules and gates read
+    `options` as the facts `compute.lora`, `compute.qlora` and `compute.full_finetune`.
+    """
+
+    status: Literal["assessed", "not_assessed"] = Field(description="not_assessed until the estimator is wired in.")
+    reason: str = Field(description="Why it was or was not assessed, in one sentence.")
+    options: dict[TrainingOption, ComputeStatus] = Field(description="Per training option: fits, does_not_fit or not_assessed.")
+    details: list[str] = Field(default_factory=list, description="Readable lines behind the verdict (memory needed vs. available, ...).")
+    sources: list[str] = Field(default_factory=list, description="Source ids behind the figures.")
+
+
+class Reason(BaseModel):
+    """One piece of the argument, with the sources it stands on."""
+
+    id: str = Field(description="The rule, gate or caution id in the rubric.")
+    text: str = Field(description="The reason in one sentence.")
+    sources: list[str] = Field(description="Source ids; see `Assessment.sources`.")
+    effects: dict[OptionId, float] = Field(default_factory=dict, description="How this rule moved each option's fit.")
+
+
+class QuestionScore(BaseModel):
+    question: str = Field(description="The question id (an Answers field).")
+    answer: str | int | float | bool | None = Field(description="The answer as given (canonical), or null when unknown.")
+    level: str = Field(description="The answer's level in the rubric (a band for numbers); `unknown` when unanswered.")
+    score: float | None = Field(description="0-10, or null when unanswered (never 0 for unknown).")
+    weak: bool = Field(description="Scored below the rubric's weak threshold.")
+
+
+class CriterionScore(BaseModel):
+    id: str = Field(description="The criterion id in the rubric.")
+    title: str = Field(description="The criterion, as the article asks it.")
+    score: float | None = Field(description="Weighted mean of its answered questions, 0-10; null when none is answered.")
+    questions: list[QuestionScore] = Field(description="The scored questions of this criterion.")
+
+
+class OptionFit(BaseModel):
+    option: OptionId = Field(description="The option id.")
+    label: str = Field(description="The option's readable name.")
+    training: bool = Field(description="A training option (gates apply to these only).")
+    fit: float = Field(description="0-10: the option's base plus the effects of every rule that matched.")
+    blocked_by: list[str] = Field(description="Question ids of the gates that block this option.")
+    reasons: list[Reason] = Field(description="The rules that moved this option's fit, with their effects.")
+
+
+class Gate(BaseModel):
+    """A gate that fired: an answer that blocks training until it is fixed."""
+
+    id: str = Field(description="The gate id in the rubric.")
+    question: str = Field(description="The question to fix (an Answers field).")
+    level: str = Field(description="The answer level that triggered the gate.")
+    blocks: list[TrainingOption] = Field(description="The training options it blocks.")
+    reason: str = Field(description="Why it blocks training.")
+    remediation: str = Field(description="What to do to lift it.")
+    sources: list[str] = Field(description="Source ids; see `Assessment.sources`.")
+
+
+class Remediation(BaseModel):
+    """What to do about one open or weak answer."""
+
+    question: str = Field(description="The question (an Answers field).")
+    level: str = Field(description="The current answer level (`unknown` when open).")
+    score: float | None = Field(description="Its 0-10 score; null when open.")
+    text: str = Field(description="What to do about it.")
+    sources: list[str] = Field(description="Source ids behind the question.")
+
+
+class Outcome(BaseModel):
+    """Where a different answer would lead."""
+
+    answer: str | int | float | bool = Field(description="The alternative answer (a representative value for a band).")
+    level: str = Field(description="The level of that answer.")
+    decision: Decision = Field(description="The decision it would give.")
+    primary: OptionId = Field(description="The primary option it would give.")
+
+
+class WhatWouldChange(BaseModel):
+    question: str = Field(description="An open, weak or blocking question.")
+    current: str = Field(description="The current level (`unknown` for an open question).")
+    open: bool = Field(description="True when the question is unanswered.")
+    outcomes: list[Outcome] = Field(description="Each single change of this answer that changes the decision or the primary option.")
+
+
+class Confidence(BaseModel):
+    level: ConfidenceLevel = Field(description="high, medium or low, by the rubric's confidence thresholds.")
+    coverage: float = Field(description="Share of the scored questions' weight that is answered, 0-1.")
+    open_questions: list[str] = Field(description="Scored or rule-input questions still unknown.")
+    open_changes: list[str] = Field(description="Open questions whose answer alone could change the decision.")
+    basis: str = Field(description="The confidence in words: coverage and open questions that matter.")
+
+
+class SourceRef(BaseModel):
+    id: str = Field(description="The source id reasons cite.")
+    title: str = Field(description="What the source is and what it says that the advisor uses.")
+    kind: str = Field(description="article, article_fact, paper, vendor, documentation, standard or measurement.")
+    url: str | None = Field(default=None, description="An https link, when the source is on the web.")
+    arxiv: str | None = Field(default=None, description="The arXiv id of a paper.")
+    secondary: bool = Field(description="Reported second-hand; say so when citing it.")
+
+
+class Versions(BaseModel):
+    advisor: str = Field(description="The advisor package version.")
+    rubric: str = Field(description="`<rubric id> <rubric version>`.")
+    license_table: str = Field(description="The license table version.")
+    torch: str | None = Field(description="Installed version, or null when not installed (read without importing it).")
+    transformers: str | None = Field(description="Installed version, or null.")
+    peft: str | None = Field(description="Installed version, or null.")
+
+
+class Assessment(BaseModel):
+    """The advisor's answer: a decision, the option to pursue, and why."""
+
+    decision: Decision = Field(description="recommend_lora: train now; use_alternative: a cheaper option fits better; not_ready: training fits but gates block it.")
+    primary: OptionId = Field(description="The option that fits best on the merits (for not_ready, the training option to pursue once unblocked).")
+    summary: str = Field(description="The decision in one or two sentences.")
+    blockers: list[str] = Field(description="Question ids that block the primary training option (not_ready only).")
+    gates: list[Gate] = Field(description="Every gate that fired, with remediation, including those that would block training when an alternative is primary.")
+    criteria: list[CriterionScore] = Field(description="Per-criterion scores, 0-10 or null when unanswered.")
+    options: list[OptionFit] = Field(description="Every option, best fit first.")
+    reasons: list[Reason] = Field(description="The rules and gates behind the decision, each citing sources.")
+    cautions: list[Reason] = Field(description="Cautions that apply to these answers.")
+    remediation: list[Remediation] = Field(description="What to do about each open or weak answer.")
+    what_would_change: list[WhatWouldChange] = Field(description="Computed by re-running the assessment with each alternative answer.")
+    confidence: Confidence = Field(description="How far to trust the decision, and why.")
+    limits: list[Reason] = Field(description="The limits of this advice: what the rubric and its sources do not cover.")
+    license: LicenseFinding | None = Field(description="The dataset license's class, when a license was given.")
+    compute: ComputeAssessment = Field(description="Compute feasibility of the training options.")
+    answers: Answers = Field(description="The answers assessed, echoed (license in canonical SPDX).")
+    sources: list[SourceRef] = Field(description="Every source cited above.")
+    versions: Versions = Field(description="Versions of advisor, the rubric and the ML libraries installed.")
+
+
+class _OnDemand(BaseModel):
+    """Models only `advisor questions` needs: their schemas are built on first use, not at every start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Choice(_OnDemand):
+    value: str = Field(description="The value to answer with.")
+    label: str = Field(description="What it means.")
+
+
+class Band(_OnDemand):
+    """A level of a numeric question: values above `above` and up to `max`."""
+
+    level: str = Field(description="The level name rules and scores use.")
+    above: float | None = Field(description="The band holds values greater than this; null: no lower bound.")
+    max: float | None = Field(description="The highest value in the band (inclusive); null: open-ended.")
+
+
+class QuestionInfo(_OnDemand):
+    """One question as an agent or a form needs it."""
+
+    id: str = Field(description="The Answers field this question fills.")
+    text: str = Field(description="The question as asked.")
+    help: str = Field(description="Why it matters, with the sources it rests on.")
+    type: Literal["choice", "integer", "number", "boolean", "license", "text"] = Field(description="The answer type.")
+    role: Literal["scored", "input", "context", "compute"] = Field(description="scored: counts in a criterion; input: read by rules; context: echoed; compute: for compute feasibility.")
+    criterion: str | None = Field(description="The criterion a scored question counts in.")
+    unit: str | None = Field(description="The unit of a numeric answer.")
+    choices: list[Choice] = Field(description="For choice questions; `unknown` is always accepted too.")
+    bands: list[Band] = Field(description="For scored or input numbers: how values are grouped into levels.")
+    sources: list[str] = Field(description="Source ids behind the help text.")
+
+
+class Questionnaire(_OnDemand):
+    """The questionnaire as data (`advisor questions --json`)."""
+
+    rubric: str = Field(description="`<rubric id> <rubric version>`.")
+    title: str = Field(description="The rubric's title.")
+    questions: list[QuestionInfo] = Field(description="Every question, in the order the questionnaire asks them.")
+    answers_schema: dict = Field(description="JSON Schema of the Answers contract.")
+    sources: list[SourceRef] = Field(description="Every source the questions cite.")

@@ -1,0 +1,109 @@
+"""Markdown reports from an Assessment, with jinja2 templates kept in `advisor/templates/`.
+
+Every value a template prints is escaped for Markdown by default (jinja's `finalize`),
+so user text cannot open a heading, a table cell, a code span, a link or raw HTML.
+Only values the template marks with `Markup` (ids in code spans it built itself,
+validated source links) pass through as Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from markupsafe import Markup
+from pydantic import BaseModel, Field
+
+from .models import Assessment
+
+TEMPLATE = "assessment.md.j2"
+# Escaped wherever they appear: the characters that open inline Markdown or HTML
+# (code, emphasis, links and images, raw HTML and autolinks, entities, table cells,
+# strikethrough). Underscores only at a word's edge: inside a word they are inert.
+_INLINE = re.compile(r"[\\`*\[\]<>&|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# Escaped at the start of a value, where a line or cell starts: headings, list markers,
+# setext underlines and ordered lists ("1. ", "2) ").
+_LINE_START = re.compile(r"^(?:[#\-+=]|\d{1,9}(?=[.)](?:\s|$)))")
+_ID = re.compile(r"[A-Za-z0-9_.+\-]+")
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
+
+
+class FigureTable(BaseModel):
+    """Figures another component adds to a report (e.g. a reference run's measurements),
+    rendered as an escaped table in the report's reference-run section."""
+
+    title: str
+    columns: list[str] = Field(min_length=1)
+    rows: list[list[str | int | float | None]]
+    notes: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+
+def md_escape(value: Any) -> str:
+    """`value` as inert Markdown text on one line; `Markup` passes through unchanged."""
+    if isinstance(value, Markup):
+        return str(value)
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = _BREAKS.sub(" ", str(value)).strip()
+    text = _INLINE.sub(lambda m: "\\" + m.group(0), text)
+    match = _LINE_START.match(text)
+    if match:  # escape the marker itself: "#", "-", "+", "=", or the "." / ")" after digits
+        end = match.end() if match.group(0)[0].isdigit() else 0
+        text = text[:end] + "\\" + text[end:]
+    return text
+
+
+def code(value: str) -> Markup:
+    """An id in a code span; ids come from the rubric and the contract, never from users."""
+    if not _ID.fullmatch(value):
+        raise ValueError(f"not an id: {value!r}")
+    return Markup(f"`{value}`")
+
+
+def cite(ids: Sequence[str]) -> Markup:
+    """ " (sources: `a`, `b`)" after a sentence; nothing when there are none."""
+    return Markup(f" (sources: {', '.join(code(i) for i in ids)})") if ids else Markup("")
+
+
+def source_link(url: str | None, arxiv: str | None) -> Markup:
+    """The link to a source: its https URL or its arXiv abstract page, as an autolink."""
+    if url and re.fullmatch(r"https://[^\s<>()\[\]`\\]+", url):
+        return Markup(f"<{url}>")
+    if arxiv and re.fullmatch(r"\d{4}\.\d{4,5}", arxiv):
+        return Markup(f"arXiv [{arxiv}](https://arxiv.org/abs/{arxiv})")
+    return Markup("")
+
+
+def render_report(assessment: Assessment, *, figures: Sequence[FigureTable] = ()) -> str:
+    """The markdown report. `figures` fill the reference-run section, which is left out when empty."""
+    template = _environment().get_template(TEMPLATE)
+    labels = {option.option: option.label for option in assessment.options}
+    fits = {option.option: option.fit for option in assessment.options}
+    text = template.render(a=assessment, labels=labels, fits=fits, figures=list(figures))
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(
+        loader=PackageLoader("advisor", "templates"),
+        autoescape=False,  # HTML escaping is wrong for Markdown; `finalize` escapes instead
+        finalize=md_escape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["code"] = code
+    env.filters["signed"] = lambda number: Markup(f"{number:+g}")
+    env.globals["source_link"] = source_link
+    env.globals["cite"] = cite
+    env.filters["codes"] = lambda ids: Markup(", ".join(code(i) for i in ids)) if ids else Markup("—")
+    return env

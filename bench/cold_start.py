@@ -1,0 +1,49 @@
+"""Cold start of `advisor assess --answers ... --json` against the floor of its imports.
+
+Prints the median wall time of `python -m advisor assess --answers <example> --json`
+(a fresh interpreter each run, as an agent calls it) next to
+`python -c "import pydantic, click, jinja2"`, and their ratio. Target: under 2x.
+
+    .venv/bin/python bench/cold_start.py [--runs 21] [--example support-tone]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_seconds(commands: list[list[str]], runs: int) -> list[float]:
+    """Median wall time of each command, run in turns so that load on the machine hits them alike."""
+    for command in commands:  # warm the OS file cache and the .pyc files
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(runs):
+        for command, samples in zip(commands, times):
+            start = time.perf_counter()
+            subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+            samples.append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--example", default="support-tone")
+    args = parser.parse_args()
+    assess = [sys.executable, "-m", "advisor", "assess", "--answers", f"examples/{args.example}.yaml", "--json"]
+    floor = [sys.executable, "-c", "import pydantic, click, jinja2"]
+    t_assess, t_floor = median_seconds([assess, floor], args.runs)
+    print(f"advisor assess --answers examples/{args.example}.yaml --json : {t_assess * 1000:7.1f} ms (median of {args.runs})")
+    print(f'python -c "import pydantic, click, jinja2"          : {t_floor * 1000:7.1f} ms (median of {args.runs})')
+    print(f"ratio: {t_assess / t_floor:.2f}x (target: under 2x)")
+
+
+if __name__ == "__main__":
+    main()

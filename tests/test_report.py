@@ -1,0 +1,127 @@
+"""Markdown reports: committed example reports stay current, user text cannot break them, writes are atomic."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+from markdown_it import MarkdownIt
+
+import advisor
+from advisor.worked_examples import example_names, example_path
+from advisor.report import FigureTable, md_escape, render_report
+from tests.conftest import ROOT, run_advisor
+
+REPORTS = ROOT / "reports"
+UPDATE = os.environ.get("ADVISOR_UPDATE_REPORTS") == "1"
+
+
+def example_report(name: str) -> str:
+    return render_report(advisor.assess(yaml.safe_load(example_path(name).read_text())))
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_committed_report_is_current(name):
+    """Regenerate with: ADVISOR_UPDATE_REPORTS=1 .venv/bin/python -m pytest -q tests/test_report.py"""
+    path = REPORTS / f"{name}.md"
+    fresh = example_report(name)
+    if UPDATE:
+        path.write_text(fresh, encoding="utf-8")
+    assert path.exists(), f"missing {path}; regenerate with ADVISOR_UPDATE_REPORTS=1"
+    assert path.read_text(encoding="utf-8") == fresh, f"{path} is stale; regenerate with ADVISOR_UPDATE_REPORTS=1"
+
+
+def test_no_stray_reports():
+    assert sorted(p.stem for p in REPORTS.glob("*.md")) == example_names()
+
+
+def test_report_leads_with_decision_and_primary():
+    lines = example_report("nc-dataset-commercial").splitlines()
+    assert lines[0] == "# LoRA advice: `not_ready`, primary option `lora`"
+    text = "\n".join(lines)
+    assert text.index("## Blockers") < text.index("## Why") < text.index("## Criteria") < text.index("## Alternatives compared")
+    for section in ("## What would change the decision", "## Compute feasibility", "## Limits of this advice", "## Inputs", "## Sources", "## Versions"):
+        assert section in text
+    assert "Replace the data with commercially licensed data" in text
+
+
+def test_secondary_sources_are_marked():
+    assert "(secondary: reported second-hand)" in example_report("policy-docs-qa")
+
+
+def test_reference_run_section_appears_only_with_figures():
+    result = advisor.assess(yaml.safe_load(example_path("support-tone").read_text()))
+    assert "## Reference run" not in render_report(result)
+    table = FigureTable(title="Peak memory", columns=["option", "GiB"], rows=[["lora", 12.5], ["full | fine-tune", None]], sources=["hu2021-lora"])
+    report = render_report(result, figures=[table])
+    assert "## Reference run" in report and "### Peak memory" in report
+    rows = [t for t in MarkdownIt("commonmark").enable("table").parse(report) if t.type == "tr_open"]
+    assert rows  # the figure table parses as a table, its pipe escaped inside the cell
+
+
+ADVERSARIAL = (
+    "# Injected heading\n## another\n| a | b |\n|---|---|\n```python\nimport os\n```\n"
+    "<script>alert(1)</script> <img src=x onerror=alert(1)> &lt;b&gt; [click me](https://evil.example) "
+    "![pixel](https://evil.example/p.png) <https://evil.example> **bold** _em_ ~~strike~~ `code` \\ "
+    "\n- list item\n1. ordered\n> quote\n---\n===\n<!-- comment -->\u2028line separator"
+)
+
+
+def tokens_of(report: str):
+    md = MarkdownIt("commonmark").enable("table").enable("strikethrough")
+    tokens = md.parse(report)
+    flat = [*tokens, *(child for t in tokens for child in (t.children or []))]
+    return tokens, flat
+
+
+def test_user_text_cannot_break_the_report():
+    benign = advisor.assess({"goal": "plain words", "base_model": "org/model", "change_kind": "style"})
+    hostile = advisor.assess({"goal": ADVERSARIAL, "base_model": "1. `x` | <b>y</b>", "change_kind": "style"})
+    good_tokens, _ = tokens_of(render_report(benign))
+    report = render_report(hostile)
+    tokens, flat = tokens_of(report)
+    kinds = {t.type for t in flat}
+    assert not kinds & {"html_block", "html_inline", "image", "fence", "code_block", "s_open", "em_open", "strong_open", "hr"}
+    links = [t.attrGet("href") for t in flat if t.type == "link_open"]
+    assert all(href.startswith(("https://arxiv.org/abs/", "https://platform.openai.com", "https://learn.microsoft.com", "https://")) for href in links)
+    assert not any("evil" in href for href in links)
+    # same structure as a benign report: the same headings, tables and rows
+    def shape(ts):
+        return [(t.type, t.tag) for t in ts if t.type.endswith("_open") and t.type in ("heading_open", "table_open", "tr_open", "bullet_list_open", "ordered_list_open", "blockquote_open")]
+    assert shape(tokens) == shape(good_tokens)
+    # and the text is still there, verbatim, as text
+    inputs = next(t for t in flat if t.type == "text" and "Injected heading" in t.content)
+    assert "<script>alert(1)</script>" in inputs.content and "[click me](https://evil.example)" in inputs.content
+
+
+@pytest.mark.parametrize("text", ["# h", "- item", "+ item", "1. one", "2) two", "=== ", "a | b", "<b>x</b>", "a_b_c", "_x_", "*x*", "[a](b)", "x\ny"])
+def test_md_escape_renders_back_to_the_same_text(text):
+    rendered = MarkdownIt("commonmark").enable("table").parse(f"- {md_escape(text)}\n")
+    inline = next(t for t in rendered if t.type == "inline")
+    assert [c.type for c in inline.children] in (["text"], ["text", "softbreak", "text"])
+    assert "".join(c.content for c in inline.children) == " ".join(text.split("\n")).strip()
+
+
+def test_md_escape_keeps_plain_text_readable():
+    assert md_escape("LicenseRef-Llama-3.1-Community") == "LicenseRef-Llama-3.1-Community"
+    assert md_escape("non_commercial") == "non_commercial"
+    assert md_escape("0.21.2") == "0.21.2"
+
+
+def test_report_option_writes_and_refuses_to_overwrite(tmp_path):
+    target = tmp_path / "advice.md"
+    res = run_advisor("assess", "--example", "support-tone", "--report", str(target), "--json")
+    assert res.returncode == 0 and target.read_text().startswith("# LoRA advice: `recommend_lora`")
+    target.write_text("keep me", encoding="utf-8")
+    res = run_advisor("assess", "--example", "support-tone", "--report", str(target), "--json")
+    assert res.returncode == 2 and "--force" in res.stdout
+    assert target.read_text() == "keep me"
+    res = run_advisor("assess", "--example", "support-tone", "--report", str(target), "--force")
+    assert res.returncode == 0 and target.read_text().startswith("# LoRA advice")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_report_into_a_missing_folder_is_refused(tmp_path):
+    res = run_advisor("assess", "--example", "support-tone", "--report", str(tmp_path / "no" / "r.md"), "--json")
+    assert res.returncode == 2 and "does not exist" in res.stdout
