@@ -117,7 +117,8 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
     criteria = _criteria(answers, rubric, verdict.levels)
     changes = what_would_change(answers, rubric, compute, verdict)
     weak_or_open = [q for q in rubric.questions if q.id in _weak_or_open(rubric, verdict.levels)]
-    rule_reasons = {rule.id: Reason(id=rule.id, text=rule.reason, sources=rule.sources, effects=rule.fit) for rule in verdict.rules}
+    rule_reasons = {rule.id: Reason(id=rule.id, text=_with_figures(rule.reason, rule.when, compute), sources=rule.sources, effects=rule.fit)
+                    for rule in verdict.rules}
     options = [
         OptionFit(
             option=option,
@@ -129,7 +130,7 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
         )
         for option in verdict.ranking
     ]
-    gates = [_gate(gate, verdict.levels) for gate in verdict.gates]
+    gates = [_gate(gate, verdict.levels, compute) for gate in verdict.gates]
     reasons = _decision_reasons(rubric, verdict, rule_reasons, gates)
     cautions = [_caution(c) for c in rubric.cautions if matches(c.when, verdict.levels) and (c.decisions is None or verdict.decision in c.decisions)]
     remediation = [
@@ -253,9 +254,17 @@ def _decision_reasons(rubric: Rubric, verdict: Verdict, rule_reasons: dict[str, 
     return reasons
 
 
-def _gate(gate: GateDef, levels: dict[str, str]) -> Gate:
+def _gate(gate: GateDef, levels: dict[str, str], compute: ComputeAssessment) -> Gate:
     level = levels.get(gate.question) or next(levels[fact] for condition in gate.when for fact in condition)
-    return Gate(id=gate.id, question=gate.question, level=level, blocks=gate.blocks, reason=gate.reason, remediation=gate.remediation, sources=gate.sources)
+    return Gate(id=gate.id, question=gate.question, level=level, blocks=gate.blocks, reason=_with_figures(gate.reason, gate.when, compute),
+                remediation=gate.remediation, sources=gate.sources)
+
+
+def _with_figures(text: str, when: list[dict[str, list[str]]], compute: ComputeAssessment) -> str:
+    """A reason that rests on compute facts, with the estimator's figures for those options."""
+    named = dict.fromkeys(fact.split(".", 1)[1] for condition in when for fact in condition if fact.startswith(COMPUTE_FACT.format("")))
+    figures = [compute.option_details[option] for option in named if option in compute.option_details]
+    return f"{text} Estimated: {'; '.join(figures)}." if figures else text
 
 
 def _caution(caution: Caution) -> Reason:

@@ -136,6 +136,8 @@ class ComputeAssessment(BaseModel):
     reason: str = Field(description="Why it was or was not assessed, in one sentence.")
     options: dict[TrainingOption, ComputeStatus] = Field(description="Per training option: fits, does_not_fit or not_assessed.")
     details: list[str] = Field(default_factory=list, description="Readable lines behind the verdict (memory needed vs. available, ...).")
+    option_details: dict[TrainingOption, str] = Field(
+        default_factory=dict, description="Per training option, the estimate in a few words (memory needed of memory available).")
     sources: list[str] = Field(default_factory=list, description="Source ids behind the figures.")
 
 

@@ -37,6 +37,7 @@ class CatalogEntry(BaseModel):
     task: Task
     published_params: int | None = Field(default=None, description="Parameter count the publisher states, to check our build against.")
     note: str | None = None
+    aliases: list[str] = Field(default_factory=list, description="Other hub ids with the same architecture (instruct and chat variants).")
     config: dict[str, Any]
 
     @property
@@ -79,7 +80,8 @@ def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
         raise _spec_error(field, "give a catalog id (see `advisor models`), a config.json path or a model folder")
     spec = spec.strip()
     catalog = load_catalog()
-    entry = catalog.get(spec.lower()) or next((e for e in catalog.values() if e.repo and e.repo.lower() == spec.lower()), None)
+    entry = catalog.get(spec.lower()) or next(
+        (e for e in catalog.values() if spec.lower() in {n.lower() for n in (e.repo, *e.aliases) if n}), None)
     if entry is not None:
         return _from_config(spec, entry.id, "catalog", entry.task, entry.config, entry.source, field=field, notes=[entry.note] if entry.note else [])
     path = Path(os.path.expanduser(spec))

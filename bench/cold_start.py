@@ -4,7 +4,7 @@ Prints the median wall time of `python -m advisor assess --answers <example> --j
 (a fresh interpreter each run, as an agent calls it) next to
 `python -c "import pydantic, click, jinja2"`, and their ratio. Target: under 2x.
 
-    .venv/bin/python bench/cold_start.py [--runs 21] [--example support-tone]
+    .venv/bin/python bench/cold_start.py [--runs 21] [--example sql-dialect]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def median_seconds(commands: list[list[str]], runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
-    parser.add_argument("--example", default="support-tone")
+    parser.add_argument("--example", default="sql-dialect")  # no base model: the estimator is not run
     args = parser.parse_args()
     assess = [sys.executable, "-m", "advisor", "assess", "--answers", f"examples/{args.example}.yaml", "--json"]
     floor = [sys.executable, "-c", "import pydantic, click, jinja2"]

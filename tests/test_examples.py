@@ -12,9 +12,6 @@ from advisor.models import Decision, OptionId
 from tests.conftest import run_advisor
 
 EXPECTED = expected_outcomes()
-# qlora and full_finetune become reachable once compute feasibility is assessed
-# (see test_engine.py for the hook); no answer file can reach them yet.
-NOT_YET_REACHABLE = {"qlora", "full_finetune"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -33,7 +30,7 @@ def test_examples_span_every_decision_and_primary():
     decisions = {e["decision"] for e in EXPECTED.values()}
     primaries = {e["primary"] for e in EXPECTED.values()}
     assert decisions == set(get_args(Decision))
-    assert primaries == set(get_args(OptionId)) - NOT_YET_REACHABLE
+    assert primaries == set(get_args(OptionId))
 
 
 def test_default_example_ends_in_lora():

@@ -23,9 +23,10 @@ def test_importing_the_cli_does_not_import_heavy_packages():
 
 
 def test_assess_json_imports_neither_heavy_packages_nor_printing_libraries():
+    # sql-dialect names no base model, so compute feasibility (the estimator) is not run.
     code = (
         "from advisor.cli import cli\n"
-        "cli.main(['assess', '--answers', 'examples/support-tone.yaml', '--json'], standalone_mode=False)"
+        "cli.main(['assess', '--answers', 'examples/sql-dialect.yaml', '--json'], standalone_mode=False)"
     )
     modules = loaded_modules(code)
     assert not [m for m in modules if m.split(".")[0] in (*HEAVY, "rich", "jinja2")]

@@ -48,3 +48,5 @@ def print_summary(assessment: Assessment) -> None:
     )
     section("Open and weak answers", [f"{r.question} ({r.level}): {escape(r.text)}" for r in a.remediation])
     console.print(f"\n[bold]Compute feasibility:[/bold] {a.compute.status.replace('_', ' ')}: {escape(a.compute.reason)}")
+    for line in a.compute.details:
+        console.print(f"- {escape(line)}")

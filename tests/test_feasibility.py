@@ -1,0 +1,51 @@
+"""Compute feasibility: the estimator decides between LoRA, QLoRA and full fine-tuning for the answers' hardware."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from advisor import assess  # noqa: E402
+from advisor.errors import InvalidInput  # noqa: E402
+from advisor.feasibility import assess_compute  # noqa: E402
+from advisor.models import Answers  # noqa: E402
+
+
+def test_not_assessed_names_what_is_missing():
+    compute = assess_compute(Answers(base_model="llama-3.1-8b"))
+    assert compute.status == "not_assessed"
+    assert set(compute.options.values()) == {"not_assessed"}
+    assert "gpu_memory_gib" in compute.reason
+
+
+def test_lora_fits_a_large_gpu_and_full_fine_tuning_does_not():
+    compute = assess_compute(Answers(base_model="llama-3.1-8b", gpu_memory_gib=48, batch_size=4, seq_len=1024))
+    assert compute.status == "assessed"
+    assert compute.options == {"lora": "fits", "qlora": "fits", "full_finetune": "does_not_fit"}
+    assert any("LoRA" in line and "GiB" in line for line in compute.details)
+
+
+def test_qlora_when_lora_does_not_fit():
+    answers = Answers(base_model="meta-llama/Llama-3.1-8B-Instruct", gpu_memory_gib=24, batch_size=4, seq_len=1024,
+                      change_kind="format", stability="stable", context_tried="partly_works", dataset_examples=2000,
+                      dataset_quality="curated", dataset_license="LicenseRef-Proprietary", commercial_use=True,
+                      privacy="no_personal_data", serving_mode="merged", eval_set="production_like", baseline_measured=True)
+    result = assess(answers)
+    assert (result.decision, result.primary) == ("recommend_lora", "qlora")
+    assert result.compute.options["lora"] == "does_not_fit"
+    # the reason carries the estimator's figures
+    reason = next(r for r in result.reasons if r.id == "lora_does_not_fit_but_qlora_does")
+    assert "GiB per GPU of 24 GiB" in reason.text and "advisor-estimator" in reason.sources
+
+
+def test_sharding_lets_full_fine_tuning_fit_many_gpus():
+    compute = assess_compute(Answers(base_model="qwen2.5-7b", gpu_memory_gib=80, gpus=8, batch_size=4, seq_len=2048))
+    assert compute.options["full_finetune"] == "fits"
+    assert any("fsdp" in line for line in compute.details)
+
+
+def test_unknown_base_model_is_a_field_error():
+    with pytest.raises(InvalidInput) as err:
+        assess_compute(Answers(base_model="no-such-model", gpu_memory_gib=24))
+    assert err.value.fields[0].field == "base_model"
