@@ -156,6 +156,7 @@ def _write(tmp_path, name, text):
     [
         ("missing file", ["--model", "no/such/config.json"], "no such file"),
         ("rank 0", ["--model", "llama-3.2-1b", "--rank", "0"], "rank"),
+        ("alpha inf", ["--model", "llama-3.2-1b", "--alpha", "inf"], "alpha"),
         ("unknown target", ["--model", "llama-3.2-1b", "--targets", "attn_proj"], "targets"),
         ("unknown model", ["--model", "llama-9000"], "unknown model"),
         ("bad choice", ["--model", "llama-3.2-1b", "--method", "dora"], "--method"),

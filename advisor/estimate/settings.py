@@ -20,7 +20,7 @@ class TrainingSettings(BaseModel):
 
     method: Method = Field("lora", description="full fine-tuning, LoRA, or QLoRA (4-bit NF4 base with LoRA adapters).")
     rank: int = Field(8, ge=1, le=65536, description="LoRA rank r (PEFT's default is 8).")
-    alpha: float | None = Field(None, gt=0, description="LoRA alpha; default 2 x rank (Biderman et al. 2024). Does not change memory.")
+    alpha: float | None = Field(None, gt=0, allow_inf_nan=False, description="LoRA alpha; default 2 x rank (Biderman et al. 2024). Does not change memory.")
     targets: list[str] | Literal["all-linear"] | None = Field(
         None, description="Modules LoRA adapts: names such as q_proj,v_proj, or all-linear. Default: PEFT's default for the architecture."
     )
