@@ -19,6 +19,7 @@ import yaml
 from .errors import FieldIssue, InvalidFile
 
 MAX_ANSWERS_BYTES = 1 << 20  # an answers file is a page of YAML, not a megabyte
+MAX_YAML_DEPTH = 64  # an answers file is one mapping deep, the rubric six
 STDIN = "-"
 
 
@@ -68,7 +69,7 @@ def parse_yaml(text: str, *, field: str, name: str) -> Any:
     try:
         if _CSafeLoader is None:
             return yaml.load(text, Loader=_NoAliasSafeLoader)
-        _reject_aliases(text)
+        _check_events(text)
         return yaml.load(text, Loader=_CSafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -78,25 +79,50 @@ def parse_yaml(text: str, *, field: str, name: str) -> Any:
 
 
 # libyaml's loader is an order of magnitude faster (it matters for the CLI's start-up);
-# its composer is C code, so aliases are rejected by a first pass over the events.
+# its composer is C code, so aliases and depth are checked by a first pass over the events.
 _CSafeLoader = getattr(yaml, "CSafeLoader", None)
 
 
-def _reject_aliases(text: str) -> None:
+def _check_events(text: str) -> None:
+    depth = 0
     for event in yaml.parse(text, Loader=_CSafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
+            raise _alias_error(event)
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise _depth_error(event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 class _NoAliasSafeLoader(yaml.SafeLoader):
-    """The safe loader without aliases: answer files never need them, and they allow
-    exponential expansion ("billion laughs")."""
+    """The safe loader without aliases, which answer files never need and which allow
+    exponential expansion ("billion laughs"), and without deep nesting, which the
+    composer follows by recursion until Python's stack runs out."""
+
+    _depth = 0
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+            raise _alias_error(self.peek_event())
+        if not self.check_event(yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _depth_error(self.peek_event())
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _alias_error(event) -> yaml.YAMLError:
+    return yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
+
+
+def _depth_error(event) -> yaml.YAMLError:
+    return yaml.YAMLError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep (line {event.start_mark.line + 1})")
 
 
 def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False, field: str = "path") -> Path:

@@ -33,3 +33,19 @@ def test_syntax_errors_name_the_line(loader):
 def test_python_tags_are_refused(loader):
     with pytest.raises(InvalidFile):
         files.parse_yaml("a: !!python/object/apply:os.system ['true']\n", field="f", name="n")
+
+
+@pytest.mark.parametrize("depth", [files.MAX_YAML_DEPTH + 1, 200, 100_000])
+def test_deep_nesting_is_refused(loader, depth):
+    """Without the limit the pure-Python composer recurses until RecursionError (an internal error, exit 1),
+    and libyaml accepts up to 1,000 levels (its scanner refuses deeper flow collections itself)."""
+    with pytest.raises(InvalidFile, match="nest"):
+        files.parse_yaml("goal: " + "[" * depth + "]" * depth + "\n", field="f", name="n")
+    block = "a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, min(depth, 1000)))
+    with pytest.raises(InvalidFile, match=f"nested more than {files.MAX_YAML_DEPTH} levels"):
+        files.parse_yaml(block, field="f", name="n")
+
+
+def test_nesting_up_to_the_limit_parses(loader):
+    depth = files.MAX_YAML_DEPTH
+    assert files.parse_yaml("[" * depth + "]" * depth, field="f", name="n") is not None
