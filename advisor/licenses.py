@@ -118,7 +118,10 @@ def normalize_license(text: str, table: LicenseTable) -> str:
         return UNKNOWN
     mapped = _TOKEN.sub(lambda m: table.hugging_face.get(m.group(0).casefold(), m.group(0)), text)
     known = _canonical_from_table(mapped, table)
-    return known if known is not None else _spdx_normalize(mapped)
+    if known is not None:
+        return known
+    # The table's ids in its own spelling: license-expression knows SPDX ids in any case, not LicenseRefs.
+    return _spdx_normalize(_TOKEN.sub(lambda m: table.canonical_id(m.group(0)) or m.group(0), mapped))
 
 
 def _spdx_normalize(expression: str) -> str:

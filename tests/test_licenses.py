@@ -54,6 +54,9 @@ def test_single_licenses(given, canonical, license_class):
         ("(MIT OR CC-BY-NC-4.0) AND CC-BY-SA-4.0", "copyleft"),
         ("mit or llama3.1", "permissive"),
         ("GPL-2.0-or-later WITH Classpath-exception-2.0", "copyleft"),  # WITH: classified as its license
+        # the table's LicenseRefs in any case, also beside an id the table does not list (found by fuzzing)
+        ("licenseref-apple-ascl AND Beerware", "unknown"),
+        ("LICENSEREF-GEMMA OR JSON", "proprietary"),
     ],
 )
 def test_expressions(given, license_class):
