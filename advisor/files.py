@@ -65,11 +65,54 @@ def load_mapping(path: str | os.PathLike[str], *, field: str, limit: int = MAX_A
 
 
 def parse_yaml(text: str, *, field: str, name: str) -> Any:
-    """Parse YAML (a superset of JSON) with the safe loader; errors name the line."""
+    """Parse YAML (a superset of JSON) with the safe loader; errors name the line.
+
+    A JSON object is read by the JSON parser: YAML's parsers refuse (libyaml) or leave
+    split (PyYAML) the surrogate-pair escapes that JSON writers use for characters
+    beyond U+FFFF, such as the "\\ud83d\\ude00" Python's json module writes for an emoji.
+    """
+    data = _json_object(text)
+    if data is _NOT_JSON:
+        data = _parse_yaml(text, field=field, name=name)
+    _check_tree(data, field=field, name=name)
+    return data
+
+
+_NOT_JSON = object()
+
+
+def _json_object(text: str) -> Any:
+    if not text.lstrip().startswith("{"):
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # YAML flow syntax, or an error the YAML parser will locate
+        return _NOT_JSON
+
+
+def _check_tree(data: Any, *, field: str, name: str) -> None:
+    """No collection deeper than MAX_YAML_DEPTH, and only text that can be written back out
+    (an unpaired surrogate escape such as "\\ud800" is not a character)."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _file_error(field, f"{name} holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text") from None
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_YAML_DEPTH:
+                raise _file_error(field, f"{name} is nested more than {MAX_YAML_DEPTH} levels deep")
+            items = [item for pair in value.items() for item in pair] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+
+
+def _parse_yaml(text: str, *, field: str, name: str) -> Any:
     try:
         if _CSafeLoader is None:
             return yaml.load(text, Loader=_NoAliasSafeLoader)
-        _check_events(text)
+        _reject_aliases(text)
         return yaml.load(text, Loader=_CSafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -79,21 +122,15 @@ def parse_yaml(text: str, *, field: str, name: str) -> Any:
 
 
 # libyaml's loader is an order of magnitude faster (it matters for the CLI's start-up);
-# its composer is C code, so aliases and depth are checked by a first pass over the events.
+# its composer is C code, so aliases are rejected by a first pass over the events (and
+# depth, which it composes without recursion, by `_check_tree` after loading).
 _CSafeLoader = getattr(yaml, "CSafeLoader", None)
 
 
-def _check_events(text: str) -> None:
-    depth = 0
+def _reject_aliases(text: str) -> None:
     for event in yaml.parse(text, Loader=_CSafeLoader):
         if isinstance(event, yaml.AliasEvent):
             raise _alias_error(event)
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                raise _depth_error(event)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
 
 
 class _NoAliasSafeLoader(yaml.SafeLoader):
