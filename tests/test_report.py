@@ -125,3 +125,13 @@ def test_report_option_writes_and_refuses_to_overwrite(tmp_path):
 def test_report_into_a_missing_folder_is_refused(tmp_path):
     res = run_advisor("assess", "--example", "support-tone", "--report", str(tmp_path / "no" / "r.md"), "--json")
     assert res.returncode == 2 and "does not exist" in res.stdout
+
+
+@pytest.mark.parametrize("name", ["policy-docs-qa", "contract-clauses"])
+def test_every_source_is_its_own_list_item(name):
+    """The line ends in a block tag, whose newline jinja's trim_blocks would eat: all sources ran into one item."""
+    result = advisor.assess(yaml.safe_load(example_path(name).read_text()))
+    report = render_report(result)
+    tokens, _ = tokens_of(report[report.index("## Sources"):report.index("## Versions")])
+    items = [t for t in tokens if t.type == "list_item_open"]
+    assert len(items) == len(result.sources) > 1
