@@ -44,9 +44,12 @@ class TrainingSettings(BaseModel):
             if value.strip() == "all-linear":
                 return "all-linear"
             value = [t.strip() for t in value.split(",")]
-        if isinstance(value, (list, tuple)):
-            if not value or any(not isinstance(t, str) or not t for t in value):
-                raise ValueError("targets must be module names such as q_proj,v_proj, or all-linear")
+        if value is None:
+            return None
+        # Anything but a list of names would fail each member of the union: errors for targets.list[str] and
+        # targets.literal['all-linear'] instead of one for targets.
+        if not isinstance(value, (list, tuple)) or not value or any(not isinstance(t, str) or not t for t in value):
+            raise ValueError("targets must be module names such as q_proj,v_proj, or all-linear")
         return value
 
     @property
