@@ -26,8 +26,14 @@ _INLINE = re.compile(r"[\\`*\[\]<>&|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 # Escaped at the start of a value, where a line or cell starts: headings, list markers,
 # setext underlines and ordered lists ("1. ", "2) ").
 _LINE_START = re.compile(r"^(?:[#\-+=]|\d{1,9}(?=[.)](?:\s|$)))")
+# Escaped at the end of a value: a heading's optional closing sequence (" #", " ##"), which
+# would otherwise be dropped from "### {{ title }}".
+_LINE_END = re.compile(r"(\s)(#+)$")
 _ID = re.compile(r"[A-Za-z0-9_.+\-]+")
-_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
+# Replaced by a space: control characters (C0, DEL and C1, whose CSI \x9b drives terminals like ESC [),
+# line and paragraph separators, and the bidi embeddings, overrides and isolates that reorder how the
+# rest of a line displays ("Trojan Source").
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 
 
 class FigureTable(BaseModel):
@@ -57,7 +63,7 @@ def md_escape(value: Any) -> str:
     if match:  # escape the marker itself: "#", "-", "+", "=", or the "." / ")" after digits
         end = match.end() if match.group(0)[0].isdigit() else 0
         text = text[:end] + "\\" + text[end:]
-    return text
+    return _LINE_END.sub(r"\1\\\2", text)
 
 
 def code(value: str) -> Markup:
