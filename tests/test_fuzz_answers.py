@@ -104,10 +104,14 @@ def test_invalid_answers_exit_2_naming_each_bad_field(drawn, as_json, via_stdin)
     with pytest.raises(InvalidInput) as info:  # the API door
         advisor.parse_answers(data)
     assert {issue.field for issue in info.value.fields} == bad_fields
-    error = _assess_error(_serialize(data, as_json), via_stdin)  # the CLI door, from the file
+    content = _serialize(data, as_json)
+    error = _assess_error(content, via_stdin)  # the CLI door, from the file
     assert error["code"] == "invalid_input"
     assert {issue["field"] for issue in error["fields"]} == bad_fields
     assert all(issue["message"] for issue in error["fields"])
+    text = _invoke(["assess", "--answers", "-"], stdin=content)  # and in words, for a terminal
+    assert text.exit_code == 2 and text.stdout == ""
+    assert all(char.isprintable() for line in text.stderr.splitlines() for char in line), text.stderr
 
 
 # --- files that are not answers at all ---------------------------------------------------
