@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "rubric": "rubric:rubric",
     "estimate": "estimate:command",
     "models": "estimate:models_command",
+    "mcp": "mcp:mcp_command",
 }
 
 
