@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "estimate": "estimate:command",
     "models": "estimate:models_command",
     "mcp": "mcp:mcp_command",
+    "schema": "schema:schema",
 }
 
 
