@@ -35,7 +35,7 @@ INSTRUCTIONS = (
     "advisor decides whether a team should adapt a model with LoRA or use something cheaper first. "
     "Call assess_lora_fit with whatever answers you have (list_questions says what each one means); "
     "its what_would_change lists the questions worth asking the user next. "
-    "estimate_training_memory checks whether training fits a GPU; render_report turns an assessment into "
+    "estimate_training_memory checks whether training fits a GPU; render_report turns the same answers into "
     "a markdown report. Errors name each bad field and the values it accepts: fix those and call again."
 )
 
