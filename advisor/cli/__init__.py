@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "rubric": "rubric:rubric",
     "estimate": "estimate:command",
     "models": "estimate:models_command",
+    "mcp": "mcp:mcp_command",
+    "schema": "schema:schema",
 }
 
 
