@@ -11,7 +11,7 @@ Prints the median of:
 Each latency excludes a first warm-up call. The client validates every result against
 the tool's output schema, as agents' SDK clients do; that is part of what is timed.
 
-    .venv/bin/python bench/mcp_latency.py [--calls 50] [--starts 7] [--example support-tone]
+    .venv/bin/python bench/mcp_latency.py [--calls 50] [--starts 7] [--example sql-dialect]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from advisor.api import assess
 from advisor.files import load_mapping
 from advisor.mcp_server import build_server
-from advisor.worked_examples import DEFAULT_EXAMPLE, example_path
+from advisor.worked_examples import example_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = StdioServerParameters(command=sys.executable, args=["-m", "advisor", "mcp"], cwd=str(ROOT), env=dict(os.environ))
@@ -80,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--starts", type=int, default=7)
-    parser.add_argument("--example", default=DEFAULT_EXAMPLE)
+    parser.add_argument("--example", default="sql-dialect")  # names no base model: the estimator is not run
     args = parser.parse_args()
     answers = load_mapping(example_path(args.example), field="--example")
     arguments = {"answers": answers}
