@@ -25,7 +25,9 @@ from ..errors import (
 from ..files import dumps_json
 
 # name -> "module:attribute" under advisor.cli
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "reference-run": "reference:command",
+}
 
 
 class LazyGroup(click.Group):
