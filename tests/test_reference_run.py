@@ -323,33 +323,41 @@ def test_a_model_folder_trains_its_own_weights_with_its_own_tokenizer(tmp_path):
 
 # --- interrupts --------------------------------------------------------------
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_cleanly_with_no_output_files_and_no_temp_dirs(tmp_path, sig, code):
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    report = tmp_path / "run.md"
-    env = {**os.environ, **ONE_THREAD, "TMPDIR": str(temp)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "advisor", "reference-run", "--model", str(tiny_config(tmp_path)), "--steps", "10000",
-         "--json", "--report", str(report)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+def test_sigint_and_sigterm_stop_cleanly_with_no_output_files_and_no_temp_dirs(tmp_path):
+    """Ctrl-C exits 130, SIGTERM 143; both mid-training, both leave nothing behind. The two run side by side."""
+    runs = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        folder = tmp_path / sig.name
+        temp = folder / "tmp"
+        temp.mkdir(parents=True)
+        report = folder / "run.md"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "advisor", "reference-run", "--model", str(tiny_config(folder)), "--steps", "10000",
+             "--json", "--report", str(report)],
+            cwd=ROOT, env={**os.environ, **ONE_THREAD, "TMPDIR": str(temp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        runs[sig] = (proc, temp, report)
     try:
-        deadline = time.monotonic() + 60
-        while not any(temp.glob("advisor-reference-*/weights.safetensors")):  # training has started
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        time.sleep(0.5)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
+        for sig, (proc, temp, _) in runs.items():
+            deadline = time.monotonic() + 60
+            while not any(temp.glob("advisor-reference-*/weights.safetensors")):  # training has started
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.5)
+            proc.send_signal(sig)
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            proc, temp, report = runs[sig]
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == code, err
+            assert json.loads(out)["error"]["code"] == "interrupted"
+            assert not report.exists() and not list(report.parent.glob(".run.md.*"))
+            assert list(temp.iterdir()) == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == code, err
-    assert json.loads(out)["error"]["code"] == "interrupted"
-    assert not report.exists() and not list(tmp_path.glob(".run.md.*"))
-    assert list(temp.iterdir()) == []
+        for proc, _, _ in runs.values():
+            if proc.poll() is None:
+                proc.kill()
 
 
 def test_the_cli_imports_no_torch():

@@ -10,8 +10,8 @@
   For a peak this holds while the peak stays in the same phase of the step; the
   estimator's figures for the real model sit beside the extrapolation to show it.
 - **Whole model**: after the proxies, the whole model also runs when the estimator
-  says it fits in free memory with the margin and the proxies' own times, extrapolated,
-  say it ends within the time budget.
+  says it fits in free memory with the margin and the deeper proxy's own times, scaled
+  by the parameter count, say it ends within the time budget.
 """
 
 from __future__ import annotations
@@ -47,20 +47,27 @@ def predicted_peak(estimate: Estimate, *, fused_optimizer: bool) -> int | None:
 def preflight(planned: dict[str, Estimate], free: FreeMemory, *, fused_optimizer: bool) -> Preflight:
     """Refuse, with the numbers, a run whose largest part would not fit in free memory."""
     peaks = {label: predicted_peak(est, fused_optimizer=fused_optimizer) for label, est in planned.items()}
-    known = {label: peak for label, peak in peaks.items() if peak is not None}
-    if not known:
-        # No activation model for this architecture: weights, gradients and states are still exact.
-        known = {label: est.sizes.get("weights", 0) + est.sizes.get("gradients", 0) + est.sizes.get("optimizer_states", 0)
-                 for label, est in planned.items()}
-    label = max(known, key=known.get)
-    needed = int(known[label] * (1 + MEMORY_MARGIN))
+    what = "the estimator's peak"
+    if None in peaks.values():
+        # No activation model for this architecture: its weights, gradients and AdamW states are still exact.
+        peaks = {label: _states_bytes(est) for label, est in planned.items()}
+        what = "weights, gradients and AdamW states alone"
+    label = max(peaks, key=peaks.get)
+    needed = int(peaks[label] * (1 + MEMORY_MARGIN))
     if needed > free.bytes:
         message = (f"the reference run would not fit: {label} needs {needed / GIB:.2f} GiB "
-                   f"(the estimator's peak {known[label] / GIB:.2f} GiB + {MEMORY_MARGIN:.0%} margin), "
+                   f"({what}, {peaks[label] / GIB:.2f} GiB, + {MEMORY_MARGIN:.0%} margin), "
                    f"and {free.bytes / GIB:.2f} GiB is free ({free.source}); "
                    "use a smaller --batch or --seq, or a device with more memory")
         raise Refused(message, fields=[FieldIssue(field="model", message=message)])
     return Preflight(free_bytes=free.bytes, free_source=free.source, needed_bytes=needed, margin=MEMORY_MARGIN)
+
+
+def _states_bytes(est: Estimate) -> int:
+    weight = 4 if est.settings.precision in ("fp32", "mixed") else 2
+    if est.method == "full":
+        return est.total_params * weight * 4  # weights, gradients, exp_avg, exp_avg_sq
+    return est.total_params * weight + est.trainable_params * 4 * 4  # fp32 adapters, their gradients and states
 
 
 def fits(estimates: list[Estimate], free: FreeMemory, *, fused_optimizer: bool) -> tuple[bool, int]:

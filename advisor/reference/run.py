@@ -99,6 +99,8 @@ class _Runner:
     def __post_init__(self):
         import torch
 
+        self.workdir: Path | None = None  # the temporary folder, while the runs go on
+        self.batches: list[list[list[int]]] = []
         self.dtype = getattr(torch, TORCH_DTYPES[self.settings.precision])
         self.fused = adamw_options(self.device).get("fused", False)
         config = build_config(self.spec)
@@ -167,6 +169,7 @@ class _Runner:
         self.seconds[f"prepare.{deepest}"] = time.perf_counter() - clock
         self._tick(f"weights for {deepest} layers")
         for layers in depths:
+            trained = {}
             for method in METHODS:
                 if self.deadline.passed():
                     return f"{method} at {layers} layers and everything after it"
@@ -174,16 +177,16 @@ class _Runner:
                           device=self.device, dtype=self.dtype, batches=self.batches, learning_rate=LEARNING_RATES[method],
                           workdir=self.workdir)
                 label = f"{'full' if method == 'full' else 'LoRA'}, {layers} layer{'s' * (layers > 1)}"
-                measured, model = train(job, self.deadline, lambda i, loss: self._tick(f"{label}: step {i + 1}, loss {loss:.3f}"))
-                self.runs[(method, layers)] = measured
-                if len(measured.steps) < self.steps:
-                    return f"steps {len(measured.steps) + 1}-{self.steps} of {label} and everything after it"
+                self.runs[(method, layers)], trained[method] = train(
+                    job, self.deadline, lambda i, loss: self._tick(f"{label}: step {i + 1}, loss {loss:.3f}"))
+                if not self._complete(method, layers):
+                    done = len(self.runs[(method, layers)].steps)
+                    return f"steps {done + 1}-{self.steps} of {label} and everything after it"
             if self.deadline.passed():
                 return f"the serving check at {layers} layers and everything after it"
             clock = time.perf_counter()
-            self.latency[layers] = measure_serving(model, self.batches[0], layers=layers, device=self.device,
+            self.latency[layers] = measure_serving(trained.pop("lora"), self.batches[0], layers=layers, device=self.device,
                                                    repeats=SERVING_REPEATS[self.device.type])
-            del model
             self.seconds[f"serving.{layers}"] = time.perf_counter() - clock
             self._tick(f"serving check, {layers} layer{'s' * (layers > 1)}")
         (self.workdir / weights.name).unlink()
@@ -208,20 +211,21 @@ class _Runner:
         budget = max_seconds if max_seconds is not None else plan.DEFAULT_TIME_BUDGET_S
         left = budget - (time.perf_counter() - started)
         if predicted > left:
-            return False, (f"proxy: the whole model fits in memory but would take about {predicted:.0f} s more (the proxies' "
-                           f"times extrapolated), and {max(left, 0):.0f} s of the {budget:.0f} s time budget is left; {proxy}")
+            return False, (f"proxy: the whole model fits in memory but would take about {predicted:.0f} s more (the deeper "
+                           f"proxy's times scaled by the parameter count), and {max(left, 0):.0f} s of the {budget:.0f} s time "
+                           f"budget is left; {proxy}")
         return True, (f"whole model: it fits in memory ({needed / plan.GIB:.1f} GiB needed with the margin) and the proxies at "
                       f"{d1} and {d2} layers, measured first, predicted {predicted:.0f} s, within the time budget")
 
     def _predicted_seconds(self, L: int) -> float:
-        d1, d2 = plan.PROXY_DEPTHS
-        params = self.runs[("full", d2)].total_params
-        target_params = self.estimate("full", L).total_params
-        total = self.seconds[f"prepare.{d2}"] * target_params / params
-        for method in METHODS:
-            total += plan.extrapolate(self.runs[(method, d1)].seconds, self.runs[(method, d2)].seconds, d1, d2, L)
-        total += plan.extrapolate(self.seconds[f"serving.{d1}"], self.seconds[f"serving.{d2}"], d1, d2, L)
-        return total
+        """The whole model's run: the deeper proxy's times (weights, both runs, serving) scaled by the parameter count.
+        The work of a step grows with the parameters it touches; a ratio of two measurements does not amplify
+        the clock's noise the way a slope extrapolated over many layers does."""
+        d2 = plan.PROXY_DEPTHS[-1]
+        scale = self.estimate("full", L).total_params / self.runs[("full", d2)].total_params
+        measured = (self.seconds[f"prepare.{d2}"] + self.seconds[f"serving.{d2}"]
+                    + sum(self.runs[(m, d2)].seconds for m in METHODS))
+        return measured * scale
 
     # -- the result -----------------------------------------------------------
     def _result(self, dataset_info, preflight, reason: str, cut: str | None, started: float) -> ReferenceRun:

@@ -34,6 +34,8 @@ from .result import LatencyMeasurement, StepRecord
 # largest logit: merging rounds W + BA to the weight dtype once per weight, so 16-bit
 # weights allow a few units in the last place (bf16: 2^-8) compounded over the layers.
 MERGE_TOLERANCE = {"bfloat16": 2.0**-5, "float16": 2.0**-7, "float32": 2.0**-14}
+MIN_REPEATS = 2
+REPEAT_SECONDS = 0.5  # more timed passes while a variant's add up to less than this
 
 
 @dataclass
@@ -199,8 +201,8 @@ def _write_full_checkpoint(model, job: Job) -> CheckpointSize:
 def measure_serving(model, rows: list[list[int]], *, layers: int, device, repeats: int) -> LatencyMeasurement:
     """Forward latency of the trained adapter: disabled (the base), unmerged, merged; and that merging changes nothing.
 
-    Each variant's time is the fastest of its timed passes (3, and more up to `repeats`
-    while they add up to under a second): other work on the machine only ever adds
+    Each variant's time is the fastest of its timed passes (two, and more up to `repeats`
+    while they add up to under half a second): other work on the machine only ever adds
     time. Base and unmerged passes alternate, so both see the same conditions.
     """
     import torch
@@ -238,7 +240,7 @@ def measure_serving(model, rows: list[list[int]], *, layers: int, device, repeat
 
 
 def _more(times: list[float], repeats: int) -> bool:
-    return len(times) < 3 or (len(times) < repeats and sum(times) < 1.0)
+    return len(times) < MIN_REPEATS or (len(times) < repeats and sum(times) < REPEAT_SECONDS)
 
 
 def _forward(model, ids):
