@@ -17,17 +17,20 @@ import click
 
 from ..errors import EXIT_SIGTERM, FieldIssue, InvalidFile, Interrupted
 from ..files import dumps_json, write_atomic
+from ..reference.run import DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_STEPS
+
+TABLE_WIDTH = 100
 
 
 @click.command("reference-run")
 @click.option("--model", "model", required=True, metavar="SPEC", help="Catalog id (see `advisor models`), a config.json, or a model folder.")
-@click.option("--method", type=click.Choice(["lora", "qlora"]), default="lora", show_default=True, help="The adapter method run beside full fine-tuning (QLoRA needs CUDA and bitsandbytes).")
+@click.option("--method", type=click.Choice(["lora", "qlora"]), default="lora", show_default=True, help="The adapter method run beside full fine-tuning (QLoRA is refused: it needs CUDA and bitsandbytes, and is not measured yet).")
 @click.option("--rank", type=int, default=8, show_default=True, help="LoRA rank r.")
 @click.option("--alpha", type=float, default=None, help="LoRA alpha (default 2 x rank).")
 @click.option("--targets", default=None, help="Modules LoRA adapts: q_proj,v_proj or all-linear (default: PEFT's for the architecture).")
-@click.option("--batch", type=int, default=None, help="Sequences per step  [default: 1].")
-@click.option("--seq", type=int, default=None, help="Tokens per sequence  [default: 64].")
-@click.option("--steps", type=int, default=None, help="Training steps per run; the first warms up  [default: 3].")
+@click.option("--batch", type=int, default=DEFAULT_BATCH, show_default=True, help="Sequences per step.")
+@click.option("--seq", type=int, default=DEFAULT_SEQ, show_default=True, help="Tokens per sequence.")
+@click.option("--steps", type=int, default=DEFAULT_STEPS, show_default=True, help="Training steps per run; the first warms up.")
 @click.option("--dataset", default=None, metavar="PATH", help="JSONL (`text`, or `prompt` and `completion`) or plain text; default: a built-in corpus.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--max-seconds", type=float, default=None, help="Stop after this long and report what was measured (also the time budget for running the whole model).")
@@ -38,15 +41,14 @@ from ..files import dumps_json, write_atomic
 def command(model, method, rank, alpha, targets, batch, seq, steps, dataset, device, max_seconds, seed, as_json, report, force):
     """Measure what LoRA saves against full fine-tuning with a real, small run on this machine."""
     from ..estimate import training_settings
-    from ..reference import DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_STEPS, reference_run, render_markdown
+    from ..reference import reference_run, render_markdown
 
-    settings = training_settings(method=method, rank=rank, alpha=alpha, targets=targets,
-                                 batch=DEFAULT_BATCH if batch is None else batch, seq=DEFAULT_SEQ if seq is None else seq)
+    settings = training_settings(method=method, rank=rank, alpha=alpha, targets=targets, batch=batch, seq=seq)
     if report is not None:
         _check_report_path(Path(report), force)
     with _sigterm_interrupts(), _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
-        run = reference_run(model, settings, steps=DEFAULT_STEPS if steps is None else steps, dataset=dataset, device=device,
-                            max_seconds=max_seconds, seed=seed, progress=progress)
+        run = reference_run(model, settings, steps=steps, dataset=dataset, device=device, max_seconds=max_seconds, seed=seed,
+                            progress=progress)
     if report is not None:
         write_atomic(report, render_markdown(run), force=force, field="report")
     if as_json:
@@ -104,6 +106,7 @@ def _progress(enabled: bool):
 
 def _print_table(run) -> None:
     """Measured beside estimated, full fine-tuning beside LoRA, and what LoRA saves."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -111,15 +114,16 @@ def _print_table(run) -> None:
     where = ("the whole model" if scale.kind == "full"
              else f"proxy: measured at {' and '.join(map(str, scale.depths))} layers, extrapolated to {scale.target_layers}")
     title = f"Reference run: {run.model.id} ({run.model.model_type}, {run.model.layers} layers) on {run.device.kind.upper()}, {where}"
-    table = Table(title=title, title_justify="left")
-    table.add_column("")
-    for head in ("full: measured", "estimated", "error", "LoRA: measured", "estimated", "error", "full / LoRA"):
-        table.add_column(head, justify="right")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, caption="measured, the estimator's figure, its error",
+                  caption_justify="left")
+    table.add_column("", no_wrap=True)
+    for head in ("full", "estimate", "error", "LoRA", "estimate", "error", "full/LoRA"):
+        table.add_column(head, justify="right", no_wrap=True)
     full, lora = run.full.figures, run.lora.figures
     rows = [("trainable params", "trainable_params", _count), ("weights", "weight_bytes", _bytes),
-            ("gradients", "gradient_bytes", _bytes), ("optimizer states", "optimizer_state_bytes", _bytes),
+            ("gradients", "gradient_bytes", _bytes), ("AdamW states", "optimizer_state_bytes", _bytes),
             ("activations", "activation_bytes", _bytes), ("outputs held", "output_bytes", _bytes),
-            ("peak memory", "peak_bytes", _bytes), ("checkpoint", "checkpoint_bytes", _bytes)]
+            ("peak of a step", "peak_bytes", _bytes), ("checkpoint", "checkpoint_bytes", _bytes)]
     for label, name, fmt in rows:
         cells = []
         for figures in (full, lora):
@@ -129,9 +133,10 @@ def _print_table(run) -> None:
         table.add_row(label, *cells, _ratio(saving.measured) if saving else "-")
     step = [_seconds(f.step_seconds) if f else "-" for f in (full, lora)]
     table.add_row("step time", step[0], "", "", step[1], "", "", _ratio(run.savings.step_seconds) if run.savings else "-")
-    losses = [f"{r.loss_first:.3f} -> {r.loss_last:.3f}" if r.loss_first is not None else "-" for r in (run.full, run.lora)]
-    table.add_row("loss first -> last", losses[0], "", "", losses[1], "", "", "")
+    losses = [f"{r.loss_first:.2f}->{r.loss_last:.2f}" if r.loss_first is not None else "-" for r in (run.full, run.lora)]
+    table.add_row("loss first->last", losses[0], "", "", losses[1], "", "", "")
     console = Console()
+    console.width = max(console.width, TABLE_WIDTH)  # wrapped by the terminal rather than cut short
     console.print(table)
     serving = run.serving
     if serving.base_seconds is not None:
@@ -150,7 +155,7 @@ def _bytes(value) -> str:
         return "-"
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if abs(value) >= size:
-            return f"{value / size:,.2f} {unit}"
+            return f"{value / size:,.1f} {unit}"
     return f"{value:,.0f} B"
 
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 from ..errors import FieldIssue, InvalidInput
 from ..estimate import estimate_training_memory
@@ -32,6 +32,9 @@ from .model import at_depth, make_base_weights
 from .result import (DeviceInfo, Figures, LatencyMeasurement, MethodResult, ModelInfo, ReferenceRun, RunMeasurement,
                      Scale, Serving)
 from .train import Deadline, Job, Measured, adamw_options, measure_serving, train
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_BATCH = 1
 DEFAULT_SEQ = 64
@@ -85,7 +88,7 @@ def reference_run(
 class _Runner:
     spec: ModelSpec
     settings: TrainingSettings
-    device: object
+    device: "torch.device"
     steps: int
     seed: int
     deadline: Deadline
@@ -112,8 +115,8 @@ class _Runner:
     def estimate(self, method: str, layers: int) -> Estimate:
         key = (method, layers)
         if key not in self._estimates:
-            spec = self.spec if layers == self.layers else at_depth(self.spec, layers)
-            self._estimates[key] = estimate_training_memory(spec, self.settings.model_copy(update={"method": method}))
+            self._estimates[key] = estimate_training_memory(self._spec_at(layers),
+                                                            self.settings.model_copy(update={"method": method}))
         return self._estimates[key]
 
     # -- the whole run --------------------------------------------------------
@@ -123,7 +126,7 @@ class _Runner:
         clock = time.perf_counter()
         free = free_memory(self.device)
         deepest = max(depths)
-        planned = {f"{'full fine-tuning' if m == 'full' else 'LoRA'} at {deepest} layer{'s' * (deepest > 1)}": self.estimate(m, deepest)
+        planned = {f"{'full fine-tuning' if m == 'full' else 'LoRA'} at {_layers(deepest)}": self.estimate(m, deepest)
                    for m in METHODS}
         preflight = plan.preflight(planned, free, fused_optimizer=self.fused)
         self.seconds["estimate"] = time.perf_counter() - clock
@@ -141,7 +144,7 @@ class _Runner:
             self.workdir = Path(tmp)
             cut = self.measure(depths)
             if not proxy:
-                reason = f"whole model: it has {self.layers} layer{'s' * (self.layers > 1)}"
+                reason = f"whole model: it has {_layers(self.layers)}"
             elif cut is not None:
                 reason = f"proxy: cut to {depths[0]} and {depths[1]} layers; stopped before the whole model was considered"
             else:
@@ -154,8 +157,8 @@ class _Runner:
     def _units(self, depths) -> int:
         return 1 + len(depths) * (2 * self.steps + 1)
 
-    def _tick(self, description: str, units: int = 1) -> None:
-        self.done += units
+    def _tick(self, description: str) -> None:
+        self.done += 1
         self.progress(description, self.done, self.total)
 
     def measure(self, depths: tuple[int, ...]) -> str | None:
@@ -176,7 +179,7 @@ class _Runner:
                 job = Job(spec=self._spec_at(layers), layers=layers, method=method, settings=self.settings, weights=weights,
                           device=self.device, dtype=self.dtype, batches=self.batches, learning_rate=LEARNING_RATES[method],
                           workdir=self.workdir)
-                label = f"{'full' if method == 'full' else 'LoRA'}, {layers} layer{'s' * (layers > 1)}"
+                label = f"{'full' if method == 'full' else 'LoRA'}, {_layers(layers)}"
                 self.runs[(method, layers)], trained[method] = train(
                     job, self.deadline, lambda i, loss: self._tick(f"{label}: step {i + 1}, loss {loss:.3f}"))
                 if not self._complete(method, layers):
@@ -188,7 +191,7 @@ class _Runner:
             self.latency[layers] = measure_serving(trained.pop("lora"), self.batches[0], layers=layers, device=self.device,
                                                    repeats=SERVING_REPEATS[self.device.type])
             self.seconds[f"serving.{layers}"] = time.perf_counter() - clock
-            self._tick(f"serving check, {layers} layer{'s' * (layers > 1)}")
+            self._tick(f"serving check, {_layers(layers)}")
         (self.workdir / weights.name).unlink()
         return None
 
@@ -237,30 +240,8 @@ class _Runner:
         d1, d2 = plan.PROXY_DEPTHS
         tracker = CudaMemoryTracker if self.device.type == "cuda" else CpuMemoryTracker
         any_run = next(iter(self.runs.values()), None)
-        notes = list(self.spec.notes)
-        if self.fused:
-            notes.append("AdamW runs fused on the CPU; the estimator models foreach AdamW, so the peak beside each measurement "
-                         "is the estimator's without foreach's step temporaries (one copy of the trainable parameters)")
-        if not self._pretrained():
-            notes.append(f"random weights (transformers' initialisation, seed {self.seed}): memory and time do not depend "
-                         "on the values; the losses show only that training moves")
-        if self.device.type == "cpu":
-            notes.append("measured on the CPU: the estimator predicts CUDA's allocator; CPU kernels may allocate "
-                         "temporaries of their own (and skip some of CUDA's), which shows in the peak and activation errors")
-        if whole and all((m, d) in self.runs for m in METHODS for d in (d1, d2)) and self.layers > d2:
-            for m in METHODS:
-                check = self._extrapolated(m)
-                measured = results[m].figures.peak_bytes.measured
-                if check is not None and check.peak_bytes.measured and measured:
-                    notes.append(f"check of the proxy method: {m} peak extrapolated from {d1} and {d2} layers "
-                                 f"{check.peak_bytes.measured / plan.GIB:.3f} GiB vs {measured / plan.GIB:.3f} GiB measured whole "
-                                 f"({(check.peak_bytes.measured - measured) / measured:+.1%})")
         serving = self._serving()
-        if serving.basis is None and len(serving.measurements) > 1:
-            notes.append("serving latency is not extrapolated to the real depth: a deeper proxy ran faster than a shallower "
-                         "one, so the clock's noise (other work on the machine) exceeds one layer's cost; see the measurements")
-        for est in (self.estimate("full", self.layers), self.estimate("lora", self.layers)):
-            notes += [n for n in est.notes if n not in notes]
+        notes = self._notes(results, serving, whole)
         return ReferenceRun(
             model=ModelInfo(spec=self.spec.spec, id=self.spec.id, model_type=self.spec.model_type, layers=self.layers,
                             weights=(f"pretrained: safetensors in {self.spec.folder}" if self._pretrained()
@@ -289,6 +270,33 @@ class _Runner:
             notes=notes,
             versions=_versions(),
         )
+
+    def _notes(self, results: dict[str, MethodResult], serving: Serving, whole: bool) -> list[str]:
+        d1, d2 = plan.PROXY_DEPTHS
+        notes = list(self.spec.notes)
+        if self.fused:
+            notes.append("AdamW runs fused on the CPU; the estimator models foreach AdamW, so the peak beside each measurement "
+                         "is the estimator's without foreach's step temporaries (one copy of the trainable parameters)")
+        if not self._pretrained():
+            notes.append(f"random weights (transformers' initialisation, seed {self.seed}): memory and time do not depend "
+                         "on the values; the losses show only that training moves")
+        if self.device.type == "cpu":
+            notes.append("measured on the CPU: the estimator predicts CUDA's allocator; CPU kernels may allocate "
+                         "temporaries of their own (and skip some of CUDA's), which shows in the peak and activation errors")
+        if whole and self.layers > d2:
+            for m in METHODS:
+                check = self._extrapolated(m)
+                measured = results[m].figures.peak_bytes.measured
+                if check is not None and check.peak_bytes.measured and measured:
+                    notes.append(f"check of the proxy method: {m} peak extrapolated from {d1} and {d2} layers "
+                                 f"{check.peak_bytes.measured / plan.GIB:.3f} GiB vs {measured / plan.GIB:.3f} GiB measured whole "
+                                 f"({(check.peak_bytes.measured - measured) / measured:+.1%})")
+        if serving.basis is None and len(serving.measurements) > 1:
+            notes.append("serving latency is not extrapolated to the real depth: a deeper proxy ran faster than a shallower "
+                         "one, so the clock's noise (other work on the machine) exceeds one layer's cost; see the measurements")
+        for est in (self.estimate("full", self.layers), self.estimate("lora", self.layers)):
+            notes += [n for n in est.notes if n not in notes]
+        return notes
 
     def _threads(self) -> int | None:
         import torch
@@ -399,6 +407,10 @@ def _device(choice: str, settings: TrainingSettings):
                    "for the estimator's QLoRA figures")
         raise InvalidInput(message, fields=[FieldIssue(field="method", message=message, allowed=["lora"])])
     return device
+
+
+def _layers(n: int) -> str:
+    return f"{n} layer{'s' * (n != 1)}"
 
 
 def _versions() -> dict[str, str]:

@@ -20,7 +20,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..estimate.architecture import inject_lora
 from ..estimate.settings import TrainingSettings
@@ -29,6 +29,9 @@ from .measure import (CheckpointSize, SavedForBackward, memory_tracker, safetens
                       tensors_in)
 from .model import build_model, quiet
 from .result import LatencyMeasurement, StepRecord
+
+if TYPE_CHECKING:
+    import torch
 
 # merged and unmerged logits agree when they differ by at most this fraction of the
 # largest logit: merging rounds W + BA to the weight dtype once per weight, so 16-bit
@@ -47,8 +50,8 @@ class Job:
     method: str  # full | lora
     settings: TrainingSettings
     weights: Path
-    device: object
-    dtype: object
+    device: "torch.device"
+    dtype: "torch.dtype"
     batches: list[list[list[int]]]
     learning_rate: float
     workdir: Path
@@ -76,14 +79,13 @@ class Measured:
 
 
 class Deadline:
+    """`--max-seconds` from now; never passes without one."""
+
     def __init__(self, seconds: float | None):
         self.at = None if seconds is None else time.monotonic() + seconds
 
     def passed(self) -> bool:
         return self.at is not None and time.monotonic() >= self.at
-
-    def remaining(self) -> float | None:
-        return None if self.at is None else self.at - time.monotonic()
 
 
 def train(job: Job, deadline: Deadline, on_step: Callable[[int, float], None]) -> tuple[Measured, object | None]:
@@ -93,7 +95,7 @@ def train(job: Job, deadline: Deadline, on_step: Callable[[int, float], None]) -
     started = time.perf_counter()
     gc.collect()
     tracker = memory_tracker(job.device)
-    with tracker:
+    with tracker, quiet():
         with tracker.window("build"):
             model = build_model(job.spec, job.weights, device=job.device, dtype=job.dtype,
                                 attention=job.settings.attention)
@@ -127,8 +129,7 @@ def train(job: Job, deadline: Deadline, on_step: Callable[[int, float], None]) -
         del live, ids, optimizer, params
         if job.method == "full":
             m.checkpoint = _write_full_checkpoint(model, job)
-            del model
-            model = None
+            model = None  # freed while the tracker still sees it, like everything the run allocated
             gc.collect()
     _peaks(m, tracker.windows)
     if job.method == "lora":
@@ -191,8 +192,7 @@ def _peaks(m: Measured, windows) -> None:
 
 def _write_full_checkpoint(model, job: Job) -> CheckpointSize:
     folder = job.workdir / f"full-{job.layers}"
-    with quiet():
-        model.save_pretrained(str(folder))
+    model.save_pretrained(str(folder))
     size = safetensors_size(folder)
     shutil.rmtree(folder)
     return size
