@@ -81,8 +81,8 @@ def test_adapter_checkpoint_is_trainable_params_times_fp32_plus_the_header(cli_r
     tensors = lora["figures"]["trainable_params"]["measured"] * 4  # PEFT keeps adapters in fp32
     assert ckpt - tensors == lora["checkpoint_header_bytes"]
     assert 0 < lora["checkpoint_header_bytes"] < 64 * 1024
-    full = run["full"]["runs"][0]
-    assert full["figures"]["checkpoint_bytes"]["measured"] - full["figures"]["total_params"]["measured"] * 2 == full["checkpoint_header_bytes"]
+    full = run["full"]["figures"]
+    assert full["checkpoint_bytes"]["measured"] == full["weight_bytes"]["measured"] == full["total_params"]["measured"] * 2
 
 
 def test_gradients_and_adamw_states_are_trainable_params_times_their_dtype(cli_run):

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from ..errors import FieldIssue, InvalidFile, InvalidInput
 from ..files import read_text
@@ -34,7 +35,7 @@ FIELD = "dataset"
 class Corpus:
     texts: list[str]
     source: str
-    format: str  # builtin | text | jsonl
+    format: Literal["builtin", "text", "jsonl"]
 
 
 @dataclass(frozen=True)

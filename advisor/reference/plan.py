@@ -105,7 +105,8 @@ def figures(m: Measured, est: Estimate, *, fused_optimizer: bool) -> Figures:
         activation_bytes=Compared.of(m.activation_bytes, sizes.get("activations")),
         output_bytes=Compared.of(m.output_bytes, sizes.get("previous_step_outputs")),
         peak_bytes=Compared.of(m.peak_bytes if m.steps else None, predicted_peak(est, fused_optimizer=fused_optimizer)),
-        checkpoint_bytes=Compared.of(m.checkpoint.bytes if m.checkpoint else None, est.checkpoint_bytes),
+        # LoRA saves its adapter file; full fine-tuning saves every weight (its file adds a header of a few KB).
+        checkpoint_bytes=Compared.of(m.checkpoint.bytes if m.checkpoint else m.weight_bytes, est.checkpoint_bytes),
         step_seconds=median([s.seconds for s in m.steps[1:]]),  # the first step warms up
     )
 

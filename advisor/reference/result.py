@@ -45,7 +45,7 @@ class Figures(BaseModel):
     activation_bytes: Compared = Field(description="Tensors autograd saved for backward during the forward pass, up to and including the LM head (weights excluded).")
     output_bytes: Compared = Field(description="Tensors the model's output holds (logits, KV cache), alive until the next step's forward returns.")
     peak_bytes: Compared = Field(description="Peak of tensor bytes during the training steps, above what was allocated before the model was built (building it is reported apart).")
-    checkpoint_bytes: Compared = Field(description="What training saves, written with save_pretrained: the adapter file (LoRA) or the model file (full).")
+    checkpoint_bytes: Compared = Field(description="What training saves: LoRA's adapter file written with save_pretrained (safetensors); for full fine-tuning the model's weight bytes, which its checkpoint holds (not written: its header adds a few KB).")
     step_seconds: float | None = Field(description="Median wall time of the steps after the warm-up step (no estimate).")
 
 
@@ -63,12 +63,12 @@ class RunMeasurement(BaseModel):
     learning_rate: float
     figures: Figures = Field(description="Measured at this depth, beside the estimator's prediction for this depth.")
     optimizer_step_counter_bytes: int | None = Field(None, description="AdamW's scalar `step` tensors (one per trainable tensor).")
-    checkpoint_header_bytes: int | None = Field(None, description="The safetensors header of the checkpoint (its JSON index of tensor names, dtypes and offsets).")
+    checkpoint_header_bytes: int | None = Field(None, description="The safetensors header of the adapter file (its JSON index of tensor names, dtypes and offsets).")
     build_peak_bytes: int = Field(description="Peak tensor bytes while building the model and loading its weights.")
     steps: list[StepRecord]
     steps_planned: int
     build_seconds: float
-    seconds: float = Field(description="Wall time of the whole run: build, steps, checkpoint.")
+    seconds: float = Field(description="Wall time of the whole run: build, steps, the adapter's checkpoint.")
 
 
 class MethodResult(BaseModel):

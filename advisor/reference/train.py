@@ -1,4 +1,4 @@
-"""One real training run, measured: build, steps, checkpoint; and the serving check of a LoRA model.
+"""One real training run, measured: build, steps, the adapter's checkpoint; and the serving check of a LoRA model.
 
 A step is the one the estimator models and every trainer runs:
 
@@ -73,7 +73,7 @@ class Measured:
     build_peak_bytes: int = 0
     peak_bytes: int | None = None
     steps: list[StepRecord] = field(default_factory=list)
-    checkpoint: CheckpointSize | None = None
+    checkpoint: CheckpointSize | None = None  # the adapter file (LoRA)
     seconds: float = 0.0
     attention: str = ""
 
@@ -128,7 +128,6 @@ def train(job: Job, deadline: Deadline, on_step: Callable[[int, float], None]) -
             on_step(i, record.loss)
         del live, ids, optimizer, params
         if job.method == "full":
-            m.checkpoint = _write_full_checkpoint(model, job)
             model = None  # freed while the tracker still sees it, like everything the run allocated
             gc.collect()
     _peaks(m, tracker.windows)
@@ -188,14 +187,6 @@ def _peaks(m: Measured, windows) -> None:
     for i, record in enumerate(m.steps):
         record.peak_bytes = windows[f"step{i}"].peak_bytes - base
     m.peak_bytes = max((r.peak_bytes for r in m.steps), default=None)
-
-
-def _write_full_checkpoint(model, job: Job) -> CheckpointSize:
-    folder = job.workdir / f"full-{job.layers}"
-    model.save_pretrained(str(folder))
-    size = safetensors_size(folder)
-    shutil.rmtree(folder)
-    return size
 
 
 def measure_serving(model, rows: list[list[int]], *, layers: int, device, repeats: int) -> LatencyMeasurement:
