@@ -1,23 +1,23 @@
 """The models a reference run trains: the user's architecture, at its depth or cut to fewer layers.
 
-Every run of one depth starts from the same weights: they are made once (transformers'
-own random initialisation under the run's seed, or the model folder's safetensors read
-by `from_pretrained` with local files only), written to a temporary safetensors file,
-and each run builds the model empty and loads that file. The config is the one the
-estimator builds (`build_config`), so the run and the estimate describe one model.
+Every run starts from the same weights: they are made once, in host memory, for the
+deepest depth to be measured (transformers' own random initialisation under the run's
+seed, or the model folder's safetensors read by `from_pretrained` with local files only),
+and each run builds its model empty on the device and copies them in (a shallower proxy
+takes the layers it has). Made outside the measured runs and kept until they end, they
+never appear in a run's memory figures. The config is the one the estimator builds
+(`build_config`), so the run and the estimate describe one model.
 """
 
 from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 from ..errors import FieldIssue, InvalidInput
 from ..estimate.architecture import build_config
 from ..specs import ModelSpec
 
-WEIGHTS_FILE = "weights.safetensors"
 # Config keys that hold one entry per layer and must be cut with the layer count.
 PER_LAYER_LISTS = ("layer_types",)
 
@@ -34,11 +34,9 @@ def at_depth(spec: ModelSpec, layers: int) -> ModelSpec:
     return spec.model_copy(update={"config": values})
 
 
-def make_base_weights(spec: ModelSpec, folder: Path, *, pretrained: bool, seed: int, device, dtype,
-                      attention: str = "sdpa") -> Path:
-    """Make the weights every run of `spec` starts from, and write them to `folder`."""
+def make_base_weights(spec: ModelSpec, *, pretrained: bool, seed: int, dtype, attention: str = "sdpa") -> dict:
+    """The weights every run of `spec` (or of a shallower cut of it) starts from, on the CPU, by name."""
     import torch
-    from safetensors.torch import save_model
 
     config = build_config(spec)
     with quiet():
@@ -46,36 +44,27 @@ def make_base_weights(spec: ModelSpec, folder: Path, *, pretrained: bool, seed: 
             from transformers import AutoModelForCausalLM
 
             model = AutoModelForCausalLM.from_pretrained(spec.folder, config=config, dtype=dtype, local_files_only=True,
-                                                         use_safetensors=True).to(device)
+                                                         use_safetensors=True)
         else:
             torch.manual_seed(seed)
-            model = _empty_model(config, device, dtype, attention)
+            model = _empty_model(config, torch.device("cpu"), dtype, attention)
             model.init_weights()  # transformers' own initialisation for this architecture, and the tying
-    path = folder / WEIGHTS_FILE
-    save_model(model, str(path))
-    return path
+    return model.state_dict()
 
 
-def build_model(spec: ModelSpec, weights: Path, *, device, dtype, attention: str = "sdpa"):
-    """`spec`'s model on `device`, allocated once and never randomly initialised, with the
-    weights in `weights` (written for this depth or a deeper one: the layers it has are loaded)."""
+def build_model(spec: ModelSpec, weights: dict, *, device, dtype, attention: str = "sdpa"):
+    """`spec`'s model on `device`, allocated once and never randomly initialised, with `weights` copied in."""
     import torch
-    from safetensors.torch import load_file
 
     model = _empty_model(build_config(spec), device, dtype, attention)
     model.tie_weights()
-    loaded: set[int] = set()
     targets = model.state_dict(keep_vars=True)
-    # Read through a memory map (no tensor allocated for the file) and copied into the model's own tensors.
-    with torch.no_grad():
-        for name, tensor in load_file(str(weights), device="cpu").items():
-            target = targets.get(name)
-            if target is not None:
-                target.copy_(tensor)
-                loaded.add(target.untyped_storage().data_ptr())
-    missing = [name for name, t in targets.items() if t.untyped_storage().data_ptr() not in loaded]
+    missing = [name for name in targets if name not in weights]
     if missing:
-        raise RuntimeError(f"{weights} lacks {len(missing)} of the model's tensors, e.g. {missing[:3]}")
+        raise RuntimeError(f"the starting weights lack {len(missing)} of the model's tensors, e.g. {missing[:3]}")
+    with torch.no_grad():
+        for name, target in targets.items():
+            target.copy_(weights[name])
     return model
 
 

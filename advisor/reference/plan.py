@@ -44,8 +44,9 @@ def predicted_peak(estimate: Estimate, *, fused_optimizer: bool) -> int | None:
     return max(phases.values())
 
 
-def preflight(planned: dict[str, Estimate], free: FreeMemory, *, fused_optimizer: bool) -> Preflight:
-    """Refuse, with the numbers, a run whose largest part would not fit in free memory."""
+def preflight(planned: dict[str, Estimate], free: FreeMemory, *, fused_optimizer: bool, held: int = 0) -> Preflight:
+    """Refuse, with the numbers, a run whose largest part would not fit in free memory
+    beside `held` bytes kept on the same device throughout (the starting weights, on the CPU)."""
     peaks = {label: predicted_peak(est, fused_optimizer=fused_optimizer) for label, est in planned.items()}
     what = "the estimator's peak"
     if None in peaks.values():
@@ -53,10 +54,11 @@ def preflight(planned: dict[str, Estimate], free: FreeMemory, *, fused_optimizer
         peaks = {label: _states_bytes(est) for label, est in planned.items()}
         what = "weights, gradients and AdamW states alone"
     label = max(peaks, key=peaks.get)
-    needed = int(peaks[label] * (1 + MEMORY_MARGIN))
+    needed = int(peaks[label] * (1 + MEMORY_MARGIN)) + held
     if needed > free.bytes:
+        beside = f", beside the starting weights ({held / GIB:.2f} GiB)" if held else ""
         message = (f"the reference run would not fit: {label} needs {needed / GIB:.2f} GiB "
-                   f"({what}, {peaks[label] / GIB:.2f} GiB, + {MEMORY_MARGIN:.0%} margin), "
+                   f"({what}, {peaks[label] / GIB:.2f} GiB, + {MEMORY_MARGIN:.0%} margin{beside}), "
                    f"and {free.bytes / GIB:.2f} GiB is free ({free.source}); "
                    "use a smaller --batch or --seq, or a device with more memory")
         raise Refused(message, fields=[FieldIssue(field="model", message=message)])
@@ -70,11 +72,11 @@ def _states_bytes(est: Estimate) -> int:
     return est.total_params * weight + est.trainable_params * 4 * 4  # fp32 adapters, their gradients and states
 
 
-def fits(estimates: list[Estimate], free: FreeMemory, *, fused_optimizer: bool) -> tuple[bool, int]:
+def fits(estimates: list[Estimate], free: FreeMemory, *, fused_optimizer: bool, held: int = 0) -> tuple[bool, int]:
     peaks = [predicted_peak(e, fused_optimizer=fused_optimizer) for e in estimates]
     if any(p is None for p in peaks):
         return False, 0
-    needed = int(max(peaks) * (1 + MEMORY_MARGIN))
+    needed = int(max(peaks) * (1 + MEMORY_MARGIN)) + held
     return needed <= free.bytes, needed
 
 

@@ -128,7 +128,7 @@ class _Runner:
         deepest = max(depths)
         planned = {f"{'full fine-tuning' if m == 'full' else 'LoRA'} at {_layers(deepest)}": self.estimate(m, deepest)
                    for m in METHODS}
-        preflight = plan.preflight(planned, free, fused_optimizer=self.fused)
+        preflight = plan.preflight(planned, free, fused_optimizer=self.fused, held=self._held(deepest))
         self.seconds["estimate"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -167,8 +167,8 @@ class _Runner:
         deepest = max(depths)
         clock = time.perf_counter()
         self.progress(f"weights for {deepest} layers", self.done, self.total)
-        weights = make_base_weights(self._spec_at(deepest), self.workdir, pretrained=self._pretrained(), seed=self.seed,
-                                    device=self.device, dtype=self.dtype, attention=self.settings.attention)
+        weights = make_base_weights(self._spec_at(deepest), pretrained=self._pretrained(), seed=self.seed, dtype=self.dtype,
+                                    attention=self.settings.attention)
         self.seconds[f"prepare.{deepest}"] = time.perf_counter() - clock
         self._tick(f"weights for {deepest} layers")
         for layers in depths:
@@ -192,8 +192,11 @@ class _Runner:
                                                    repeats=SERVING_REPEATS[self.device.type])
             self.seconds[f"serving.{layers}"] = time.perf_counter() - clock
             self._tick(f"serving check, {_layers(layers)}")
-        (self.workdir / weights.name).unlink()
         return None
+
+    def _held(self, layers: int) -> int:
+        """Bytes the starting weights keep in host memory while the runs at `layers` go on (on the CPU, beside them)."""
+        return self.estimate("full", layers).total_params * self.dtype.itemsize if self.device.type == "cpu" else 0
 
     def _spec_at(self, layers: int) -> ModelSpec:
         return self.spec if layers == self.layers else at_depth(self.spec, layers)
@@ -205,7 +208,7 @@ class _Runner:
         """After the proxies: whether the whole model runs too, and why."""
         L, (d1, d2) = self.layers, plan.PROXY_DEPTHS
         proxy = f"measured cut to {d1} and {d2} layers and extrapolated to {L}"
-        ok, needed = plan.fits([self.estimate(m, L) for m in METHODS], free, fused_optimizer=self.fused)
+        ok, needed = plan.fits([self.estimate(m, L) for m in METHODS], free, fused_optimizer=self.fused, held=self._held(L))
         if not ok:
             why = (f"the whole model needs {needed / plan.GIB:.1f} GiB with the margin (estimator) and "
                    f"{free.bytes / plan.GIB:.1f} GiB is free" if needed else "the estimator has no memory model for this architecture")

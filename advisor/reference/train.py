@@ -49,7 +49,7 @@ class Job:
     layers: int
     method: str  # full | lora
     settings: TrainingSettings
-    weights: Path
+    weights: dict  # name -> starting tensor (host memory), from `make_base_weights`
     device: "torch.device"
     dtype: "torch.dtype"
     batches: list[list[list[int]]]
