@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH = 1
 DEFAULT_SEQ = 64
-DEFAULT_STEPS = 3
+DEFAULT_STEPS = 4  # one warm-up, then three timed: their median shrugs off one slow step
 MAX_STEPS = 10_000
 # Full fine-tuning and LoRA are trained with the learning rates each is usually given:
 # adapters start at zero and take a rate about ten times higher.
