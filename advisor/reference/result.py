@@ -134,7 +134,7 @@ class Scale(BaseModel):
 class Preflight(BaseModel):
     free_bytes: int = Field(description="Free memory on the device before the run.")
     free_source: str = Field(description="Where `free_bytes` came from.")
-    needed_bytes: int = Field(description="The estimator's peak for the largest run planned, with the margin.")
+    needed_bytes: int = Field(description="The estimator's peak for the largest run planned, with the margin (on the CPU, plus the starting weights kept in memory).")
     margin: float
 
 
