@@ -201,6 +201,7 @@ def test_a_dataset_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     (["--model", "{config}", "--steps", "1"], "steps", "first step warms up"),
     (["--model", "{config}", "--max-seconds", "0"], "max_seconds", "positive"),
     (["--model", "{config}", "--method", "full"], "--method", "full"),
+    (["--model", "{config}", "--seq", "300"], "seq", "longer than the 256 positions"),
 ])
 def test_bad_requests_exit_2_naming_the_field(tmp_path, args, field, expected):
     config = tiny_config(tmp_path / "m")

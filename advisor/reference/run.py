@@ -109,6 +109,10 @@ class _Runner:
         config = build_config(self.spec)
         self.layers = int(config.num_hidden_layers)
         self.vocab = int(config.vocab_size)
+        positions = getattr(config, "max_position_embeddings", None)
+        if positions and self.settings.seq > positions:
+            message = f"seq {self.settings.seq} is longer than the {positions} positions this model has"
+            raise InvalidInput(message, fields=[FieldIssue(field="seq", message=message)])
         self._estimates: dict[tuple[str, int], Estimate] = {}
 
     # -- the estimator, at any depth -----------------------------------------
