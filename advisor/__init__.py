@@ -17,6 +17,18 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+source"
 
+# The estimator and the reference run load on first use: `import advisor` stays light.
+_LAZY = {
+    "Estimate": "advisor.estimate",
+    "TrainingSettings": "advisor.estimate",
+    "estimate_training_memory": "advisor.estimate",
+    "compare_methods": "advisor.estimate",
+    "ReferenceRun": "advisor.reference",
+    "reference_run": "advisor.reference",
+    "MeasuredAssessment": "advisor.reference",
+    "measure_recommendation": "advisor.reference",
+}
+
 __all__ = [
     "Answers",
     "Assessment",
@@ -28,4 +40,13 @@ __all__ = [
     "load_rubric",
     "parse_answers",
     "questionnaire",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'advisor' has no attribute {name!r}")

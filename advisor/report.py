@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from markupsafe import Markup
-from pydantic import BaseModel, Field
+
+from .units import fmt_bytes
 
 from .models import Assessment
 
@@ -27,17 +28,6 @@ _INLINE = re.compile(r"[\\`*\[\]<>&|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _LINE_START = re.compile(r"^(?:[#\-+=]|\d{1,9}(?=[.)](?:\s|$)))")
 _ID = re.compile(r"[A-Za-z0-9_.+\-]+")
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
-
-
-class FigureTable(BaseModel):
-    """Figures another component adds to a report (e.g. a reference run's measurements),
-    rendered as an escaped table in the report's reference-run section."""
-
-    title: str
-    columns: list[str] = Field(min_length=1)
-    rows: list[list[str | int | float | None]]
-    notes: list[str] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list)
 
 
 def md_escape(value: Any) -> str:
@@ -80,16 +70,18 @@ def source_link(url: str | None, arxiv: str | None) -> Markup:
     return Markup("")
 
 
-def render_report(assessment: Assessment, *, figures: Sequence[FigureTable] = ()) -> str:
-    """The markdown report. `figures` fill the reference-run section, which is left out when empty."""
-    template = _environment().get_template(TEMPLATE)
+def render_report(assessment: Assessment) -> str:
+    """The markdown report; a `MeasuredAssessment` adds its reference run (or why there was none)."""
+    template = environment().get_template(TEMPLATE)
     labels = {option.option: option.label for option in assessment.options}
     fits = {option.option: option.fit for option in assessment.options}
-    text = template.render(a=assessment, labels=labels, fits=fits, figures=list(figures))
+    text = template.render(a=assessment, labels=labels, fits=fits, run=getattr(assessment, "reference_run", None),
+                           skipped=getattr(assessment, "reference_run_skipped", None))
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def _environment():
+def environment():
+    """The jinja2 environment every report template renders in: Markdown-escaping `finalize`."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(
@@ -106,4 +98,18 @@ def _environment():
     env.globals["source_link"] = source_link
     env.globals["cite"] = cite
     env.filters["codes"] = lambda ids: Markup(", ".join(code(i) for i in ids)) if ids else Markup("—")
+    for name, fmt in _NUMBER_FILTERS.items():
+        env.filters[name] = lambda value, fmt=fmt: Markup("—") if value is None else Markup(fmt(value))
     return env
+
+
+# Numbers print as digits and units only, so they pass through unescaped ("+1.5%" must
+# not become "\+1.5%"); None prints as a dash.
+_NUMBER_FILTERS = {
+    "bytes": fmt_bytes,
+    "count": lambda n: f"{int(n):,}",
+    "pct": lambda x: f"{100 * float(x):+.1f}%",
+    "ratio": lambda x: f"{float(x):.1f}x",
+    "secs": lambda s: f"{1000 * float(s):.1f} ms" if float(s) < 1 else f"{float(s):.2f} s",
+    "fixed": lambda x: f"{float(x):.3g}",
+}

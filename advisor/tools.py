@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +29,7 @@ from .errors import FieldIssue, InvalidInput, Refused, invalid_input
 from .estimate.settings import Estimate, TrainingSettings
 from .files import ensure_writable, write_atomic
 from .models import Answers, Assessment, Questionnaire
+from .reference.result import ReferenceRun
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,22 @@ class EstimateInput(TrainingSettings):
             "or a path to a config.json or a model folder on the machine running advisor."
         ),
     )
+
+
+class ReferenceRunInput(EstimateInput):
+    """The model and LoRA settings to measure, and how long the run may take."""
+
+    steps: int = Field(default=4, ge=2, le=50, description="Training steps per run (full and LoRA); the first warms up and is not timed.")
+    dataset: str | None = Field(
+        default=None, max_length=500,
+        description="A JSONL (`text`, or `prompt` and `completion`) or text file on the machine running advisor; default: a built-in corpus.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where to run; auto picks CUDA when there is a GPU.")
+    max_seconds: float = Field(
+        default=120, gt=0, le=1800,
+        description="Stop after this long and return what was measured (complete: false). Keep it under your client's request timeout.",
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of the random starting weights and data order.")
 
 
 class RenderReportInput(ToolInput):
@@ -172,6 +189,15 @@ def _estimate(inp: EstimateInput, context: ToolContext) -> Estimate:
     return estimate_training_memory(inp.model, settings)
 
 
+def _reference_run(inp: ReferenceRunInput, context: ToolContext) -> ReferenceRun:
+    from .reference import default_settings, reference_run  # torch, transformers and peft load in the run
+
+    run_options = {"model", *ReferenceRunInput.model_fields.keys() - EstimateInput.model_fields.keys()}
+    settings = default_settings(**inp.model_dump(exclude=run_options, exclude_unset=True))  # batch 1 x 64 unless given
+    return reference_run(inp.model, settings, steps=inp.steps, dataset=inp.dataset, device=inp.device,
+                         max_seconds=inp.max_seconds, seed=inp.seed)
+
+
 def _render_report(inp: RenderReportInput, context: ToolContext) -> RenderedReport:
     from .report import render_report
 
@@ -230,6 +256,23 @@ TOOLS: dict[str, Tool] = {tool.name: tool for tool in (
         output=Estimate,
         run=_estimate,
         open_world=True,
+    ),
+    Tool(
+        name="run_reference_lora",
+        title="Measure LoRA against full fine-tuning with a real run",
+        description=(
+            "Prove a LoRA recommendation on the model's own architecture: trains full fine-tuning and LoRA side by "
+            "side for a few steps on this machine (same weights, data and seed) and measures trainable parameters, "
+            "weights, gradients, optimizer states, activations, peak memory, step time, the adapter checkpoint's size "
+            "against the full model's, and serving latency merged vs unmerged, each beside the estimator's "
+            "prediction. Large models run as layer-cut proxies at two depths and are extrapolated (the result says "
+            "so). Call it after assess_lora_fit recommends training, when the user wants evidence. A run that would "
+            "not fit in free memory is refused with the numbers. Cost: seconds for small models, about a minute for "
+            "1B-8B models on a CPU; bounded by max_seconds; writes only temporary files it removes."
+        ),
+        input=ReferenceRunInput,
+        output=ReferenceRun,
+        run=_reference_run,
     ),
     Tool(
         name="render_report",

@@ -107,6 +107,31 @@ def test_estimate_returns_what_the_estimator_returns(server):
     assert result.structured_content["trainable_params"] > 0
 
 
+TINY = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 256, "hidden_size": 32,
+        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "max_position_embeddings": 128}
+
+
+def test_reference_run_measures_lora_beside_the_estimator(server, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(TINY))
+    arguments = {"model": str(config), "targets": "all-linear", "rank": 4, "seq": 32, "steps": 3, "max_seconds": 120}
+    result = call(server, "run_reference_lora", arguments)
+    assert not result.is_error, result.content[0].text
+    run = result.structured_content
+    estimated = estimate_training_memory(str(config), training_settings(method="lora", targets="all-linear", rank=4, seq=32))
+    assert run["lora"]["figures"]["trainable_params"]["measured"] == estimated.trainable_params
+    assert run["full"]["figures"]["trainable_params"]["measured"] == estimated.total_params
+
+
+def test_reference_run_is_refused_when_it_would_not_fit(server, tmp_path, monkeypatch):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(TINY))
+    monkeypatch.setenv("ADVISOR_FREE_MEMORY_BYTES", "1000")
+    error = error_of(call(server, "run_reference_lora", {"model": str(config), "max_seconds": 60}))
+    assert error["code"] == "refused" and "1000" in error["message"].replace(",", "")
+
+
 def test_render_report_returns_markdown_and_writes_only_when_asked(server, reports):
     answers = example("sql-dialect")
     expected = render_report(advisor.assess(answers))
@@ -187,6 +212,9 @@ def test_render_report_writes_nothing_without_a_reports_folder(tmp_path, monkeyp
         ("estimate_training_memory", {"method": "lora"}, "model", None),
         ("estimate_training_memory", {"model": "no-such-model"}, "model", None),
         ("estimate_training_memory", {"model": "qwen2.5-0.5b", "method": "qlora", "precision": "fp32"}, "precision", {"bf16", "fp16", "mixed"}),
+        ("run_reference_lora", {"model": "qwen2.5-0.5b", "steps": 0}, "steps", None),
+        ("run_reference_lora", {"model": "qwen2.5-0.5b", "device": "tpu"}, "device", {"auto", "cpu", "cuda"}),
+        ("run_reference_lora", {"model": "qwen2.5-0.5b", "max_seconds": -1}, "max_seconds", None),
         ("render_report", {"answers": {}, "filename": 42}, "filename", None),
         ("render_report", {"answers": {}, "overwrite": [True]}, "overwrite", None),
         ("render_report", {"assessment": {}}, "assessment", None),

@@ -136,11 +136,10 @@ def test_report_has_the_table_and_a_mermaid_memory_chart(cli_run):
 
 
 def test_report_renders_from_the_models_json_alone(cli_run):
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from advisor.reference import ReferenceRun, render_markdown
 
     run, report = cli_run
-    env = Environment(loader=PackageLoader("advisor", "templates"), undefined=StrictUndefined, keep_trailing_newline=True)
-    assert env.get_template("reference_run.md.j2").render(run=run) == report.read_text()
+    assert render_markdown(ReferenceRun.model_validate_json(json.dumps(run))) == report.read_text()
 
 
 # --- bad input: exit 2 with a JSON error naming the field ---------------------
@@ -236,7 +235,7 @@ def test_preflight_refuses_a_run_that_does_not_fit_with_the_numbers(tmp_path):
     assert code == 2, out
     err = _error(out)
     assert err["code"] == "refused"
-    assert "would not fit" in err["message"] and "GiB" in err["message"] and "ADVISOR_FREE_MEMORY_BYTES" in err["message"]
+    assert "would not fit" in err["message"] and "97.66 KiB is free" in err["message"] and "ADVISOR_FREE_MEMORY_BYTES" in err["message"]
 
 
 # --- the Python API: proxies, budgets, real weights --------------------------
@@ -272,7 +271,7 @@ def test_a_deep_model_runs_as_proxies_and_extrapolates_exactly_where_the_arithme
     monkeypatch.setenv("ADVISOR_FREE_MEMORY_BYTES", str(int(proxy_needs) + 1024))
     run = reference_run(spec, settings, steps=3)
     assert run.scale.kind == "proxy" and run.scale.depths == [1, 2] and run.scale.target_layers == 6
-    assert "GiB is free" in run.scale.reason and "q(6) = q(1)" in run.scale.extrapolation
+    assert "MiB is free" in run.scale.reason and "q(6) = q(1)" in run.scale.extrapolation
     for method in ("full", "lora"):
         result = getattr(run, method)
         assert result.basis == "extrapolated"

@@ -7,17 +7,13 @@ SIGTERM stops the run like Ctrl-C: the temporary folder goes, nothing is half-wr
 
 from __future__ import annotations
 
-import signal
 import sys
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
 
 import click
 
-from ..errors import EXIT_SIGTERM, FieldIssue, InvalidFile, Interrupted
-from ..files import dumps_json, write_atomic
+from ..files import dumps_json, ensure_writable, write_atomic
 from ..reference.run import DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_STEPS
+from .running import progress_bar, sigterm_interrupts
 
 TABLE_WIDTH = 100
 
@@ -45,8 +41,8 @@ def command(model, method, rank, alpha, targets, batch, seq, steps, dataset, dev
 
     settings = training_settings(method=method, rank=rank, alpha=alpha, targets=targets, batch=batch, seq=seq)
     if report is not None:
-        _check_report_path(Path(report), force)
-    with _sigterm_interrupts(), _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+        ensure_writable(report, force=force, field="report")
+    with sigterm_interrupts(), progress_bar(enabled=not as_json and sys.stderr.isatty()) as progress:
         run = reference_run(model, settings, steps=steps, dataset=dataset, device=device, max_seconds=max_seconds, seed=seed,
                             progress=progress)
     if report is not None:
@@ -54,57 +50,12 @@ def command(model, method, rank, alpha, targets, batch, seq, steps, dataset, dev
     if as_json:
         click.echo(dumps_json(run.model_dump(mode="json")), nl=False)
     else:
-        _print_table(run)
+        print_run_table(run)
     if not run.complete:
         click.echo(f"warning: the run was cut short: {run.cut_short}", err=True)
 
 
-def _check_report_path(path: Path, force: bool) -> None:
-    """Refuse a report path that cannot be written before spending minutes on the run."""
-    problem = None
-    if path.is_dir():
-        problem = f"{path} is a folder; give a file path"
-    elif path.exists() and not force:
-        problem = f"{path} exists; pass --force to replace it"
-    elif not (path.parent if str(path.parent) else Path(".")).is_dir():
-        problem = f"folder {path.parent} does not exist"
-    if problem:
-        raise InvalidFile(problem, fields=[FieldIssue(field="report", message=problem)])
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises `Interrupted` (exit 143) where the program is, so cleanup runs as for Ctrl-C."""
-
-    def stop(signum, frame):
-        raise Interrupted("terminated (SIGTERM)", exit_code=EXIT_SIGTERM)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _progress(enabled: bool):
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("reference run", total=None)
-
-        def update(description: str, done: int, total: int) -> None:
-            bar.update(task, description=description, completed=done, total=total)
-
-        yield update
-
-
-def _print_table(run) -> None:
+def print_run_table(run) -> None:
     """Measured beside estimated, full fine-tuning beside LoRA, and what LoRA saves."""
     from rich import box
     from rich.console import Console

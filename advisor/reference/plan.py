@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ..errors import FieldIssue, Refused
 from ..estimate.settings import Estimate
+from ..units import fmt_bytes
 from .measure import FreeMemory, median
 from .result import Compared, Figures, Preflight, Savings
 from .train import Measured
@@ -25,7 +26,6 @@ from .train import Measured
 PROXY_DEPTHS = (1, 2)
 MEMORY_MARGIN = 0.25
 DEFAULT_TIME_BUDGET_S = 60.0
-GIB = float(1 << 30)
 
 
 def predicted_peak(estimate: Estimate, *, fused_optimizer: bool) -> int | None:
@@ -56,10 +56,10 @@ def preflight(planned: dict[str, Estimate], free: FreeMemory, *, fused_optimizer
     label = max(peaks, key=peaks.get)
     needed = int(peaks[label] * (1 + MEMORY_MARGIN)) + held
     if needed > free.bytes:
-        beside = f", beside the starting weights ({held / GIB:.2f} GiB)" if held else ""
-        message = (f"the reference run would not fit: {label} needs {needed / GIB:.2f} GiB "
-                   f"({what}, {peaks[label] / GIB:.2f} GiB, + {MEMORY_MARGIN:.0%} margin{beside}), "
-                   f"and {free.bytes / GIB:.2f} GiB is free ({free.source}); "
+        beside = f", beside the starting weights ({fmt_bytes(held)})" if held else ""
+        message = (f"the reference run would not fit: {label} needs {fmt_bytes(needed)} "
+                   f"({what}, {fmt_bytes(peaks[label])}, + {MEMORY_MARGIN:.0%} margin{beside}), "
+                   f"and {fmt_bytes(free.bytes)} is free ({free.source}); "
                    "use a smaller --batch or --seq, or a device with more memory")
         raise Refused(message, fields=[FieldIssue(field="model", message=message)])
     return Preflight(free_bytes=free.bytes, free_source=free.source, needed_bytes=needed, margin=MEMORY_MARGIN)

@@ -1,19 +1,17 @@
 """The reference run as a markdown report section (`advisor/templates/reference_run.md.j2`).
 
-The template needs nothing but the `ReferenceRun` (as `run`) and jinja2's built-in
-filters, so the assessment report can include it as a section with its own environment.
+Rendered in the same environment as the assessment report, whose `finalize` escapes
+every printed value for Markdown: paths and model names the user gave cannot break
+the tables or inject links or HTML.
 """
 
 from __future__ import annotations
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
+from ..report import environment
 from .result import ReferenceRun
 
 TEMPLATE = "reference_run.md.j2"
 
 
 def render_markdown(run: ReferenceRun) -> str:
-    env = Environment(loader=PackageLoader("advisor", "templates"), undefined=StrictUndefined,
-                      keep_trailing_newline=True, autoescape=False)
-    return env.get_template(TEMPLATE).render(run=run)
+    return environment().get_template(TEMPLATE).render(run=run)

@@ -26,6 +26,7 @@ from ..estimate import estimate_training_memory
 from ..estimate.architecture import build_config, require_lora_stack
 from ..estimate.settings import Estimate, TrainingSettings
 from ..specs import ModelSpec, resolve_model_spec
+from ..units import fmt_bytes
 from . import data, plan
 from .measure import CpuMemoryTracker, CudaMemoryTracker, device_name, free_memory
 from .model import at_depth, make_base_weights
@@ -214,8 +215,8 @@ class _Runner:
         proxy = f"measured cut to {d1} and {d2} layers and extrapolated to {L}"
         ok, needed = plan.fits([self.estimate(m, L) for m in METHODS], free, fused_optimizer=self.fused, held=self._held(L))
         if not ok:
-            why = (f"the whole model needs {needed / plan.GIB:.1f} GiB with the margin (estimator) and "
-                   f"{free.bytes / plan.GIB:.1f} GiB is free" if needed else "the estimator has no memory model for this architecture")
+            why = (f"the whole model needs {fmt_bytes(needed)} with the margin (estimator) and "
+                   f"{fmt_bytes(free.bytes)} is free" if needed else "the estimator has no memory model for this architecture")
             return False, f"proxy: {why}; {proxy}"
         predicted = self._predicted_seconds(L)
         budget = max_seconds if max_seconds is not None else plan.DEFAULT_TIME_BUDGET_S
@@ -224,7 +225,7 @@ class _Runner:
             return False, (f"proxy: the whole model fits in memory but would take about {predicted:.0f} s more (the deeper "
                            f"proxy's times scaled by the parameter count), and {max(left, 0):.0f} s of the {budget:.0f} s time "
                            f"budget is left; {proxy}")
-        return True, (f"whole model: it fits in memory ({needed / plan.GIB:.1f} GiB needed with the margin) and the proxies at "
+        return True, (f"whole model: it fits in memory ({fmt_bytes(needed)} needed with the margin) and the proxies at "
                       f"{d1} and {d2} layers, measured first, predicted {predicted:.0f} s, within the time budget")
 
     def _predicted_seconds(self, L: int) -> float:
@@ -296,7 +297,7 @@ class _Runner:
                 measured = results[m].figures.peak_bytes.measured
                 if check is not None and check.peak_bytes.measured and measured:
                     notes.append(f"check of the proxy method: {m} peak extrapolated from {d1} and {d2} layers "
-                                 f"{check.peak_bytes.measured / plan.GIB:.3f} GiB vs {measured / plan.GIB:.3f} GiB measured whole "
+                                 f"{fmt_bytes(check.peak_bytes.measured)} vs {fmt_bytes(measured)} measured whole "
                                  f"({(check.peak_bytes.measured - measured) / measured:+.1%})")
         if serving.basis is None and len(serving.measurements) > 1:
             notes.append("serving latency is not extrapolated to the real depth: a deeper proxy ran faster than a shallower "
