@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal
 
@@ -27,6 +26,7 @@ from ..estimate.architecture import build_config, require_lora_stack
 from ..estimate.settings import Estimate, TrainingSettings
 from ..specs import ModelSpec, resolve_model_spec
 from ..units import fmt_bytes
+from ..versions import installed_versions
 from . import data, plan
 from .measure import CpuMemoryTracker, CudaMemoryTracker, device_name, free_memory
 from .model import at_depth, make_base_weights
@@ -422,10 +422,5 @@ def _layers(n: int) -> str:
 
 
 def _versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("advisor", "torch", "transformers", "peft", "safetensors", "tokenizers"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    return {"python": sys.version.split()[0],
+            **installed_versions("advisor", "torch", "transformers", "peft", "safetensors", "tokenizers")}
