@@ -76,36 +76,42 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.1f} ms"
 
 
+def measure(calls: int = 50, starts: int = 7, example: str = "sql-dialect") -> dict:
+    """Median seconds of assess_lora_fit called directly, in-process and over stdio, and of the server's start-up."""
+    answers = load_mapping(example_path(example), field="--example")
+    arguments = {"answers": answers}
+    assess(answers)
+    direct = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        assess(answers)
+        direct.append(time.perf_counter() - start)
+    local = anyio.run(in_process, arguments, calls)
+    stdio = anyio.run(over_stdio, arguments, calls)
+    import_floor()  # warm the OS file cache and .pyc files before timing start-ups
+    start_times, floors = [], []
+    for _ in range(starts):  # in turns, so that load on the machine hits both alike
+        start_times.append(anyio.run(start_up))
+        floors.append(import_floor())
+    median = statistics.median
+    return {"example": example, "calls": calls, "starts": starts, "direct_s": median(direct), "in_process_s": median(local),
+            "stdio_s": median(stdio), "start_up_s": median(start_times), "sdk_import_s": median(floors)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--starts", type=int, default=7)
     parser.add_argument("--example", default="sql-dialect")  # names no base model: the estimator is not run
     args = parser.parse_args()
-    answers = load_mapping(example_path(args.example), field="--example")
-    arguments = {"answers": answers}
-
-    assess(answers)
-    direct = []
-    for _ in range(args.calls):
-        start = time.perf_counter()
-        assess(answers)
-        direct.append(time.perf_counter() - start)
-    local = anyio.run(in_process, arguments, args.calls)
-    stdio = anyio.run(over_stdio, arguments, args.calls)
-    import_floor()  # warm the OS file cache and .pyc files before timing start-ups
-    starts, floors = [], []
-    for _ in range(args.starts):  # in turns, so that load on the machine hits both alike
-        starts.append(anyio.run(start_up))
-        floors.append(import_floor())
-
+    m = measure(args.calls, args.starts, args.example)
     print(f"assess_lora_fit ({args.example}), median of {args.calls} calls after one warm-up:")
-    print(f"  advisor.assess() directly          {ms(statistics.median(direct))}")
-    print(f"  MCP, in-process client             {ms(statistics.median(local))}   (target: under 20 ms)")
-    print(f"  MCP, stdio after start-up          {ms(statistics.median(stdio))}   (target: under 50 ms)")
+    print(f"  advisor.assess() directly          {ms(m['direct_s'])}")
+    print(f"  MCP, in-process client             {ms(m['in_process_s'])}   (target: under 20 ms)")
+    print(f"  MCP, stdio after start-up          {ms(m['stdio_s'])}   (target: under 50 ms)")
     print(f"advisor mcp start-up, median of {args.starts}:")
-    print(f"  spawn to initialize answered       {ms(statistics.median(starts))}")
-    print(f"  python -c 'import mcp.server.mcpserver' {ms(statistics.median(floors))}   (the SDK's import alone)")
+    print(f"  spawn to initialize answered       {ms(m['start_up_s'])}")
+    print(f"  python -c 'import mcp.server.mcpserver' {ms(m['sdk_import_s'])}   (the SDK's import alone)")
 
 
 if __name__ == "__main__":

@@ -25,19 +25,28 @@ COMPONENTS = ["trainable_params", "weight_bytes", "gradient_bytes", "optimizer_s
               "output_bytes", "peak_bytes", "checkpoint_bytes"]
 
 
-def main(models: list[str]) -> int:
+def measure(model: str) -> dict:
+    """Run `advisor reference-run --model MODEL --json` in a fresh process: its wall time and its result."""
+    started = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "advisor", "reference-run", "--model", model, "--json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - started
+    if res.returncode != 0:
+        raise RuntimeError(f"{model}: exit {res.returncode}\n{res.stdout}{res.stderr}")
     OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"reference_run-{model}.json").write_text(res.stdout)
+    return {"model": model, "wall_s": wall, "run": json.loads(res.stdout)}
+
+
+def main(models: list[str]) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} before the runs")
     for model in models:
-        started = time.perf_counter()
-        res = subprocess.run([sys.executable, "-m", "advisor", "reference-run", "--model", model, "--json"],
-                             capture_output=True, text=True, cwd=ROOT)
-        wall = time.perf_counter() - started
-        if res.returncode != 0:
-            print(f"{model}: exit {res.returncode}\n{res.stdout}{res.stderr}")
+        try:
+            m = measure(model)
+        except RuntimeError as exc:
+            print(exc)
             return 1
-        (OUT / f"reference_run-{model}.json").write_text(res.stdout)
-        print_run(json.loads(res.stdout), wall)
+        print_run(m["run"], m["wall_s"])
     return 0
 
 
