@@ -6,16 +6,24 @@ functions and returns the same pydantic models.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .api import assess, parse_answers, questionnaire
 from .models import Answers, Assessment, ComputeAssessment, Questionnaire
 from .rubric import Rubric, load_rubric
+from .versions import installed_version
 
-try:
-    __version__ = version("advisor")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+__version__ = installed_version("advisor") or "0.0.0+source"  # "+source": a tree that was never installed
+
+# The estimator and the reference run load on first use: `import advisor` stays light.
+_LAZY = {
+    "Estimate": "advisor.estimate",
+    "TrainingSettings": "advisor.estimate",
+    "estimate_training_memory": "advisor.estimate",
+    "compare_methods": "advisor.estimate",
+    "ReferenceRun": "advisor.reference",
+    "reference_run": "advisor.reference",
+    "MeasuredAssessment": "advisor.reference",
+    "measure_recommendation": "advisor.reference",
+}
 
 __all__ = [
     "Answers",
@@ -28,4 +36,13 @@ __all__ = [
     "load_rubric",
     "parse_answers",
     "questionnaire",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'advisor' has no attribute {name!r}")

@@ -7,7 +7,6 @@ installed versions) and hands it over; the engine itself does no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +16,7 @@ from .errors import FieldIssue, InvalidInput, invalid_input
 from .feasibility import assess_compute
 from .models import Answers, Assessment, Band, Choice, QuestionInfo, Questionnaire, SourceRef, Versions
 from .rubric import Rubric, load_rubric
+from .versions import installed_version
 
 
 def parse_answers(data: Answers | Mapping[str, Any]) -> Answers:
@@ -63,17 +63,12 @@ def questionnaire(*, rubric: Rubric | None = None) -> Questionnaire:
 def installed_versions(rubric: Rubric) -> Versions:
     """The advisor and rubric versions, and torch/transformers/peft as installed (read from metadata, never imported)."""
     return Versions(
-        advisor=_installed("advisor") or "0.0.0+source",
+        advisor=installed_version("advisor") or "0.0.0+source",
         rubric=rubric.version_label,
         license_table=rubric.licenses.version,
-        torch=_installed("torch"),
-        transformers=_installed("transformers"),
-        peft=_installed("peft"),
+        torch=installed_version("torch"),
+        transformers=installed_version("transformers"),
+        peft=installed_version("peft"),
     )
 
 
-def _installed(distribution: str) -> str | None:
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return None

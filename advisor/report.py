@@ -14,7 +14,8 @@ from functools import cache
 from typing import Any
 
 from markupsafe import Markup
-from pydantic import BaseModel, Field
+
+from .units import fmt_bytes
 
 from .models import Assessment
 
@@ -34,17 +35,6 @@ _ID = re.compile(r"[A-Za-z0-9_.+\-]+")
 # line and paragraph separators, and the bidi embeddings, overrides and isolates that reorder how the
 # rest of a line displays ("Trojan Source").
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
-
-
-class FigureTable(BaseModel):
-    """Figures another component adds to a report (e.g. a reference run's measurements),
-    rendered as an escaped table in the report's reference-run section."""
-
-    title: str
-    columns: list[str] = Field(min_length=1)
-    rows: list[list[str | int | float | None]]
-    notes: list[str] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list)
 
 
 def md_escape(value: Any) -> str:
@@ -87,17 +77,19 @@ def source_link(url: str | None, arxiv: str | None) -> Markup:
     return Markup("")
 
 
-def render_report(assessment: Assessment, *, figures: Sequence[FigureTable] = ()) -> str:
-    """The markdown report. `figures` fill the reference-run section, which is left out when empty."""
-    template = _environment().get_template(TEMPLATE)
+def render_report(assessment: Assessment) -> str:
+    """The markdown report; a `MeasuredAssessment` adds its reference run (or why there was none)."""
+    template = environment().get_template(TEMPLATE)
     labels = {option.option: option.label for option in assessment.options}
     fits = {option.option: option.fit for option in assessment.options}
-    text = template.render(a=assessment, labels=labels, fits=fits, figures=list(figures))
+    text = template.render(a=assessment, labels=labels, fits=fits, run=getattr(assessment, "reference_run", None),
+                           skipped=getattr(assessment, "reference_run_skipped", None))
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-@cache  # compiling the template is most of a render's time (64 ms of 66)
-def _environment():
+@cache  # compiling a template is most of a render's time (64 ms of 66)
+def environment():
+    """The jinja2 environment every report template renders in: Markdown-escaping `finalize`."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(
@@ -114,4 +106,18 @@ def _environment():
     env.globals["source_link"] = source_link
     env.globals["cite"] = cite
     env.filters["codes"] = lambda ids: Markup(", ".join(code(i) for i in ids)) if ids else Markup("—")
+    for name, fmt in _NUMBER_FILTERS.items():
+        env.filters[name] = lambda value, fmt=fmt: Markup("—") if value is None else Markup(fmt(value))
     return env
+
+
+# Numbers print as digits and units only, so they pass through unescaped ("+1.5%" must
+# not become "\+1.5%"); None prints as a dash.
+_NUMBER_FILTERS = {
+    "bytes": fmt_bytes,
+    "count": lambda n: f"{int(n):,}",
+    "pct": lambda x: f"{100 * float(x):+.1f}%",
+    "ratio": lambda x: f"{float(x):.1f}x",
+    "secs": lambda s: f"{1000 * float(s):.1f} ms" if float(s) < 1 else f"{float(s):.2f} s",
+    "fixed": lambda x: f"{float(x):.3g}",
+}

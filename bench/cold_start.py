@@ -32,17 +32,23 @@ def median_seconds(commands: list[list[str]], runs: int) -> list[float]:
     return [statistics.median(samples) for samples in times]
 
 
+def measure(runs: int = 21, example: str = "sql-dialect") -> dict:
+    """Median seconds of `advisor assess --json` and of the import floor, and their ratio."""
+    assess = [sys.executable, "-m", "advisor", "assess", "--answers", f"examples/{example}.yaml", "--json"]
+    floor = [sys.executable, "-c", "import pydantic, click, jinja2"]
+    t_assess, t_floor = median_seconds([assess, floor], runs)
+    return {"example": example, "runs": runs, "assess_s": t_assess, "floor_s": t_floor, "ratio": t_assess / t_floor}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--example", default="sql-dialect")  # no base model: the estimator is not run
     args = parser.parse_args()
-    assess = [sys.executable, "-m", "advisor", "assess", "--answers", f"examples/{args.example}.yaml", "--json"]
-    floor = [sys.executable, "-c", "import pydantic, click, jinja2"]
-    t_assess, t_floor = median_seconds([assess, floor], args.runs)
-    print(f"advisor assess --answers examples/{args.example}.yaml --json : {t_assess * 1000:7.1f} ms (median of {args.runs})")
-    print(f'python -c "import pydantic, click, jinja2"          : {t_floor * 1000:7.1f} ms (median of {args.runs})')
-    print(f"ratio: {t_assess / t_floor:.2f}x (target: under 2x)")
+    m = measure(args.runs, args.example)
+    print(f"advisor assess --answers examples/{args.example}.yaml --json : {m['assess_s'] * 1000:7.1f} ms (median of {args.runs})")
+    print(f'python -c "import pydantic, click, jinja2"          : {m["floor_s"] * 1000:7.1f} ms (median of {args.runs})')
+    print(f"ratio: {m['ratio']:.2f}x (target: under 2x)")
 
 
 if __name__ == "__main__":

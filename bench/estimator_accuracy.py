@@ -49,46 +49,52 @@ def states_only(row: dict) -> float:
     return row["weight_bytes"] + row["grad_bytes"] + row["optim_state_bytes"]
 
 
+def measure(rows_path: Path = DEFAULT_ROWS) -> dict:
+    """Per row, each estimator's relative error; per estimator, rows covered and median and max |error|;
+    and the seconds to count and estimate an 8B model once imports are done."""
+    rows = []
+    errors: dict[str, list[float]] = {"advisor": [], "accelerate": [], "LLaMA-Factory": [], "W+G+O": []}
+    for row in load_rows(rows_path):
+        measured = row["peak_allocated_bytes"]
+        est = estimate_training_memory(row["model"], settings_for(row))
+        predictions = {"advisor": est.peak_bytes, "accelerate": accelerate_rule(row),
+                       "LLaMA-Factory": llama_factory_rule(row), "W+G+O": states_only(row)}
+        row_errors = {k: None if p is None else p / measured - 1 for k, p in predictions.items()}
+        for k, e in row_errors.items():
+            if e is not None:
+                errors[k].append(abs(e))
+        rows.append({"row": describe_row(row), "measured": measured, "advisor": est.peak_bytes, "errors": row_errors})
+    summary = {k: {"rows": len(v), "median": statistics.median(v), "max": max(v)} for k, v in errors.items() if v}
+
+    from advisor.estimate import TrainingSettings
+
+    start = time.perf_counter()
+    est = estimate_training_memory("llama-3.1-8b", TrainingSettings(targets="all-linear"))
+    return {"rows": rows, "summary": summary, "count_8b_s": time.perf_counter() - start,
+            "count_8b": (est.trainable_params, est.total_params)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, default=DEFAULT_ROWS)
     args = parser.parse_args()
-    rows = load_rows(args.rows)
-    errors: dict[str, list[float]] = {"advisor": [], "accelerate": [], "LLaMA-Factory": [], "W+G+O": []}
-
-    def err(pred, measured):
-        return None if pred is None else pred / measured - 1
+    m = measure(args.rows)
 
     def cell(e):
         return "" if e is None else f"{100 * e:+7.1f}%"
 
     print(f"{'row':52s} {'measured':>10s} {'advisor':>10s} {'err':>8s} {'accelerate':>10s} {'LLaMA-F':>9s} {'W+G+O':>8s}")
-    for row in rows:
-        measured = row["peak_allocated_bytes"]
-        est = estimate_training_memory(row["model"], settings_for(row))
-        e = {
-            "advisor": err(est.peak_bytes, measured),
-            "accelerate": err(accelerate_rule(row), measured),
-            "LLaMA-Factory": err(llama_factory_rule(row), measured),
-            "W+G+O": err(states_only(row), measured),
-        }
-        for k, v in e.items():
-            if v is not None:
-                errors[k].append(abs(v))
-        print(f"{describe_row(row):52s} {measured / 2**30:9.2f}G {est.peak_bytes / 2**30:9.2f}G {cell(e['advisor'])} "
+    for r in m["rows"]:
+        e = r["errors"]
+        print(f"{r['row']:52s} {r['measured'] / 2**30:9.2f}G {r['advisor'] / 2**30:9.2f}G {cell(e['advisor'])} "
               f"{cell(e['accelerate']):>10s} {cell(e['LLaMA-Factory']):>9s} {cell(e['W+G+O']):>8s}")
     print()
     print(f"{'estimator':15s} {'rows':>5s} {'median |err|':>13s} {'max |err|':>10s}")
-    for k, v in errors.items():
-        if v:
-            print(f"{k:15s} {len(v):5d} {100 * statistics.median(v):12.2f}% {100 * max(v):9.2f}%")
-
-    t = time.perf_counter()
-    from advisor.estimate import TrainingSettings
-
-    est = estimate_training_memory("llama-3.1-8b", TrainingSettings(targets="all-linear"))
-    print(f"\nllama-3.1-8b LoRA all-linear: {est.trainable_params:,} trainable of {est.total_params:,}, "
-          f"counted and estimated in {time.perf_counter() - t:.2f} s after imports")
+    for k, v in m["summary"].items():
+        print(f"{k:15s} {v['rows']:5d} {100 * v['median']:12.2f}% {100 * v['max']:9.2f}%")
+    trainable, total = m["count_8b"]
+    print(f"\nllama-3.1-8b LoRA all-linear: {trainable:,} trainable of {total:,}, "
+          f"counted and estimated in {m['count_8b_s']:.2f} s after imports")
 
 
 if __name__ == "__main__":

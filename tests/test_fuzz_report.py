@@ -1,6 +1,10 @@
-"""Fuzzing the markdown report: text from users (the goal, the base model), from model folders (the compute
-reason and details carry a folder's name) and from other components (reference-run figure tables) cannot
-change the report's structure, add HTML, links, images or code, or be lost."""
+"""Fuzzing the markdown report: text from users (the goal, the base model), from model folders and paths (the
+compute details and the reference run carry a folder's name, a config or dataset path) and from the machine (a
+device name) cannot change the report's structure, add HTML, links, images or code, or be lost.
+
+The reference run is a real one on a tiny config, stored in tests/data/reference_run.json; regenerate it when
+ReferenceRun changes: `advisor reference-run --model <TINY config.json from tests/test_reference_run.py>
+--targets all-linear --rank 8 --steps 3 --json`, with `model.spec` set to "tiny/config.json"."""
 
 from __future__ import annotations
 
@@ -17,8 +21,9 @@ import advisor
 from advisor.api import installed_versions
 from advisor.engine import evaluate
 from advisor.models import TRAINING_OPTIONS, Answers, Assessment, ComputeAssessment
-from advisor.report import FigureTable, render_report
+from advisor.report import render_report
 from advisor.worked_examples import example_path
+from tests.conftest import ROOT
 from tests.strategies import FUZZ, RUBRIC
 
 pytestmark = pytest.mark.fuzz
@@ -37,7 +42,6 @@ BODY = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=4)), max_
 # Markdown reads a line's start and end specially: markers, closing sequences, hard breaks, cell edges.
 EDGES = st.sampled_from(["", "", "#", " #", " ##", "- ", "1. ", "=", "\\", "  ", " |", "|", "`"])
 HOSTILE = st.tuples(EDGES, BODY, EDGES).map("".join)
-SOURCE_IDS = sorted(RUBRIC.sources)
 VERSIONS = installed_versions(RUBRIC)
 NOT_ASSESSED = ComputeAssessment(status="not_assessed", reason="x", options={o: "not_assessed" for o in TRAINING_OPTIONS})
 # One assessment per decision, the not_ready one with a blockers table.
@@ -73,21 +77,31 @@ def reports(draw):
         "reason": draw(HOSTILE),
         "details": draw(st.lists(HOSTILE, max_size=3)) if assessed else [],
     }
-    tables = []
-    for _ in range(draw(st.integers(0, 2))):
-        width = draw(st.integers(1, 4))
-        cell = st.one_of(HOSTILE, st.none(), st.integers(), st.floats())
-        tables.append({
-            "title": draw(HOSTILE),
-            "columns": draw(st.lists(HOSTILE, min_size=width, max_size=width)),
-            "rows": draw(st.lists(st.lists(cell, min_size=width, max_size=width), max_size=3)),
-            "notes": draw(st.lists(HOSTILE, max_size=2)),
-            "sources": draw(st.lists(st.sampled_from(SOURCE_IDS), max_size=2, unique=True)),
-        })
-    return base, assessed, texts, tables
+    reference = draw(st.sampled_from([None, "skipped", "run"]))
+    if reference == "skipped":
+        texts["skipped"] = draw(HOSTILE)
+    elif reference == "run":
+        texts.update({key: draw(HOSTILE) for key in ("model_id", "spec", "device", "dataset", "scale")})
+        texts["cut_short"] = draw(st.none() | HOSTILE)
+        texts["notes"] = draw(st.lists(HOSTILE, max_size=2))
+    return base, assessed, reference, texts
 
 
-def render(base: str, assessed: bool, texts: dict, tables: list[dict], swap=lambda s: s) -> str:
+def _reference_run(texts: dict, swap):
+    from advisor.reference import ReferenceRun
+
+    run = ReferenceRun.model_validate_json((ROOT / "tests" / "data" / "reference_run.json").read_text())
+    cut_short = None if texts["cut_short"] is None else swap(texts["cut_short"])
+    return run.model_copy(update={
+        "model": run.model.model_copy(update={"id": swap(texts["model_id"]), "spec": swap(texts["spec"])}),
+        "device": run.device.model_copy(update={"name": swap(texts["device"])}),
+        "dataset": run.dataset.model_copy(update={"source": swap(texts["dataset"])}),
+        "scale": run.scale.model_copy(update={"reason": swap(texts["scale"])}),
+        "cut_short": cut_short, "complete": cut_short is None, "notes": [swap(n) for n in texts["notes"]],
+    })
+
+
+def render(base: str, assessed: bool, reference: str | None, texts: dict, swap=lambda s: s) -> str:
     """The report with every hostile string passed through `swap` (the identity, or a benign stand-in)."""
     assessment: Assessment = BASES[base]
     answers = Answers.model_validate({**assessment.answers.model_dump(), "goal": swap(texts["goal"]),
@@ -96,10 +110,15 @@ def render(base: str, assessed: bool, texts: dict, tables: list[dict], swap=lamb
         status="assessed" if assessed else "not_assessed", reason=swap(texts["reason"]),
         options={o: "fits" if assessed else "not_assessed" for o in TRAINING_OPTIONS},
         details=[swap(line) for line in texts["details"]])
-    figures = [FigureTable(title=swap(t["title"]), columns=[swap(c) for c in t["columns"]],
-                           rows=[[swap(c) if isinstance(c, str) else c for c in row] for row in t["rows"]],
-                           notes=[swap(n) for n in t["notes"]], sources=t["sources"]) for t in tables]
-    return render_report(assessment.model_copy(update={"answers": answers, "compute": compute}), figures=figures)
+    assessment = assessment.model_copy(update={"answers": answers, "compute": compute})
+    if reference is not None:
+        from advisor.reference import MeasuredAssessment
+
+        assessment = MeasuredAssessment(
+            **assessment.model_dump(),
+            reference_run_skipped=swap(texts["skipped"]) if reference == "skipped" else None,
+            reference_run=_reference_run(texts, swap) if reference == "run" else None)
+    return render_report(assessment)
 
 
 def benign(text: str) -> str:
@@ -123,21 +142,22 @@ def inline_texts(tokens) -> list[str]:
 @FUZZ
 @given(reports())
 def test_hostile_text_cannot_change_the_report(case):
-    base, assessed, texts, tables = case
-    hostile = MD.parse(render(base, assessed, texts, tables))
-    reference = MD.parse(render(base, assessed, texts, tables, swap=benign))
+    base, assessed, reference, texts = case
+    hostile = MD.parse(render(base, assessed, reference, texts))
+    reference_report = MD.parse(render(base, assessed, reference, texts, swap=benign))
 
-    kinds = {t.type for t in flat(hostile)}
-    assert not kinds & {"html_block", "html_inline", "image", "fence", "code_block", "hr", "em_open", "strong_open", "s_open"}
-    # the same blocks, tables, rows, cells, list items, links (same targets) and code spans, in the same order
-    assert structure(hostile) == structure(reference)
+    assert not {t.type for t in flat(hostile)} & {"html_block", "html_inline", "image"}
+    # the same blocks, tables, rows, cells, list items, code blocks, emphasis, links (same targets) and code
+    # spans, in the same order
+    assert structure(hostile) == structure(reference_report)
 
-    # and every hostile string is there, as text: table cells, bullets and figure titles whole, the reason inside its sentence
+    # and every hostile string is there, as text: cells, bullets and headings whole, the rest inside its sentence
     shown = inline_texts(hostile)
-    whole = [texts["goal"], texts["base_model"], *texts["details"]]
-    for table in tables:
-        whole += [table["title"], *table["columns"], *table["notes"], *(c for row in table["rows"] for c in row if isinstance(c, str))]
+    whole = [texts["goal"], texts["base_model"], *texts["details"], *texts.get("notes", [])]
+    within = [texts[key] for key in ("skipped", "model_id", "spec", "device", "dataset", "scale", "cut_short") if texts.get(key)]
+    if not assessed:
+        within.append(texts["reason"])
     for text in filter(plain, whole):
         assert plain(text) in shown, (text, plain(text))
-    if not assessed:
-        assert any(plain(texts["reason"]) in line for line in shown)
+    for text in filter(plain, within):
+        assert any(plain(text) in line for line in shown), (text, plain(text))

@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 
 import advisor
 from advisor.worked_examples import example_names, example_path
-from advisor.report import FigureTable, md_escape, render_report
+from advisor.report import md_escape, render_report
 from tests.conftest import ROOT, run_advisor
 
 REPORTS = ROOT / "reports"
@@ -50,14 +50,14 @@ def test_secondary_sources_are_marked():
     assert "(secondary: reported second-hand)" in example_report("policy-docs-qa")
 
 
-def test_reference_run_section_appears_only_with_figures():
-    result = advisor.assess(yaml.safe_load(example_path("support-tone").read_text()))
+def test_reference_run_section_appears_only_for_a_measured_assessment():
+    from advisor.reference import MeasuredAssessment
+
+    result = advisor.assess(yaml.safe_load(example_path("policy-docs-qa").read_text()))
     assert "## Reference run" not in render_report(result)
-    table = FigureTable(title="Peak memory", columns=["option", "GiB"], rows=[["lora", 12.5], ["full | fine-tune", None]], sources=["hu2021-lora"])
-    report = render_report(result, figures=[table])
-    assert "## Reference run" in report and "### Peak memory" in report
-    rows = [t for t in MarkdownIt("commonmark").enable("table").parse(report) if t.type == "tr_open"]
-    assert rows  # the figure table parses as a table, its pipe escaped inside the cell
+    skipped = MeasuredAssessment(**result.model_dump(), reference_run_skipped="the decision is use_alternative | <b>")
+    report = render_report(skipped)
+    assert "## Reference run" in report and r"Not run: the decision is use_alternative \| \<b\>." in report
 
 
 ADVERSARIAL = (

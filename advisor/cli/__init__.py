@@ -31,6 +31,9 @@ COMMANDS: dict[str, str] = {
     "rubric": "rubric:rubric",
     "estimate": "estimate:command",
     "models": "estimate:models_command",
+    "reference-run": "reference:command",
+    "mcp": "mcp:mcp_command",
+    "schema": "schema:schema",
 }
 
 

@@ -23,16 +23,27 @@ from ..rubric import load_rubric
 @click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON on stdout.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a markdown report to this path.")
 @click.option("--force", is_flag=True, help="Replace an existing report.")
-def assess(answers_file: str | None, example: str | None, save_answers: Path | None, as_json: bool, report: Path | None, force: bool) -> None:
+@click.option("--reference-run", is_flag=True,
+              help="When the decision is to train, measure it: a real, small run of full fine-tuning and LoRA on base_model (about a minute on a CPU).")
+@click.option("--max-seconds", type=float, default=None, help="With --reference-run: stop the run after this long and report what was measured.")
+def assess(answers_file: str | None, example: str | None, save_answers: Path | None, as_json: bool, report: Path | None, force: bool,
+           reference_run: bool, max_seconds: float | None) -> None:
     """Decide whether to train a LoRA adapter or use something cheaper first.
 
-    On a terminal, without --answers or --example, asks the questions one by one.
-    Otherwise reads the answers (stdin when it is not a terminal) and asks nothing.
+    On a terminal, without --answers or --example, asks the questions one by one
+    (and offers the reference run when the answer is to train). Otherwise reads the
+    answers (stdin when it is not a terminal) and asks nothing.
     """
     if report is not None:
         ensure_writable(report, force=force, field="--report")
+    interactive = answers_file is None and example is None and sys.stdin.isatty()
     answers = _answers(answers_file, example, save_answers)
     assessment = assess_answers(answers)
+    if not reference_run and interactive and assessment.decision == "recommend_lora" and answers.base_model:
+        reference_run = click.confirm(f"\nTraining is recommended. Measure it now with a reference run on {answers.base_model} "
+                                      "(about a minute on a CPU)?", default=False, err=True)
+    if reference_run:
+        assessment = _measured(assessment, max_seconds, show_progress=not as_json and sys.stderr.isatty())
     if report is not None:
         from ..report import render_report
 
@@ -45,6 +56,17 @@ def assess(answers_file: str | None, example: str | None, save_answers: Path | N
         print_summary(assessment)
     if report is not None:
         click.echo(f"report written to {report}", err=True)
+
+
+def _measured(assessment, max_seconds: float | None, *, show_progress: bool):
+    from ..reference import measure_recommendation
+    from .running import progress_bar, sigterm_interrupts
+
+    with sigterm_interrupts(), progress_bar(enabled=show_progress) as progress:
+        measured = measure_recommendation(assessment, max_seconds=max_seconds, progress=progress)
+    if measured.reference_run_skipped:
+        click.echo(f"no reference run: {measured.reference_run_skipped}", err=True)
+    return measured
 
 
 def _answers(answers_file: str | None, example: str | None, save_answers: Path | None) -> Answers:

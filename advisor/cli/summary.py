@@ -50,3 +50,9 @@ def print_summary(assessment: Assessment) -> None:
     console.print(f"\n[bold]Compute feasibility:[/bold] {a.compute.status.replace('_', ' ')}: {escape(a.compute.reason)}")
     for line in a.compute.details:
         console.print(f"- {escape(line)}")
+    run = getattr(a, "reference_run", None)
+    if run is not None:
+        from .reference import print_run_table
+
+        console.print()
+        print_run_table(run)

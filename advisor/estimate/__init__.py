@@ -11,12 +11,11 @@ when these functions run, never when `advisor` is imported.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from pydantic import ValidationError
 
 from ..errors import FieldIssue, InvalidInput, invalid_input
 from ..specs import ModelSpec, resolve_model_spec
+from ..versions import installed_versions
 from .settings import Estimate, Method, ParamGroupOut, TrainingSettings
 
 __all__ = ["Estimate", "TrainingSettings", "estimate_training_memory", "compare_methods", "training_settings"]
@@ -125,10 +124,4 @@ def _assumptions(s: TrainingSettings) -> list[str]:
 
 
 def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("advisor", "torch", "transformers", "peft"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    return installed_versions("advisor", "torch", "transformers", "peft")

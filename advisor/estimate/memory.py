@@ -359,10 +359,11 @@ def _lm_head_grad_bytes(arch: Architecture, settings: TrainingSettings) -> int:
 
 
 def _embedding_backward_transient(arch: Architecture, settings: TrainingSettings) -> int:
-    """A tied embedding's second gradient (from the lookup), summed into the LM head's."""
+    """A tied embedding's second gradient (from the lookup) and the out-of-place sum with the
+    LM head's: three vocabulary-sized tensors alive at once, one of them counted in the gradients."""
     if settings.method != "full" or not arch.tied_embeddings:
         return 0
-    return arch.vocab * arch.hidden * DTYPE_BYTES[trainable_dtype(settings)]
+    return 2 * arch.vocab * arch.hidden * DTYPE_BYTES[trainable_dtype(settings)]
 
 
 def _residual_dtype(settings: TrainingSettings) -> str:

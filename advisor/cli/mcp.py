@@ -1,0 +1,36 @@
+"""`advisor mcp`: serve the advisor's tools to AI agents over the Model Context Protocol (stdio)."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import click
+
+from ..errors import MissingDependency
+
+MCP_INSTALL = "pip install 'advisor[mcp]'"
+
+
+@click.command("mcp", short_help="Serve the advisor's tools to AI agents over MCP (stdio).")
+@click.option(
+    "--reports-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="An existing folder render_report may write reports into, and nowhere else. Without it, reports come back as markdown only.",
+)
+def mcp_command(reports_dir: Path | None) -> None:
+    """Serve list_questions, assess_lora_fit, estimate_training_memory and render_report over MCP.
+
+    Speaks JSON-RPC on stdin and stdout until stdin closes: configure an MCP client to
+    start `advisor mcp` rather than running it by hand. Logs go to stderr.
+    """
+    try:
+        from ..mcp_server import build_server
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in ("mcp", "mcp_types"):
+            raise MissingDependency(f"`advisor mcp` needs the MCP Python SDK: run `{MCP_INSTALL}`") from None
+        raise
+    build_server(reports_dir).run("stdio")
+    # stdin closed: the client waits about 2 s for the server to exit, then kills it. Once the
+    # estimator has loaded torch, transformers and peft, the interpreter's final garbage
+    # collection alone takes 1-2 s; freezing the heap skips it (the OS reclaims the memory).
+    gc.freeze()

@@ -1,0 +1,110 @@
+"""`advisor mcp`: the tools of `advisor.tools` served over the Model Context Protocol.
+
+Built on the official SDK (v2, `MCPServer`). Each tool is registered as its
+contract says: the input model's JSON Schema is the tool's `inputSchema`, the
+output model is its `outputSchema` and the result its structured content. This
+module only translates between the protocol and `advisor.tools`:
+
+- arguments reach `Tool.parse`, which refuses unknown keys and names every bad
+  field (the SDK alone would drop keys a tool does not declare, so calls that
+  carry them are checked here, before the SDK sees them);
+- an `AdvisorError` comes back as a tool error (`isError`) whose text is the same
+  `{"error": {"code", "message", "fields"}}` object `advisor ... --json` prints;
+- anything else is a bug of ours: the SDK logs it and the caller gets no details.
+
+Importing this module imports neither torch nor transformers nor peft; the
+estimator loads them inside its first call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool as SDKTool
+from mcp.types import CallToolResult, ToolAnnotations
+
+from .errors import AdvisorError
+from .tools import TOOLS, Tool, ToolContext
+
+INSTRUCTIONS = (
+    "advisor decides whether a team should adapt a model with LoRA or use something cheaper first. "
+    "Call assess_lora_fit with whatever answers you have (list_questions says what each one means); "
+    "its what_would_change lists the questions worth asking the user next. "
+    "estimate_training_memory checks whether training fits a GPU; render_report turns the same answers into "
+    "a markdown report. Errors name each bad field and the values it accepts: fix those and call again."
+)
+
+
+class AdvisorServer(MCPServer):
+    """An `MCPServer` whose tool errors are advisor's error objects."""
+
+    def __init__(self, context: ToolContext):
+        from . import __version__
+
+        super().__init__(
+            name="advisor",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            tools=[_sdk_tool(tool, context) for tool in TOOLS.values()],
+            log_level="WARNING",  # stderr is the client's log; rejected arguments are answered, not logged
+        )
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context=None) -> CallToolResult:
+        tool = TOOLS.get(name)
+        if tool is not None and not arguments.keys() <= tool.input.model_fields.keys():
+            try:
+                tool.parse(arguments)  # refuses the unknown keys, with every other problem in the arguments
+            except AdvisorError as exc:
+                raise ToolError(error_text(exc)) from exc
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, AdvisorError):
+                raise ToolError(error_text(exc.__cause__)) from exc.__cause__
+            raise
+
+
+def build_server(reports_dir: str | Path | None = None) -> AdvisorServer:
+    """The server, with `render_report` writing under `reports_dir` (and only there); None: it writes nothing."""
+    return AdvisorServer(ToolContext(reports_dir=Path(reports_dir).resolve() if reports_dir is not None else None))
+
+
+def error_text(error: AdvisorError) -> str:
+    """The tool error's text: the JSON error object of the CLI, for the model to read and correct."""
+    return json.dumps({"error": error.info().model_dump(mode="json")}, ensure_ascii=False)
+
+
+def _sdk_tool(tool: Tool, context: ToolContext) -> SDKTool:
+    """Register `tool` with the SDK: one keyword parameter per input field, validated by `Tool.parse`."""
+
+    def call(**arguments: Any) -> Any:
+        return tool.run(tool.parse(arguments), context)
+
+    # The SDK builds its argument model from the signature; `Any` leaves validation to the contract's
+    # model, and None (left out) lets `Tool.parse` apply the defaults and report missing fields.
+    call.__signature__ = inspect.Signature(
+        [inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any) for field in tool.input.model_fields],
+        return_annotation=tool.output,
+    )
+    call.__name__ = tool.name
+    registered = SDKTool.from_function(
+        call,
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        annotations=ToolAnnotations(
+            title=tool.title,
+            read_only_hint=tool.read_only,
+            destructive_hint=not tool.read_only,
+            idempotent_hint=True,
+            open_world_hint=tool.open_world,
+        ),
+        structured_output=True,
+    )
+    registered.parameters = tool.input.model_json_schema()  # advertise the contract itself, extras forbidden
+    return registered

@@ -1,0 +1,106 @@
+"""The models a reference run trains: the user's architecture, at its depth or cut to fewer layers.
+
+Every run starts from the same weights: they are made once, in host memory, for the
+deepest depth to be measured (transformers' own random initialisation under the run's
+seed, or the model folder's safetensors read by `from_pretrained` with local files only),
+and each run builds its model empty on the device and copies them in (a shallower proxy
+takes the layers it has). Made outside the measured runs and kept until they end, they
+never appear in a run's memory figures. The config is the one the estimator builds
+(`build_config`), so the run and the estimate describe one model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+
+from ..errors import FieldIssue, InvalidInput
+from ..estimate.architecture import build_config
+from ..specs import ModelSpec
+
+# Config keys that hold one entry per layer and must be cut with the layer count.
+PER_LAYER_LISTS = ("layer_types",)
+
+
+def at_depth(spec: ModelSpec, layers: int) -> ModelSpec:
+    """`spec` with its first `layers` layers: every layer, embedding and head keeps its exact shape."""
+    config = build_config(spec)
+    key = config.attribute_map.get("num_hidden_layers", "num_hidden_layers")
+    values = dict(spec.config)
+    values[key] = layers
+    for name in PER_LAYER_LISTS:
+        if isinstance(values.get(name), list):
+            values[name] = values[name][:layers]
+    return spec.model_copy(update={"config": values})
+
+
+def make_base_weights(spec: ModelSpec, *, pretrained: bool, seed: int, dtype, attention: str = "sdpa") -> dict:
+    """The weights every run of `spec` (or of a shallower cut of it) starts from, on the CPU, by name."""
+    import torch
+
+    config = build_config(spec)
+    with quiet():
+        if pretrained:
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(spec.folder, config=config, dtype=dtype, local_files_only=True,
+                                                         use_safetensors=True)
+        else:
+            torch.manual_seed(seed)
+            model = _empty_model(config, torch.device("cpu"), dtype, attention)
+            model.init_weights()  # transformers' own initialisation for this architecture, and the tying
+    return model.state_dict()
+
+
+def build_model(spec: ModelSpec, weights: dict, *, device, dtype, attention: str = "sdpa"):
+    """`spec`'s model on `device`, allocated once and never randomly initialised, with `weights` copied in."""
+    import torch
+
+    model = _empty_model(build_config(spec), device, dtype, attention)
+    model.tie_weights()
+    targets = model.state_dict(keep_vars=True)
+    missing = [name for name in targets if name not in weights]
+    if missing:
+        raise RuntimeError(f"the starting weights lack {len(missing)} of the model's tensors, e.g. {missing[:3]}")
+    with torch.no_grad():
+        for name, target in targets.items():
+            target.copy_(weights[name])
+    return model
+
+
+def _empty_model(config, device, dtype, attention: str = "sdpa"):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.initialization import no_init_weights
+
+    # transformers picks SDPA where the architecture supports it; eager only when asked.
+    extra = {"attn_implementation": "eager"} if attention == "eager" else {}
+    try:
+        with torch.device(device), no_init_weights(), quiet():
+            return AutoModelForCausalLM.from_config(config, dtype=dtype, **extra)
+    except ValueError as exc:
+        raise InvalidInput(f"transformers cannot build a causal LM from this {config.model_type} config: {exc}",
+                           fields=[FieldIssue(field="model", message=str(exc)[:300])]) from None
+
+
+@contextmanager
+def quiet():
+    """transformers and peft warn about things that do not concern a measurement (unused
+    checkpoint keys of a layer-cut proxy, deprecations), and draw progress bars."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    logger = logging.getLogger("transformers")
+    level = logger.level
+    bars = hf_logging.is_progress_bar_enabled()
+    logger.setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()

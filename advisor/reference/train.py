@@ -1,0 +1,250 @@
+"""One real training run, measured: build, steps, the adapter's checkpoint; and the serving check of a LoRA model.
+
+A step is the one the estimator models and every trainer runs:
+
+    out = model(input_ids=x, labels=x)     # causal-LM loss inside the model
+    out.loss.backward()
+    optimizer.step(); optimizer.zero_grad(set_to_none=True)
+
+with `torch.optim.AdamW` over the trainable parameters: foreach on CUDA (PyTorch's
+default there, and the calibration protocol's), fused on the CPU, where the foreach
+path is about fifteen times slower (its arithmetic runs tensor by tensor in 16-bit).
+The previous step's `out` stays alive until the next forward returns, as in any loop.
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..estimate.architecture import inject_lora
+from ..estimate.settings import TrainingSettings
+from ..specs import ModelSpec
+from .measure import (CheckpointSize, SavedForBackward, memory_tracker, safetensors_size, storage_bytes,
+                      tensors_in)
+from .model import build_model, quiet
+from .result import LatencyMeasurement, StepRecord
+
+if TYPE_CHECKING:
+    import torch
+
+# merged and unmerged logits agree when they differ by at most this fraction of the
+# largest logit: merging rounds W + BA to the weight dtype once per weight, so 16-bit
+# weights allow a few units in the last place (bf16: 2^-8) compounded over the layers.
+MERGE_TOLERANCE = {"bfloat16": 2.0**-5, "float16": 2.0**-7, "float32": 2.0**-14}
+MIN_REPEATS = 2
+REPEAT_SECONDS = 0.5  # more timed passes while a variant's add up to less than this
+
+
+@dataclass
+class Job:
+    """One training run: which model (at which depth), which method, on what."""
+
+    spec: ModelSpec
+    layers: int
+    method: str  # full | lora
+    settings: TrainingSettings
+    weights: dict  # name -> starting tensor (host memory), from `make_base_weights`
+    device: "torch.device"
+    dtype: "torch.dtype"
+    batches: list[list[list[int]]]
+    learning_rate: float
+    workdir: Path
+
+
+@dataclass
+class Measured:
+    """What one run measured (bytes, counts, seconds); None where the run stopped before."""
+
+    total_params: int
+    trainable_params: int
+    weight_bytes: int
+    build_seconds: float
+    gradient_bytes: int | None = None
+    optimizer_state_bytes: int | None = None
+    optimizer_step_counter_bytes: int | None = None
+    activation_bytes: int | None = None
+    output_bytes: int | None = None
+    build_peak_bytes: int = 0
+    peak_bytes: int | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    checkpoint: CheckpointSize | None = None  # the adapter file (LoRA)
+    seconds: float = 0.0
+    attention: str = ""
+
+
+class Deadline:
+    """`--max-seconds` from now; never passes without one."""
+
+    def __init__(self, seconds: float | None):
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+
+def train(job: Job, deadline: Deadline, on_step: Callable[[int, float], None]) -> tuple[Measured, object | None]:
+    """Run `job`; return its measurements and, for LoRA, the trained model (for `measure_serving`)."""
+    import torch
+
+    started = time.perf_counter()
+    gc.collect()
+    tracker = memory_tracker(job.device)
+    with tracker, quiet():
+        with tracker.window("build"):
+            model = build_model(job.spec, job.weights, device=job.device, dtype=job.dtype,
+                                attention=job.settings.attention)
+            if job.method == "lora":
+                s = job.settings
+                model = inject_lora(model, job.spec, rank=s.rank, alpha=s.lora_alpha, targets=s.targets)
+            if job.settings.grad_checkpointing:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.train()
+            params = [p for p in model.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(params, lr=job.learning_rate, **adamw_options(job.device))
+        trainable = sum(p.numel() for p in params)
+        everything = sum(p.numel() for p in model.parameters())
+        m = Measured(
+            total_params=everything - trainable if job.method == "lora" else everything,
+            trainable_params=trainable,
+            weight_bytes=storage_bytes(model.parameters()),
+            build_seconds=time.perf_counter() - started,
+            attention=str(getattr(model.config, "_attn_implementation", "") or ""),
+        )
+        live: dict = {}  # the last step's output, as a training loop's `out` variable holds it
+        ids = None
+        for i, rows in enumerate(job.batches):
+            if deadline.passed():
+                break
+            ids = torch.tensor(rows, device=job.device)
+            with tracker.window(f"step{i}"):
+                record = _step(model, optimizer, params, ids, live, job, m, first=i == 0)
+            m.steps.append(record)
+            on_step(i, record.loss)
+        del live, ids, optimizer, params
+        if job.method == "full":
+            model = None  # freed while the tracker still sees it, like everything the run allocated
+            gc.collect()
+    _peaks(m, tracker.windows)
+    if job.method == "lora":
+        folder = job.workdir / f"adapter-{job.layers}"
+        with quiet():
+            model.save_pretrained(str(folder))
+        m.checkpoint = safetensors_size(folder)
+        shutil.rmtree(folder)
+    m.seconds = time.perf_counter() - started
+    return m, model
+
+
+def adamw_options(device) -> dict:
+    return {"foreach": True} if device.type == "cuda" else {"fused": True}
+
+
+def _step(model, optimizer, params, ids, live: dict, job: Job, m: Measured, *, first: bool) -> StepRecord:
+    import torch
+
+    started = time.perf_counter()
+    saved = SavedForBackward(model.parameters()) if first else None
+    hooks = torch.autograd.graph.saved_tensors_hooks(saved.pack, saved.unpack) if saved else nullcontext()
+    head_hook = None
+    if saved:
+        # What the loss saves is not an activation of the model: stop counting once the LM head has run.
+        head_hook = model.get_output_embeddings().register_forward_hook(lambda *_: setattr(saved, "recording", False))
+    autocast = torch.autocast(job.device.type, dtype=torch.bfloat16) if job.settings.precision == "mixed" else nullcontext()
+    try:
+        with hooks, autocast:
+            # The previous step's output is released only now, once this forward has returned.
+            live["out"] = model(input_ids=ids, labels=ids)
+    finally:
+        if head_hook is not None:
+            head_hook.remove()
+    out = live["out"]
+    out.loss.backward()
+    if first:
+        m.activation_bytes = saved.bytes
+        m.gradient_bytes = storage_bytes(p.grad for p in params)
+        m.output_bytes = storage_bytes(tensors_in({k: v for k, v in out.items() if k != "loss"}))
+    optimizer.step()
+    if first:
+        states = [v for state in optimizer.state.values() for k, v in state.items() if k in ("exp_avg", "exp_avg_sq")]
+        counters = [v for state in optimizer.state.values() for k, v in state.items() if k == "step"]
+        m.optimizer_state_bytes = storage_bytes(states)
+        m.optimizer_step_counter_bytes = storage_bytes(counters)
+    optimizer.zero_grad(set_to_none=True)
+    loss = out.loss.item()  # waits for the device
+    return StepRecord(loss=loss, seconds=time.perf_counter() - started, peak_bytes=0)
+
+
+def _peaks(m: Measured, windows) -> None:
+    """Peaks relative to what was allocated before the build (the protocol's `base`)."""
+    base = windows["build"].start_bytes
+    m.build_peak_bytes = windows["build"].peak_bytes - base
+    for i, record in enumerate(m.steps):
+        record.peak_bytes = windows[f"step{i}"].peak_bytes - base
+    m.peak_bytes = max((r.peak_bytes for r in m.steps), default=None)
+
+
+def measure_serving(model, rows: list[list[int]], *, layers: int, device, repeats: int) -> LatencyMeasurement:
+    """Forward latency of the trained adapter: disabled (the base), unmerged, merged; and that merging changes nothing.
+
+    Each variant's time is the fastest of its timed passes (two, and more up to `repeats`
+    while they add up to under half a second): other work on the machine only ever adds
+    time. Base and unmerged passes alternate, so both see the same conditions.
+    """
+    import torch
+
+    ids = torch.tensor(rows, device=device)
+    dtype = str(next(p for p in model.parameters() if not p.requires_grad).dtype).removeprefix("torch.")
+    model.eval()
+    with torch.no_grad(), quiet():
+        with model.disable_adapter():
+            base = _forward(model, ids).logits.float()  # warm-up, and the output to compare
+        unmerged = _forward(model, ids).logits.float()
+        base_times, unmerged_times = [], []
+        while _more(base_times, repeats):
+            with model.disable_adapter():
+                base_times.append(_timed(model, ids, device))
+            unmerged_times.append(_timed(model, ids, device))
+        merged_model = model.merge_and_unload()
+        merged = _forward(merged_model, ids).logits.float()
+        merged_times = []
+        while _more(merged_times, repeats):
+            merged_times.append(_timed(merged_model, ids, device))
+    diff = (merged - unmerged).abs().max().item()
+    tolerance = MERGE_TOLERANCE.get(dtype, MERGE_TOLERANCE["bfloat16"])
+    return LatencyMeasurement(
+        layers=layers,
+        base_seconds=min(base_times),
+        unmerged_seconds=min(unmerged_times),
+        merged_seconds=min(merged_times),
+        repeats=len(merged_times),
+        merged_max_abs_diff=diff,
+        adapter_max_abs_diff=(unmerged - base).abs().max().item(),
+        tolerance=tolerance,
+        outputs_match=diff <= tolerance * unmerged.abs().max().item(),
+    )
+
+
+def _more(times: list[float], repeats: int) -> bool:
+    return len(times) < MIN_REPEATS or (len(times) < repeats and sum(times) < REPEAT_SECONDS)
+
+
+def _forward(model, ids):
+    return model(input_ids=ids, use_cache=False)
+
+
+def _timed(model, ids, device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    _forward(model, ids)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started

@@ -1,0 +1,73 @@
+"""`advisor assess --reference-run`: a recommendation to train, measured on the base model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+pytest.importorskip("torch")
+
+from markdown_it import MarkdownIt  # noqa: E402
+
+from advisor.estimate import estimate_training_memory, training_settings  # noqa: E402
+from advisor.worked_examples import example_path  # noqa: E402
+from tests.conftest import run_advisor  # noqa: E402
+
+TINY = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 256, "hidden_size": 32,
+        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "max_position_embeddings": 128}
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+def answers_file(tmp_path, example: str, **changes) -> str:
+    answers = yaml.safe_load(example_path(example).read_text())
+    answers.update(changes)
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump(answers))
+    return str(path)
+
+
+def test_a_recommendation_is_measured_and_reported(tmp_path):
+    folder = tmp_path / "tiny | `model`"  # a path with Markdown in it must not break the report
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY))
+    report = tmp_path / "advice.md"
+    res = run_advisor("assess", "--answers", answers_file(tmp_path, "support-tone", base_model=str(folder)),
+                      "--reference-run", "--json", "--report", str(report), env=ONE_THREAD)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["decision"] == "recommend_lora" and data["reference_run_skipped"] is None
+    run = data["reference_run"]
+    estimate = estimate_training_memory(str(folder), training_settings(method="lora", targets="all-linear", rank=16, seq=64))
+    assert run["lora"]["figures"]["trainable_params"]["measured"] == estimate.trainable_params
+    assert run["settings"]["targets"] == "all-linear" and run["settings"]["rank"] == 16
+
+    text = report.read_text()
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    headings = ["".join(child.content for child in tokens[i + 1].children)
+                for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
+    assert "Reference run: tiny | `model`" in headings
+    fences = [t for t in tokens if t.type == "fence"]
+    assert [f.info for f in fences] == ["mermaid"] and "xychart-beta" in fences[0].content
+    assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
+
+
+def test_no_run_when_the_decision_is_not_to_train(tmp_path):
+    res = run_advisor("assess", "--answers", answers_file(tmp_path, "policy-docs-qa"), "--reference-run", "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["reference_run"] is None and "use_alternative" in data["reference_run_skipped"]
+    assert "no reference run" in res.stderr
+
+
+def test_a_run_needs_the_base_model(tmp_path):
+    answers = yaml.safe_load(example_path("support-tone").read_text())
+    for key in ("base_model", "gpu_memory_gib", "gpus", "batch_size", "seq_len"):
+        answers.pop(key)
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump(answers))
+    res = run_advisor("assess", "--answers", str(path), "--reference-run", "--json")
+    assert res.returncode == 2
+    assert json.loads(res.stdout)["error"]["fields"][0]["field"] == "base_model"

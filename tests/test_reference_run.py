@@ -1,0 +1,368 @@
+"""The reference run: real training of tiny configs on the CPU, checked against exact arithmetic.
+
+The runs here are real (transformers models, PEFT adapters, torch AdamW, the profiler's
+allocator events); the configs are tiny so the file runs in well under a minute.
+Subprocesses run with one thread: on a busy two-core machine OpenMP's second thread
+turns millisecond steps into hundreds of milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_advisor
+
+pytest.importorskip("peft")
+
+TINY = {
+    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64,
+    "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "tie_word_embeddings": False, "max_position_embeddings": 256,
+}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(folder: Path, **changes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.json"
+    path.write_text(json.dumps({**TINY, **changes}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """`advisor reference-run --model <tiny config.json> --json`, once, as a user or an agent runs it."""
+    folder = tmp_path_factory.mktemp("tiny")
+    config = tiny_config(folder)
+    report = folder / "run.md"
+    res = run_advisor("reference-run", "--model", str(config), "--targets", "all-linear", "--rank", "8", "--steps", "6",
+                      "--json", "--report", str(report), env=ONE_THREAD)
+    assert res.returncode == 0, res.stderr + res.stdout
+    return json.loads(res.stdout), report
+
+
+def test_lora_trainable_params_equal_the_estimators_exact_count(cli_run):
+    from advisor.estimate import TrainingSettings, estimate_training_memory
+    from advisor.specs import resolve_model_spec
+
+    run, _ = cli_run
+    spec = resolve_model_spec(run["model"]["spec"])
+    est = estimate_training_memory(spec, TrainingSettings(method="lora", rank=8, targets="all-linear"))
+    lora = run["lora"]["figures"]
+    assert lora["trainable_params"]["measured"] == est.trainable_params
+    # every linear of a layer: q, k, v, o (64 -> 64, 64 -> 32 twice, 64 -> 64), gate, up (64 -> 128), down (128 -> 64)
+    shapes = [(64, 64), (64, 32), (64, 32), (64, 64), (64, 128), (64, 128), (128, 64)]
+    assert est.trainable_params == 2 * sum(8 * (i + o) for i, o in shapes)
+    assert run["full"]["figures"]["trainable_params"]["measured"] == est.total_params
+
+
+def test_adapter_checkpoint_is_trainable_params_times_fp32_plus_the_header(cli_run):
+    run, _ = cli_run
+    lora = run["lora"]["runs"][0]
+    ckpt = lora["figures"]["checkpoint_bytes"]["measured"]
+    tensors = lora["figures"]["trainable_params"]["measured"] * 4  # PEFT keeps adapters in fp32
+    assert ckpt - tensors == lora["checkpoint_header_bytes"]
+    assert 0 < lora["checkpoint_header_bytes"] < 64 * 1024
+    full = run["full"]["figures"]
+    assert full["checkpoint_bytes"]["measured"] == full["weight_bytes"]["measured"] == full["total_params"]["measured"] * 2
+
+
+def test_gradients_and_adamw_states_are_trainable_params_times_their_dtype(cli_run):
+    run, _ = cli_run
+    for method, size in (("full", 2), ("lora", 4)):  # bf16 weights trained in full; fp32 adapters
+        figures = run[method]["figures"]
+        n = figures["trainable_params"]["measured"]
+        assert figures["gradient_bytes"]["measured"] == n * size
+        assert figures["optimizer_state_bytes"]["measured"] == 2 * n * size  # exp_avg and exp_avg_sq
+        assert figures["gradient_bytes"]["error"] == 0 and figures["optimizer_state_bytes"]["error"] == 0
+
+
+def test_loss_decreases_on_the_built_in_corpus(cli_run):
+    run, _ = cli_run
+    assert run["dataset"]["source"] == "built-in corpus"
+    for method in ("full", "lora"):
+        result = run[method]
+        losses = [s["loss"] for s in result["runs"][-1]["steps"]]
+        assert len(losses) == 6
+        assert result["loss_last"] < result["loss_first"], losses
+
+
+def test_merged_and_unmerged_outputs_agree(cli_run):
+    run, _ = cli_run
+    serving = run["serving"]
+    assert serving["outputs_match"] is True
+    for m in serving["measurements"]:
+        # the agreement means something only if the trained adapter changes the outputs far more than merging does
+        assert m["merged_max_abs_diff"] < 0.1 * m["adapter_max_abs_diff"]
+        assert m["base_seconds"] > 0 and m["unmerged_seconds"] > 0 and m["merged_seconds"] > 0
+
+
+def test_the_tiny_model_runs_whole_and_its_peak_matches_the_estimator(cli_run):
+    run, _ = cli_run
+    assert run["scale"]["kind"] == "full" and run["scale"]["depths"] == [2]
+    assert run["complete"] is True
+    for method in ("full", "lora"):
+        figures = run[method]["figures"]
+        assert run[method]["basis"] == "measured"
+        assert abs(figures["peak_bytes"]["error"]) < 0.05
+        assert figures["weight_bytes"]["error"] == 0
+        assert all(s["peak_bytes"] > 0 for s in run[method]["runs"][0]["steps"])
+
+
+def test_report_has_the_table_and_a_mermaid_memory_chart(cli_run):
+    run, report = cli_run
+    text = report.read_text()
+    assert text.startswith("## Reference run: ")
+    assert "```mermaid\nxychart-beta" in text and text.count("    bar [") == 2
+    assert f"{run['lora']['figures']['trainable_params']['measured']:,}" in text
+
+
+def test_report_renders_from_the_models_json_alone(cli_run):
+    from advisor.reference import ReferenceRun, render_markdown
+
+    run, report = cli_run
+    assert render_markdown(ReferenceRun.model_validate_json(json.dumps(run))) == report.read_text()
+
+
+# --- bad input: exit 2 with a JSON error naming the field ---------------------
+
+def _invoke(*args, env: dict | None = None):
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+
+    res = CliRunner().invoke(cli, list(args), env=env)
+    return res.exit_code, res.output
+
+
+def _error(output: str) -> dict:
+    return json.loads(output)["error"]
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("missing.jsonl", None, "no such file"),
+    ("empty.txt", b"  \n", "is empty"),
+    ("binary.txt", b"\x00\x01\x02", "binary"),
+    ("latin1.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
+    ("bad.jsonl", b'{"text": "ok"}\n{not json}\n', "line 2 is not valid JSON"),
+    ("fields.jsonl", b'{"body": "no text field"}\n', "needs a `text` field"),
+    ("array.jsonl", b'["a list"]\n', "must be a JSON object"),
+    ("numbers.jsonl", b'{"prompt": 1, "completion": "x"}\n', "must be strings"),
+])
+def test_bad_dataset_files_exit_2_naming_the_field(tmp_path, name, content, expected):
+    config = tiny_config(tmp_path / "m")
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    code, out = _invoke("reference-run", "--model", str(config), "--dataset", str(path), "--json")
+    assert code == 2, out
+    err = _error(out)
+    assert err["code"] == "invalid_file"
+    assert err["fields"][0]["field"] == "dataset"
+    assert expected in err["message"]
+
+
+def test_a_dataset_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    from advisor.reference import data
+
+    monkeypatch.setattr(data, "MAX_DATASET_BYTES", 100)
+    path = tmp_path / "big.txt"
+    path.write_text("x" * 200)
+    with pytest.raises(Exception) as info:
+        data.load_corpus(path)
+    assert info.value.fields[0].field == "dataset" and "limit" in info.value.message
+
+
+@pytest.mark.parametrize("args, field, expected", [
+    (["--model", "no-such-model"], "model", "unknown model"),
+    (["--model", "roberta-base"], "model", "encoder"),
+    (["--model", "{config}", "--method", "qlora", "--device", "cpu"], "method", "QLoRA needs a CUDA GPU"),
+    (["--model", "{config}", "--rank", "0"], "rank", "greater than or equal to 1"),
+    (["--model", "{config}", "--targets", "no_such_proj"], "targets", "do not match"),
+    (["--model", "{config}", "--steps", "1"], "steps", "first step warms up"),
+    (["--model", "{config}", "--max-seconds", "0"], "max_seconds", "positive"),
+    (["--model", "{config}", "--method", "full"], "--method", "full"),
+    (["--model", "{config}", "--seq", "300"], "seq", "longer than the 256 positions"),
+])
+def test_bad_requests_exit_2_naming_the_field(tmp_path, args, field, expected):
+    config = tiny_config(tmp_path / "m")
+    code, out = _invoke("reference-run", *[a.format(config=config) for a in args], "--json")
+    assert code == 2, out
+    err = _error(out)
+    assert field in [f["field"] for f in err["fields"]], err
+    assert expected in json.dumps(err)
+
+
+def test_cuda_without_a_gpu_is_refused(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, out = _invoke("reference-run", "--model", str(tiny_config(tmp_path)), "--device", "cuda", "--json")
+    assert code == 2 and _error(out)["fields"][0]["field"] == "device"
+
+
+def test_an_existing_report_is_refused_before_the_run(tmp_path):
+    report = tmp_path / "r.md"
+    report.write_text("keep me")
+    started = time.monotonic()
+    code, out = _invoke("reference-run", "--model", str(tiny_config(tmp_path)), "--report", str(report), "--json")
+    assert code == 2 and _error(out)["fields"][0]["field"] == "report"
+    assert report.read_text() == "keep me" and time.monotonic() - started < 5
+
+
+def test_preflight_refuses_a_run_that_does_not_fit_with_the_numbers(tmp_path):
+    code, out = _invoke("reference-run", "--model", str(tiny_config(tmp_path)), "--json",
+                        env={"ADVISOR_FREE_MEMORY_BYTES": "100000"})
+    assert code == 2, out
+    err = _error(out)
+    assert err["code"] == "refused"
+    assert "would not fit" in err["message"] and "97.66 KiB is free" in err["message"] and "ADVISOR_FREE_MEMORY_BYTES" in err["message"]
+
+
+# --- the Python API: proxies, budgets, real weights --------------------------
+
+def test_max_seconds_stops_cleanly_and_says_what_was_not_measured(tmp_path):
+    from advisor.reference import default_settings, reference_run
+
+    started = time.monotonic()
+    run = reference_run(str(tiny_config(tmp_path)), default_settings(), steps=10_000, max_seconds=1.5)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5 + 5  # the step under way finishes, then the run stops
+    assert run.complete is False and "not measured" in run.cut_short
+    full = run.full.runs[0]
+    assert 0 < len(full.steps) < 10_000 and full.steps_planned == 10_000
+    assert run.lora.runs == [] and run.savings is None and run.serving.measurements == []
+
+
+def test_a_deep_model_runs_as_proxies_and_extrapolates_exactly_where_the_arithmetic_is_exact(tmp_path, monkeypatch):
+    from advisor.estimate import estimate_training_memory
+    from advisor.reference import default_settings, reference_run
+    from advisor.reference.model import at_depth
+    from advisor.specs import resolve_model_spec
+
+    config = tiny_config(tmp_path, num_hidden_layers=6)
+    spec = resolve_model_spec(str(config))
+    settings = default_settings(targets="all-linear")
+    # Free memory between what the 2-layer proxy needs and what the whole model needs: proxies only.
+    full = settings.model_copy(update={"method": "full"})
+    proxy = estimate_training_memory(at_depth(spec, 2), full)
+    whole = estimate_training_memory(spec, full)
+    proxy_needs = 1.25 * proxy.peak_bytes + proxy.sizes["weights"]  # the starting weights stay in host memory
+    assert proxy_needs + 1024 < 1.25 * whole.peak_bytes + whole.sizes["weights"]
+    monkeypatch.setenv("ADVISOR_FREE_MEMORY_BYTES", str(int(proxy_needs) + 1024))
+    run = reference_run(spec, settings, steps=3)
+    assert run.scale.kind == "proxy" and run.scale.depths == [1, 2] and run.scale.target_layers == 6
+    assert "MiB is free" in run.scale.reason and "q(6) = q(1)" in run.scale.extrapolation
+    for method in ("full", "lora"):
+        result = getattr(run, method)
+        assert result.basis == "extrapolated"
+        for name in ("total_params", "trainable_params", "weight_bytes", "gradient_bytes", "optimizer_state_bytes"):
+            figure = getattr(result.figures, name)
+            assert figure.measured == figure.estimated, (method, name)
+        assert abs(result.figures.peak_bytes.error) < 0.05
+
+
+def test_a_deep_model_that_fits_runs_whole_after_the_proxies(tmp_path):
+    from advisor.reference import default_settings, reference_run
+
+    run = reference_run(str(tiny_config(tmp_path, num_hidden_layers=3)), default_settings(), steps=2, max_seconds=120)
+    assert run.scale.kind == "full" and run.scale.depths == [1, 2, 3]
+    assert run.full.basis == "measured" and [r.layers for r in run.full.runs] == [1, 2, 3]
+    assert any(n.startswith("check of the proxy method") for n in run.notes)
+
+
+def test_a_model_folder_trains_its_own_weights_with_its_own_tokenizer(tmp_path):
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from advisor.reference import default_settings, reference_run
+
+    folder = tmp_path / "model"
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_config(LlamaConfig(**{k: v for k, v in TINY.items() if k != "model_type"}), dtype=torch.bfloat16)
+    model.save_pretrained(folder)
+    words = sorted(set((Path(__file__).parents[1] / "advisor/reference/corpus.txt").read_text().split()))
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words[:500])}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(folder / "tokenizer.json"))
+    dataset = tmp_path / "data.jsonl"
+    dataset.write_text("\n".join(json.dumps({"prompt": "Low-rank adaptation ", "completion": f"keeps weights frozen {i}."})
+                                 for i in range(20)))
+
+    run = reference_run(str(folder), default_settings(), steps=2, dataset=dataset)
+    assert run.model.weights.startswith("pretrained")
+    assert run.dataset.tokenizer.startswith("tokenizer.json") and run.dataset.format == "jsonl" and run.dataset.records == 20
+    # the first loss is the saved model's own on this data: rebuild it and compute the same number
+    from advisor.reference.data import batches, load_corpus, tokenize
+    from advisor.specs import resolve_model_spec
+
+    ids = batches(tokenize(load_corpus(dataset), resolve_model_spec(str(folder)), 512, needed=64), batch=1, seq=64, steps=1)[0]
+    x = torch.tensor(ids)
+    expected = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)(input_ids=x, labels=x).loss.item()
+    assert run.full.runs[0].steps[0].loss == pytest.approx(expected, rel=1e-3)
+
+
+# --- interrupts --------------------------------------------------------------
+
+def test_sigint_and_sigterm_stop_cleanly_with_no_output_files_and_no_temp_dirs(tmp_path):
+    """Ctrl-C exits 130, SIGTERM 143; both mid-training, both leave nothing behind. The two run side by side."""
+    runs = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        folder = tmp_path / sig.name
+        temp = folder / "tmp"
+        temp.mkdir(parents=True)
+        report = folder / "run.md"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "advisor", "reference-run", "--model", str(tiny_config(folder)), "--steps", "10000",
+             "--json", "--report", str(report)],
+            cwd=ROOT, env={**os.environ, **ONE_THREAD, "TMPDIR": str(temp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        runs[sig] = (proc, temp, report)
+    try:
+        for sig, (proc, temp, _) in runs.items():
+            deadline = time.monotonic() + 60
+            while not any(temp.glob("advisor-reference-*")):  # the runs have begun
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(1)
+            proc.send_signal(sig)
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            proc, temp, report = runs[sig]
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == code, err
+            assert json.loads(out)["error"]["code"] == "interrupted"
+            assert not report.exists() and not list(report.parent.glob(".run.md.*"))
+            assert list(temp.iterdir()) == []
+    finally:
+        for proc, _, _ in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_the_cli_imports_no_torch():
+    code = "import sys, advisor.cli, advisor.cli.reference, advisor.reference; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.stdout.strip() == "False", res.stderr
