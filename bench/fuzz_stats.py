@@ -1,15 +1,16 @@
 """How many fuzz cases the test suite tries, and how many fail.
 
 Runs the tests marked `fuzz` (`pytest -m fuzz`: the Hypothesis properties of
-tests/test_fuzz_*.py and the hostile-file runs) in this process (its report goes to stderr). Hypothesis reports every
-case it runs to an observability callback; each case is counted under its test, as
-passed, failed, or invalid (a draw Hypothesis discarded, not a run of the test). A test
-without Hypothesis (one hostile file in a fresh process) counts as one case.
+tests/test_fuzz_*.py and the hostile-file runs); pytest's own report goes to stderr.
+Hypothesis reports every case it runs to an observability callback; each case is counted
+under its test as passed, failed, or invalid (a draw Hypothesis discarded, not a run of
+the test). A test without Hypothesis (one hostile file in a fresh process) is one case.
 
     .venv/bin/python bench/fuzz_stats.py [--json]
 
-From the bench runner: `fuzz_statistics()` returns a `FuzzStats` (`.cases`, `.failed`,
-`.tests`, `.seconds`, `.exit_code`).
+`measure()` runs it in a fresh interpreter and returns the JSON as a dict: `cases`,
+`failed`, `seconds`, `exit_code` and, per test, `test`, `cases`, `passed`, `failed`,
+`invalid` and `outcome`.
 """
 
 from __future__ import annotations
@@ -17,49 +18,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@dataclass
-class TestStats:
-    test: str
-    passed: int = 0
-    failed: int = 0
-    invalid: int = 0
-    outcome: str = "not run"
-
-    @property
-    def cases(self) -> int:
-        return self.passed + self.failed
+def measure() -> dict:
+    """The fuzz statistics, from `bench/fuzz_stats.py --json` in a fresh interpreter."""
+    res = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--json"], cwd=ROOT, capture_output=True, text=True)
+    if not res.stdout.strip():
+        raise RuntimeError(f"bench/fuzz_stats.py printed nothing (exit {res.returncode}): {res.stderr[-2000:]}")
+    return json.loads(res.stdout)
 
 
-@dataclass
-class FuzzStats:
-    tests: list[TestStats] = field(default_factory=list)
-    seconds: float = 0.0
-    exit_code: int = 0
-
-    @property
-    def cases(self) -> int:
-        return sum(t.cases for t in self.tests)
-
-    @property
-    def failed(self) -> int:
-        return sum(t.failed for t in self.tests)
-
-    def as_dict(self) -> dict:
-        return {"cases": self.cases, "failed": self.failed, "seconds": round(self.seconds, 1), "exit_code": self.exit_code,
-                "tests": [{**asdict(t), "cases": t.cases} for t in self.tests]}
-
-
-def fuzz_statistics(pytest_args: tuple[str, ...] = ()) -> FuzzStats:
-    """Run `pytest -m fuzz` here and count the cases of each test."""
+def fuzz_statistics() -> dict:
+    """Run `pytest -m fuzz` in this process and count the cases of each test."""
     import pytest
 
     observed: dict[str, Counter] = {}
@@ -89,16 +66,14 @@ def fuzz_statistics(pytest_args: tuple[str, ...] = ()) -> FuzzStats:
 
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # pytest's own report; stdout is for the statistics
-        exit_code = pytest.main(["-m", "fuzz", "-q", "-p", "no:cacheprovider", str(ROOT / "tests"), *pytest_args],
-                                plugins=[Counting()])
-    stats = FuzzStats(seconds=time.perf_counter() - start, exit_code=int(exit_code))
+        exit_code = pytest.main(["-m", "fuzz", "-q", "-p", "no:cacheprovider", str(ROOT / "tests")], plugins=[Counting()])
+    tests = []
     for nodeid, outcome in outcomes.items():
-        counts = observed.get(nodeid)
-        if counts is None:  # not a Hypothesis test: one case
-            counts = Counter({"passed": int(outcome == "passed"), "failed": int(outcome != "passed")})
-        stats.tests.append(TestStats(test=nodeid, passed=counts["passed"], failed=counts["failed"],
-                                     invalid=counts["gave_up"], outcome=outcome))
-    return stats
+        counts = observed.get(nodeid) or Counter({"passed": int(outcome == "passed"), "failed": int(outcome != "passed")})
+        tests.append({"test": nodeid, "cases": counts["passed"] + counts["failed"], "passed": counts["passed"],
+                      "failed": counts["failed"], "invalid": counts["gave_up"], "outcome": outcome})
+    return {"cases": sum(t["cases"] for t in tests), "failed": sum(t["failed"] for t in tests),
+            "seconds": round(time.perf_counter() - start, 1), "exit_code": int(exit_code), "tests": tests}
 
 
 def main() -> None:
@@ -107,14 +82,14 @@ def main() -> None:
     args = parser.parse_args()
     stats = fuzz_statistics()
     if args.json:
-        print(json.dumps(stats.as_dict(), indent=2))
+        print(json.dumps(stats, indent=2))
     else:
-        width = max(len(t.test) for t in stats.tests)
+        width = max(len(t["test"]) for t in stats["tests"])
         print(f"{'test':<{width}}  {'cases':>6}  {'failed':>6}  {'invalid':>7}  outcome")
-        for t in stats.tests:
-            print(f"{t.test:<{width}}  {t.cases:>6}  {t.failed:>6}  {t.invalid:>7}  {t.outcome}")
-        print(f"fuzz: {stats.cases} cases, {stats.failed} failed, in {len(stats.tests)} tests ({stats.seconds:.0f} s)")
-    sys.exit(stats.exit_code)
+        for t in stats["tests"]:
+            print(f"{t['test']:<{width}}  {t['cases']:>6}  {t['failed']:>6}  {t['invalid']:>7}  {t['outcome']}")
+        print(f"fuzz: {stats['cases']} cases, {stats['failed']} failed, in {len(stats['tests'])} tests ({stats['seconds']:.0f} s)")
+    sys.exit(stats["exit_code"])
 
 
 if __name__ == "__main__":
