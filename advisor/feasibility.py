@@ -19,6 +19,8 @@ METHOD_OF = {"lora": "lora", "qlora": "qlora", "full_finetune": "full"}
 LABEL = {"lora": "LoRA", "qlora": "QLoRA", "full_finetune": "Full fine-tuning"}
 RECIPE = {"rank": 16, "targets": "all-linear", "precision": "bf16", "optimizer": "adamw"}
 DEFAULT_BATCH, DEFAULT_SEQ = 1, 1024
+# TrainingSettings field -> the Answers field it comes from
+ANSWER_FIELD = {"batch": "batch_size", "seq": "seq_len", "gpus": "gpus"}
 GIB = 1 << 30
 
 
@@ -37,7 +39,7 @@ def assess_compute(answers: Answers) -> ComputeAssessment:
     except MissingDependency as exc:
         return _not_assessed(f"the estimator needs torch, transformers and peft: {exc.message}")
     except InvalidInput as exc:
-        raise InvalidInput(exc.message, fields=[FieldIssue(field="base_model", message=exc.message)]) from None
+        raise InvalidInput(exc.message, fields=_answer_fields(exc)) from None
 
     budget = answers.gpu_memory_gib * GIB
     gpus = answers.gpus or 1
@@ -82,6 +84,14 @@ def _fitting_estimate(spec, option, answers: Answers, estimate, settings_of):
     if first.peak_bytes is None or first.total_needed_bytes() <= budget:
         return first
     return estimate(spec, settings_of(**values, grad_checkpointing=True))
+
+
+def _answer_fields(exc: InvalidInput) -> list[FieldIssue]:
+    """The estimator's field errors, named as the answers that set them (`batch` is `batch_size`); the rest
+    (the model's config, the recipe's targets) are the base model's."""
+    issues = [FieldIssue(field=ANSWER_FIELD.get(issue.field, "base_model"), message=issue.message, allowed=issue.allowed)
+              for issue in exc.fields]
+    return issues or [FieldIssue(field="base_model", message=exc.message)]
 
 
 def _not_assessed(reason: str) -> ComputeAssessment:

@@ -19,6 +19,7 @@ import yaml
 from .errors import FieldIssue, InvalidFile
 
 MAX_ANSWERS_BYTES = 1 << 20  # an answers file is a page of YAML, not a megabyte
+MAX_YAML_DEPTH = 64  # an answers file is one mapping deep, the rubric six
 STDIN = "-"
 
 
@@ -64,7 +65,50 @@ def load_mapping(path: str | os.PathLike[str], *, field: str, limit: int = MAX_A
 
 
 def parse_yaml(text: str, *, field: str, name: str) -> Any:
-    """Parse YAML (a superset of JSON) with the safe loader; errors name the line."""
+    """Parse YAML (a superset of JSON) with the safe loader; errors name the line.
+
+    A JSON object is read by the JSON parser: YAML's parsers refuse (libyaml) or leave
+    split (PyYAML) the surrogate-pair escapes that JSON writers use for characters
+    beyond U+FFFF, such as the "\\ud83d\\ude00" Python's json module writes for an emoji.
+    """
+    data = _json_object(text)
+    if data is _NOT_JSON:
+        data = _parse_yaml(text, field=field, name=name)
+    _check_tree(data, field=field, name=name)
+    return data
+
+
+_NOT_JSON = object()
+
+
+def _json_object(text: str) -> Any:
+    if not text.lstrip().startswith("{"):
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # YAML flow syntax, or an error the YAML parser will locate
+        return _NOT_JSON
+
+
+def _check_tree(data: Any, *, field: str, name: str) -> None:
+    """No collection deeper than MAX_YAML_DEPTH, and only text that can be written back out
+    (an unpaired surrogate escape such as "\\ud800" is not a character)."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _file_error(field, f"{name} holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text") from None
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_YAML_DEPTH:
+                raise _file_error(field, f"{name} is nested more than {MAX_YAML_DEPTH} levels deep")
+            items = [item for pair in value.items() for item in pair] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+
+
+def _parse_yaml(text: str, *, field: str, name: str) -> Any:
     try:
         if _CSafeLoader is None:
             return yaml.load(text, Loader=_NoAliasSafeLoader)
@@ -78,25 +122,44 @@ def parse_yaml(text: str, *, field: str, name: str) -> Any:
 
 
 # libyaml's loader is an order of magnitude faster (it matters for the CLI's start-up);
-# its composer is C code, so aliases are rejected by a first pass over the events.
+# its composer is C code, so aliases are rejected by a first pass over the events (and
+# depth, which it composes without recursion, by `_check_tree` after loading).
 _CSafeLoader = getattr(yaml, "CSafeLoader", None)
 
 
 def _reject_aliases(text: str) -> None:
     for event in yaml.parse(text, Loader=_CSafeLoader):
         if isinstance(event, yaml.AliasEvent):
-            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
+            raise _alias_error(event)
 
 
 class _NoAliasSafeLoader(yaml.SafeLoader):
-    """The safe loader without aliases: answer files never need them, and they allow
-    exponential expansion ("billion laughs")."""
+    """The safe loader without aliases, which answer files never need and which allow
+    exponential expansion ("billion laughs"), and without deep nesting, which the
+    composer follows by recursion until Python's stack runs out."""
+
+    _depth = 0
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+            raise _alias_error(self.peek_event())
+        if not self.check_event(yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _depth_error(self.peek_event())
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _alias_error(event) -> yaml.YAMLError:
+    return yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
+
+
+def _depth_error(event) -> yaml.YAMLError:
+    return yaml.YAMLError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep (line {event.start_mark.line + 1})")
 
 
 def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False, field: str = "path") -> Path:

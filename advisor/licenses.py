@@ -118,18 +118,19 @@ def normalize_license(text: str, table: LicenseTable) -> str:
         return UNKNOWN
     mapped = _TOKEN.sub(lambda m: table.hugging_face.get(m.group(0).casefold(), m.group(0)), text)
     known = _canonical_from_table(mapped, table)
-    return known if known is not None else _spdx_normalize(mapped)
+    if known is not None:
+        return known
+    # The table's ids in its own spelling: license-expression knows SPDX ids in any case, not LicenseRefs.
+    return _spdx_normalize(_TOKEN.sub(lambda m: table.canonical_id(m.group(0)) or m.group(0), mapped))
 
 
 def _spdx_normalize(expression: str) -> str:
     """Validate with license-expression's SPDX index and return the canonical rendering."""
-    from license_expression import ExpressionError
-
     licensing = _spdx_licensing()
     try:
         parsed = licensing.parse(expression, validate=False, strict=True)
-    except ExpressionError as exc:
-        raise ValueError(f"not a valid license expression ({exc}); {_HINT}") from None
+    except Exception as exc:  # noqa: BLE001 - see _invalid_expression
+        raise _invalid_expression(exc) from None
     if parsed is None:
         raise ValueError(f"the license is empty; {_HINT}")
     unknown = [key for key in licensing.unknown_license_keys(parsed) if not _LICENSE_REF.fullmatch(key)]
@@ -149,7 +150,7 @@ def _canonical_from_table(expression: str, table: LicenseTable) -> str | None:
     from_table = table.canonical_id(expression)
     if from_table is not None:
         return from_table
-    from license_expression import ExpressionError, Licensing
+    from license_expression import Licensing
 
     tokens = []
     for token in _TOKEN.findall(expression):
@@ -162,9 +163,18 @@ def _canonical_from_table(expression: str, table: LicenseTable) -> str | None:
     canonical = _TOKEN.sub(lambda m: tokens.pop(0), expression)
     try:
         parsed = Licensing().parse(canonical, strict=True)
-    except ExpressionError as exc:
-        raise ValueError(f"not a valid license expression ({exc}); {_HINT}") from None
+    except Exception as exc:  # noqa: BLE001 - see _invalid_expression
+        raise _invalid_expression(exc) from None
     return parsed.render()
+
+
+def _invalid_expression(exc: Exception) -> ValueError:
+    """license-expression's parser raises ExpressionError, and for some input other errors: IndexError for
+    '()' or '(())'. Any of them means the text is not an expression."""
+    from license_expression import ExpressionError
+
+    reason = str(exc) if isinstance(exc, ExpressionError) else f"the parser failed with {type(exc).__name__}"
+    return ValueError(f"not a valid license expression ({reason}); {_HINT}")
 
 
 @cache

@@ -219,7 +219,9 @@ def _any_answers():
 def test_any_answers_give_a_consistent_assessment():
     from hypothesis import given, settings
 
-    @settings(max_examples=150, deadline=None)
+    # With the real estimator (a catalog base model and GPU memory): 150 examples keep it to seconds; the
+    # engine alone is fuzzed with 500 in tests/test_fuzz_answers.py. Derandomized so CI is stable.
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None)
     @given(_any_answers())
     def check(data):
         result = advisor.assess(data)

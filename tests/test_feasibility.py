@@ -49,3 +49,19 @@ def test_unknown_base_model_is_a_field_error():
     with pytest.raises(InvalidInput) as err:
         assess_compute(Answers(base_model="no-such-model", gpu_memory_gib=24))
     assert err.value.fields[0].field == "base_model"
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"gpus": 100_000}, "gpus"),
+        ({"batch_size": 10**7}, "batch_size"),
+        ({"batch_size": 8192, "seq_len": 100_000}, "seq_len"),
+    ],
+    ids=["gpus", "batch_size", "batch-times-seq"],
+)
+def test_compute_answers_beyond_the_estimator_name_their_own_field(values, field):
+    """Valid by the contract, beyond what the estimator accepts: the error names the answer to change."""
+    with pytest.raises(InvalidInput) as err:
+        assess_compute(Answers(base_model="qwen2.5-0.5b", gpu_memory_gib=80, **values))
+    assert [issue.field for issue in err.value.fields] == [field]

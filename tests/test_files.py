@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import advisor.files as files
@@ -33,3 +35,37 @@ def test_syntax_errors_name_the_line(loader):
 def test_python_tags_are_refused(loader):
     with pytest.raises(InvalidFile):
         files.parse_yaml("a: !!python/object/apply:os.system ['true']\n", field="f", name="n")
+
+
+@pytest.mark.parametrize("depth", [files.MAX_YAML_DEPTH + 1, 200, 100_000])
+def test_deep_nesting_is_refused(loader, depth):
+    """Without the limit the pure-Python composer recurses until RecursionError (an internal error, exit 1),
+    and libyaml accepts up to 1,000 levels (it refuses deeper ones itself)."""
+    with pytest.raises(InvalidFile, match="nest"):
+        files.parse_yaml("goal: " + "[" * depth + "]" * depth + "\n", field="f", name="n")
+    block = "a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, min(depth, 500)))
+    with pytest.raises(InvalidFile, match=f"nested more than {files.MAX_YAML_DEPTH} levels"):
+        files.parse_yaml(block, field="f", name="n")
+
+
+def test_nesting_up_to_the_limit_parses(loader):
+    depth = files.MAX_YAML_DEPTH
+    assert files.parse_yaml("[" * depth + "]" * depth, field="f", name="n") is not None
+
+
+def test_json_surrogate_pairs_are_the_characters_they_encode(loader):
+    """Python's json module writes an emoji as a surrogate pair; libyaml refuses the escape, PyYAML splits it."""
+    text = json.dumps({"goal": "ship it 🚀", "nested": {"k": ["𝔘"]}})
+    assert files.parse_yaml(text, field="f", name="n") == {"goal": "ship it 🚀", "nested": {"k": ["𝔘"]}}
+
+
+@pytest.mark.parametrize("text", ['{"goal": "\\ud800"}', 'goal: "\\udc00x"\n', '{"a": 1, "goal": "x\\ud83d"}'])
+def test_unpaired_surrogates_are_refused(loader, text):
+    with pytest.raises(InvalidFile):
+        files.parse_yaml(text, field="f", name="n")
+
+
+def test_json_nested_too_deep_is_refused(loader):
+    for depth in (files.MAX_YAML_DEPTH, 900, 100_000):
+        with pytest.raises(InvalidFile, match="nest"):
+            files.parse_yaml('{"goal": ' + "[" * depth + "]" * depth + "}", field="f", name="n")

@@ -114,3 +114,13 @@ def test_text_mode_error_goes_to_stderr_without_traceback(tmp_path):
     assert res.stdout == ""
     assert "stability" in res.stderr and "allowed: stable, evolving, volatile, unknown" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_text_mode_errors_cannot_drive_the_terminal(tmp_path):
+    """A key or a file name can hold ESC sequences and bidi overrides; the error shows them as escapes."""
+    path = tmp_path / "answers.yaml"
+    path.write_text('"\\x1b[2Jevil": 1\n"\\u202egoal": 2\n', encoding="utf-8")
+    res = run_advisor("assess", "--answers", str(path))
+    assert res.returncode == 2
+    assert "\\x1b[2Jevil: unknown field" in res.stderr and "\\u202egoal: unknown field" in res.stderr
+    assert all(char.isprintable() for line in res.stderr.splitlines() for char in line)

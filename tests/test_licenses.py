@@ -54,6 +54,9 @@ def test_single_licenses(given, canonical, license_class):
         ("(MIT OR CC-BY-NC-4.0) AND CC-BY-SA-4.0", "copyleft"),
         ("mit or llama3.1", "permissive"),
         ("GPL-2.0-or-later WITH Classpath-exception-2.0", "copyleft"),  # WITH: classified as its license
+        # the table's LicenseRefs in any case, also beside an id the table does not list (found by fuzzing)
+        ("licenseref-apple-ascl AND Beerware", "unknown"),
+        ("LICENSEREF-GEMMA OR JSON", "proprietary"),
     ],
 )
 def test_expressions(given, license_class):
@@ -68,7 +71,8 @@ def test_or_and_explanations_say_which_rule_applied():
     assert [p.license for p in classify_license("MIT AND CC-BY-NC-4.0", TABLE).parts] == ["MIT", "CC-BY-NC-4.0"]
 
 
-@pytest.mark.parametrize("bad", ["", "  ", "MIT AND", "MIT OR OR Apache-2.0", "(MIT", "MIT WITH MIT", "not-a-license", "Classpath-exception-2.0"])
+@pytest.mark.parametrize("bad", ["", "  ", "MIT AND", "MIT OR OR Apache-2.0", "(MIT", "MIT WITH MIT", "not-a-license", "Classpath-exception-2.0",
+                                 "()", "(())", "Beerware AND ()"])  # the parser raises IndexError on these
 def test_invalid_expressions_are_rejected(bad):
     with pytest.raises(ValueError):
         normalize_license(bad, TABLE)

@@ -125,3 +125,25 @@ def test_report_option_writes_and_refuses_to_overwrite(tmp_path):
 def test_report_into_a_missing_folder_is_refused(tmp_path):
     res = run_advisor("assess", "--example", "support-tone", "--report", str(tmp_path / "no" / "r.md"), "--json")
     assert res.returncode == 2 and "does not exist" in res.stdout
+
+
+@pytest.mark.parametrize("name", ["policy-docs-qa", "contract-clauses"])
+def test_every_source_is_its_own_list_item(name):
+    """The line ends in a block tag, whose newline jinja's trim_blocks would eat: all sources ran into one item."""
+    result = advisor.assess(yaml.safe_load(example_path(name).read_text()))
+    report = render_report(result)
+    tokens, _ = tokens_of(report[report.index("## Sources"):report.index("## Versions")])
+    items = [t for t in tokens if t.type == "list_item_open"]
+    assert len(items) == len(result.sources) > 1
+
+
+@pytest.mark.parametrize("text", ["a #", "C# and F# ##", "#", "x \\#"])
+def test_md_escape_keeps_a_headings_closing_hashes(text):
+    """'### {{ title }}': a title ending in ' #' lost its hashes as the heading's closing sequence."""
+    heading = MarkdownIt("commonmark").parse(f"### {md_escape(text)}\n")[1]
+    assert "".join(child.content for child in heading.children) == text
+
+
+def test_md_escape_turns_c1_controls_and_bidi_overrides_into_spaces():
+    """C1 controls (CSI \\x9b acts like ESC [ in terminals) and bidi overrides that reorder the rest of the line."""
+    assert md_escape("a\x9b[31mb\u202ec\u2066d\x85e\u2069") == "a \\[31mb c d e"

@@ -89,15 +89,21 @@ def report_error(info: ErrorInfo, exit_code: int, json_mode: bool) -> int:
     if json_mode:
         click.echo(dumps_json({"error": info.model_dump(mode="json")}), nl=False)
     else:
-        click.echo(f"error: {info.message}", err=True)
+        click.echo(f"error: {_printable(info.message)}", err=True)
         for issue in info.fields:
             if issue.message == info.message:
                 continue
             line = f"  {issue.field}: {issue.message}"
             if issue.allowed:
                 line += f" (allowed: {', '.join(issue.allowed)})"
-            click.echo(line, err=True)
+            click.echo(_printable(line), err=True)
     return exit_code
+
+
+def _printable(text: str) -> str:
+    """`text` for a terminal, one line: a key or a file name from the user can hold ESC sequences, line
+    breaks or bidi overrides, shown here as escapes (\\x1b, \\n, \\u202e)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _usage_error(exc: click.UsageError) -> ErrorInfo:

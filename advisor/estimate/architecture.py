@@ -159,7 +159,13 @@ def _describe(spec: ModelSpec, method: str, rank: int, alpha: float, targets, we
     notes = list(spec.notes)
     resolved_targets: list[str] = []
     if method in ("lora", "qlora"):
-        model = inject_lora(model, spec, rank=rank, alpha=alpha, targets=targets, init=False)
+        import torch
+
+        # PEFT creates each adapter's nn.Linear on the default device and then moves it to
+        # the base layer's: without this, every lora_A/lora_B is allocated and initialised
+        # in host memory first (gigabytes, and minutes, for a large rank on a large model).
+        with torch.device("meta"):
+            model = inject_lora(model, spec, rank=rank, alpha=alpha, targets=targets, init=False)
         peft_cfg = model.peft_config["default"]
         resolved_targets = sorted(peft_cfg.target_modules) if isinstance(peft_cfg.target_modules, (set, list)) else [str(peft_cfg.target_modules)]
         trainable, _ = model.get_nb_trainable_parameters()

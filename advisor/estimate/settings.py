@@ -20,7 +20,7 @@ class TrainingSettings(BaseModel):
 
     method: Method = Field("lora", description="full fine-tuning, LoRA, or QLoRA (4-bit NF4 base with LoRA adapters).")
     rank: int = Field(8, ge=1, le=65536, description="LoRA rank r (PEFT's default is 8).")
-    alpha: float | None = Field(None, gt=0, description="LoRA alpha; default 2 x rank (Biderman et al. 2024). Does not change memory.")
+    alpha: float | None = Field(None, gt=0, allow_inf_nan=False, description="LoRA alpha; default 2 x rank (Biderman et al. 2024). Does not change memory.")
     targets: list[str] | Literal["all-linear"] | None = Field(
         None, description="Modules LoRA adapts: names such as q_proj,v_proj, or all-linear. Default: PEFT's default for the architecture."
     )
@@ -44,9 +44,12 @@ class TrainingSettings(BaseModel):
             if value.strip() == "all-linear":
                 return "all-linear"
             value = [t.strip() for t in value.split(",")]
-        if isinstance(value, (list, tuple)):
-            if not value or any(not isinstance(t, str) or not t for t in value):
-                raise ValueError("targets must be module names such as q_proj,v_proj, or all-linear")
+        if value is None:
+            return None
+        # Anything but a list of names would fail each member of the union: errors for targets.list[str] and
+        # targets.literal['all-linear'] instead of one for targets.
+        if not isinstance(value, (list, tuple)) or not value or any(not isinstance(t, str) or not t for t in value):
+            raise ValueError("targets must be module names such as q_proj,v_proj, or all-linear")
         return value
 
     @property

@@ -1,0 +1,116 @@
+"""Monotonic properties of the assessment: a better answer never lowers its criterion's score, and an answer
+that fires a gate never makes training the recommendation."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import advisor
+from advisor.api import installed_versions
+from advisor.engine import evaluate
+from advisor.models import ComputeAssessment
+from tests.strategies import FUZZ, RUBRIC, answer_at_level, computes, valid_answers
+
+pytestmark = pytest.mark.fuzz
+VERSIONS = installed_versions(RUBRIC)
+SCORED = [q for q in RUBRIC.questions if q.role == "scored"]
+
+
+def run(data: dict, compute: ComputeAssessment):
+    return evaluate(advisor.parse_answers(data), RUBRIC, compute=compute, versions=VERSIONS)
+
+
+@st.composite
+def improvements(draw):
+    """Answers, a scored question, and two of its levels, the second scored at least as high as the first."""
+    data, _ = draw(valid_answers())
+    question = draw(st.sampled_from(SCORED))
+    worse, better = sorted(draw(st.lists(st.sampled_from(sorted(question.scores)), min_size=2, max_size=2)),
+                           key=question.scores.__getitem__)
+    before = {**data, question.id: draw(answer_at_level(question.id, worse))}
+    after = {**data, question.id: draw(answer_at_level(question.id, better))}
+    return question, before, after
+
+
+@FUZZ
+@given(improvements(), computes())
+def test_improving_one_answer_never_lowers_its_criterion(case, compute):
+    question, before, after = case
+    old, new = run(before, compute), run(after, compute)
+    old_scores = {c.id: c.score for c in old.criteria}
+    new_scores = {c.id: c.score for c in new.criteria}
+    assert new_scores[question.criterion] >= old_scores[question.criterion]
+    assert {k: v for k, v in new_scores.items() if k != question.criterion} == \
+        {k: v for k, v in old_scores.items() if k != question.criterion}
+
+
+GATE_FACTS = {fact for gate in RUBRIC.gates for condition in gate.when for fact in condition}
+# For each fact a gate reads, the levels at which no gate's condition on it holds.
+CLEAR = {fact: [level for level in RUBRIC.facts()[fact]
+                if not any(level in condition.get(fact, []) for gate in RUBRIC.gates for condition in gate.when)]
+         for fact in GATE_FACTS}
+
+
+@st.composite
+def gate_firings(draw):
+    """Answers and compute facts in which one gate does not fire, and the same with one answer (or one compute
+    fact) changed so that it does: the rest of the gate's condition already holds. Half the time every other
+    gate is clear, so that the change is the only thing that blocks training."""
+    data, _ = draw(valid_answers())
+    compute = draw(computes())
+    gate = draw(st.sampled_from(RUBRIC.gates))
+    condition = draw(st.sampled_from(gate.when))
+    trigger = draw(st.sampled_from(sorted(condition)))
+    facts = {fact: draw(st.sampled_from(levels)) for fact, levels in condition.items() if fact != trigger}
+    if draw(st.booleans()):
+        facts.update({fact: draw(st.sampled_from(CLEAR[fact])) for fact in sorted(GATE_FACTS - set(condition))})
+    levels = RUBRIC.facts()[trigger]
+    off = [level for level in levels if level not in condition[trigger]]
+    before_level, after_level = draw(st.sampled_from(off)), draw(st.sampled_from(condition[trigger]))
+
+    def with_facts(trigger_level: str):
+        answers, options = dict(data), dict(compute.options)
+        for fact, level in {**facts, trigger: trigger_level}.items():
+            if fact.startswith("compute."):
+                options[fact.split(".", 1)[1]] = level
+            else:
+                answers[fact] = draw(answer_at_level(fact, level))
+        return answers, compute.model_copy(update={"options": options, "status": "assessed"})
+
+    return gate, with_facts(before_level), with_facts(after_level)
+
+
+@FUZZ
+@given(gate_firings())
+def test_firing_a_gate_never_makes_training_the_recommendation(case):
+    gate, (answers_before, compute_before), (answers_after, compute_after) = case
+    before, after = run(answers_before, compute_before), run(answers_after, compute_after)
+    assert gate.id in {g.id for g in after.gates}
+    if after.decision == "recommend_lora":
+        assert before.decision == "recommend_lora", (before.primary, after.primary)
+        assert after.primary not in gate.blocks
+    if before.decision == "not_ready":
+        assert after.decision != "recommend_lora"
+
+
+COMPUTE_GATES = [gate for gate in RUBRIC.gates if all(fact.startswith("compute.") for c in gate.when for fact in c)]
+
+
+@FUZZ
+@given(valid_answers(), computes(), st.sampled_from(COMPUTE_GATES), st.data())
+def test_less_hardware_never_makes_training_the_recommendation(drawn, compute, gate, data):
+    """A training option that stops fitting the GPU (a smaller GPU, a longer sequence) can only block training."""
+    answers, _ = drawn
+    for fact in sorted(GATE_FACTS):  # every other gate clear: the hardware alone decides
+        if not fact.startswith("compute."):
+            answers[fact] = data.draw(answer_at_level(fact, data.draw(st.sampled_from(CLEAR[fact]))))
+    (fact,) = gate.when[0]
+    option = fact.split(".", 1)[1]
+    fitting = compute.model_copy(update={"options": {**compute.options, option: "fits"}, "status": "assessed"})
+    not_fitting = compute.model_copy(update={"options": {**compute.options, option: "does_not_fit"}, "status": "assessed"})
+    before, after = run(answers, fitting), run(answers, not_fitting)
+    assert gate.id in {g.id for g in after.gates}
+    if after.decision == "recommend_lora":
+        assert before.decision == "recommend_lora", (before.primary, after.primary)
