@@ -71,11 +71,11 @@ def main() -> int:
 
     accuracy = estimator_accuracy.measure()
     ours = accuracy["summary"]["advisor"]
-    add(f"estimator peak memory vs {ours['rows']} H200 measurements: median / max |error|",
+    add(f"estimator peak memory vs {ours['rows']} H200 measurements: median / max abs error",
         f"{100 * ours['median']:.2f}% / {100 * ours['max']:.2f}%", "<= 5% / <= 15%", ours["median"] <= 0.05 and ours["max"] <= 0.15)
     for name in ("accelerate", "LLaMA-Factory", "W+G+O"):
         other = accuracy["summary"][name]
-        add(f"  beside it, {name} on {other['rows']} rows: median / max |error|",
+        add(f"  beside it, {name} on {other['rows']} rows: median / max abs error",
             f"{100 * other['median']:.1f}% / {100 * other['max']:.1f}%")
     add("exact counts and estimate of llama-3.1-8b (LoRA all-linear) after imports", f"{accuracy['count_8b_s']:.2f} s",
         "well under 1 s", accuracy["count_8b_s"] < 1)
