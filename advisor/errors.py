@@ -108,10 +108,15 @@ def _describe(issue: FieldIssue) -> str:
 _QUOTED = re.compile(r"'([^']*)'")
 
 
+MAX_FIELD_ISSUES = 100  # a file with 100,000 unknown keys gets a readable error, not a 10 MB one
+
+
 def field_issues(exc: ValidationError, prefix: str = "") -> list[FieldIssue]:
-    """Turn pydantic's errors into `FieldIssue`s, with the allowed values of enums."""
+    """Turn pydantic's errors into `FieldIssue`s, with the allowed values of enums (at most
+    MAX_FIELD_ISSUES of them, then one line saying how many more there were)."""
     issues = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_FIELD_ISSUES]:
         loc = ".".join(str(part) for part in err["loc"] if part != "__root__")
         field = ".".join(p for p in (prefix, loc) if p) or "(input)"
         allowed = None
@@ -123,6 +128,8 @@ def field_issues(exc: ValidationError, prefix: str = "") -> list[FieldIssue]:
         if "input" in err and err["type"] not in ("missing", "extra_forbidden"):
             message = f"{message} (got {_short(err['input'])})"
         issues.append(FieldIssue(field=field, message=message, allowed=allowed))
+    if len(errors) > MAX_FIELD_ISSUES:
+        issues.append(FieldIssue(field="(more)", message=f"{len(errors) - MAX_FIELD_ISSUES:,} more problems not listed"))
     return issues
 
 
