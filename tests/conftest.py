@@ -35,3 +35,14 @@ def run_advisor(*args: str, input: str | None = None, timeout: float = 120, env:
         cwd=ROOT,
         env=full_env,
     )
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def loader(request, monkeypatch):
+    """Run a test with libyaml's loader and with PyYAML's pure-Python one: both must refuse the same things."""
+    from advisor import files
+
+    if request.param == "pure-python":
+        monkeypatch.setattr(files, "_CSafeLoader", None)
+    elif files._CSafeLoader is None:
+        pytest.skip("libyaml is not available")

@@ -123,6 +123,8 @@ def test_checkpointing_and_sharding_reduce_per_gpu_memory():
     single = estimate_training_memory("llama-3.1-8b", TrainingSettings(method="full"))
     # 8 GPUs share fp32 states + master weights (12 bytes/param), vs 4 bytes/param (bf16 AdamW) on one
     assert sharded.sizes["optimizer_states"] == 12 * sharded.trainable_params // 8
+    assert single.sizes["optimizer_states"] == 4 * single.trainable_params
+    assert sharded.peak_bytes < single.peak_bytes
     lora_zero = estimate_training_memory("llama-3.1-8b", TrainingSettings(method="lora", gpus=8, sharding="zero2"))
     # only trainable parameters have optimizer states (DeepSpeed's estimator counts frozen ones too)
     assert lora_zero.sizes["optimizer_states"] < 1 << 30

@@ -10,14 +10,6 @@ import advisor.files as files
 from advisor.errors import InvalidFile
 
 
-@pytest.fixture(params=["libyaml", "pure-python"])
-def loader(request, monkeypatch):
-    if request.param == "pure-python":
-        monkeypatch.setattr(files, "_CSafeLoader", None)
-    elif files._CSafeLoader is None:
-        pytest.skip("libyaml is not available")
-
-
 def test_mappings_parse(loader):
     assert files.parse_yaml("a: 1\nb: [x, y]\n", field="f", name="n") == {"a": 1, "b": ["x", "y"]}
 

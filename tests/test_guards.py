@@ -25,14 +25,6 @@ PACKAGE = ROOT / "advisor"
 # --- reading -------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["libyaml", "pure-python"])
-def loader(request, monkeypatch):
-    if request.param == "pure-python":
-        monkeypatch.setattr(files, "_CSafeLoader", None)
-    elif files._CSafeLoader is None:
-        pytest.skip("libyaml is not available")
-
-
 @pytest.mark.parametrize("payload", [
     "!!python/object/apply:builtins.open [{marker}, w]",
     "!!python/object/apply:os.mkdir [{marker}]",

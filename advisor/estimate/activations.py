@@ -298,7 +298,6 @@ class Layer:
 
 def llama_block(L: Layer, x: Tensor) -> Tensor:
     """Llama, Mistral, Qwen2/2.5/3 without q/k norm: pre-norm, GQA attention, gated SiLU MLP."""
-    d = L.d
     h = L.rms_norm(x)
     q, k, v = (L.linear(h, n) for n in ("q_proj", "k_proj", "v_proj"))
     cos_dtype = x.dtype  # rotary cos/sin are cast to the hidden states' dtype
@@ -332,7 +331,6 @@ def phi3_block(L: Layer, x: Tensor) -> Tensor:
 def gemma2_block(L: Layer, x: Tensor) -> Tensor:
     """Gemma 2: sandwich norms (four per layer), (1 + weight) RMSNorm in fp32, eager
     attention with logit soft-capping, gated GELU-tanh MLP."""
-    d = L.d
     h = L.rms_norm(x, "gemma")
     q, k, v = (L.linear(h, n) for n in ("q_proj", "k_proj", "v_proj"))
     q, k = L.rope(q, x.dtype), L.rope(k, x.dtype)

@@ -75,7 +75,7 @@ def build_config(spec: ModelSpec, *, field_name: str = "model"):
 
     values = {k: v for k, v in spec.config.items() if k not in ("model_type", "auto_map", "transformers_version")}
     try:
-        with _quiet():
+        with quiet():
             config = AutoConfig.for_model(spec.model_type, **values)
     except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a bad config
         raise InvalidInput(f"{spec.source}: transformers cannot build a {spec.model_type} config: {exc}",
@@ -92,7 +92,7 @@ def build_meta_model(spec: ModelSpec, config=None):
     config = config or build_config(spec)
     auto = AutoModelForCausalLM if spec.task == "causal-lm" else AutoModel
     try:
-        with torch.device("meta"), _quiet():
+        with torch.device("meta"), quiet():
             model = auto.from_config(config, dtype=torch.bfloat16)
     except Exception as exc:  # noqa: BLE001
         raise InvalidInput(f"{spec.source}: transformers cannot build this {spec.model_type} model: {exc}",
@@ -115,7 +115,7 @@ def inject_lora(model, spec: ModelSpec, *, rank: int, alpha: float, targets, ini
     from peft import get_peft_model
 
     try:
-        with _quiet():
+        with quiet():
             return get_peft_model(model, lora_config(spec, rank=rank, alpha=alpha, targets=targets, init=init))
     except ValueError as exc:
         message = str(exc)
@@ -325,16 +325,23 @@ def _cfg(config, *names, default=...):
 
 
 @contextmanager
-def _quiet():
-    """transformers and peft warn about things that do not concern an estimate (meta tensors, deprecations)."""
+def quiet():
+    """transformers and peft warn about things that do not concern an estimate or a measurement
+    (meta tensors, unused checkpoint keys of a layer-cut proxy, deprecations), and draw progress bars."""
     import logging
 
+    from transformers.utils import logging as hf_logging
+
     logger = logging.getLogger("transformers")
-    previous = logger.level
+    level = logger.level
+    bars = hf_logging.is_progress_bar_enabled()
     logger.setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(previous)
+        logger.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -11,11 +11,8 @@ never appear in a run's memory figures. The config is the one the estimator buil
 
 from __future__ import annotations
 
-import warnings
-from contextlib import contextmanager
-
 from ..errors import FieldIssue, InvalidInput
-from ..estimate.architecture import build_config
+from ..estimate.architecture import build_config, quiet
 from ..specs import ModelSpec
 
 # Config keys that hold one entry per layer and must be cut with the layer count.
@@ -83,24 +80,3 @@ def _empty_model(config, device, dtype, attention: str = "sdpa"):
                            fields=[FieldIssue(field="model", message=str(exc)[:300])]) from None
 
 
-@contextmanager
-def quiet():
-    """transformers and peft warn about things that do not concern a measurement (unused
-    checkpoint keys of a layer-cut proxy, deprecations), and draw progress bars."""
-    import logging
-
-    from transformers.utils import logging as hf_logging
-
-    logger = logging.getLogger("transformers")
-    level = logger.level
-    bars = hf_logging.is_progress_bar_enabled()
-    logger.setLevel(logging.ERROR)
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-        if bars:
-            hf_logging.enable_progress_bar()

@@ -27,7 +27,8 @@ from ..estimate.settings import TrainingSettings
 from ..specs import ModelSpec
 from .measure import (CheckpointSize, SavedForBackward, memory_tracker, safetensors_size, storage_bytes,
                       tensors_in)
-from .model import build_model, quiet
+from ..estimate.architecture import quiet
+from .model import build_model
 from .result import LatencyMeasurement, StepRecord
 
 if TYPE_CHECKING:
