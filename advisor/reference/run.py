@@ -221,7 +221,7 @@ class _Runner:
         predicted = self._predicted_seconds(L)
         budget = max_seconds if max_seconds is not None else plan.DEFAULT_TIME_BUDGET_S
         left = budget - (time.perf_counter() - started)
-        if predicted > left:
+        if predicted * plan.TIME_SAFETY > left:
             return False, (f"proxy: the whole model fits in memory but would take about {predicted:.0f} s more (the deeper "
                            f"proxy's times scaled by the parameter count), and {max(left, 0):.0f} s of the {budget:.0f} s time "
                            f"budget is left; {proxy}")
