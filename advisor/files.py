@@ -162,6 +162,15 @@ def _depth_error(event) -> yaml.YAMLError:
     return yaml.YAMLError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep (line {event.start_mark.line + 1})")
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; done once, at import, before any thread starts
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False, field: str = "path") -> Path:
     """Write `text` to `path` through a temporary file and a rename.
 
@@ -172,6 +181,8 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
     parent = target.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     try:
+        # mkstemp makes the file private (0600); give it the mode any new file of the user gets
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()

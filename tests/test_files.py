@@ -61,3 +61,12 @@ def test_json_nested_too_deep_is_refused(loader):
     for depth in (files.MAX_YAML_DEPTH, 900, 100_000):
         with pytest.raises(InvalidFile, match="nest"):
             files.parse_yaml('{"goal": ' + "[" * depth + "]" * depth + "}", field="f", name="n")
+
+
+def test_written_files_get_the_users_usual_mode(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    target = files.write_atomic(tmp_path / "report.md", "# report\n")
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
