@@ -98,7 +98,7 @@ class Layer:
     """
 
     def __init__(self, linears: dict[str, LinearInfo], precision: Precision, dims: Dims, *,
-                 attention: Attention, rank: int, norms_trainable: bool, use_cache: bool, lora_dropout: float = 0.0,
+                 attention: Attention, rank: int, norms_trainable: bool, use_cache: bool,
                  wrapped: dict[str, tuple[int, int]] | None = None):
         self.linears = linears
         self.wrapped = wrapped or {}  # parameters PEFT adapts in place: name -> (numel, adapter numel)
@@ -108,7 +108,6 @@ class Layer:
         self.attention_impl = attention
         self.rank = rank
         self.norms_trainable = norms_trainable
-        self.lora_dropout = lora_dropout
         self.saved: dict[str, float] = defaultdict(float)
         self.held = 0.0  # bytes per token the output object keeps (KV cache)
         self.fixed: dict[str, float] = defaultdict(float)
@@ -183,11 +182,8 @@ class Layer:
         return out
 
     def _lora(self, x: Tensor, info: LinearInfo) -> None:
-        """PEFT's LoRA forward: x.to(adapter dtype) -> dropout -> lora_A -> lora_B, scaled and added."""
+        """PEFT's LoRA forward (lora_dropout 0, an Identity): x.to(adapter dtype) -> lora_A -> lora_B, scaled and added."""
         xa = self.cast(x, self.p.adapter)
-        if self.lora_dropout > 0:
-            self.save(self.new(xa.elems, "bool", False), "lora_inputs")
-            xa = self.new(xa.elems, xa.dtype, xa.requires_grad)
         xa = self.cast(xa, self.p.autocast) if self.p.autocast else xa
         self.save(xa, "lora_inputs")  # lora_A's weight gradient needs its input
         a_out = self.new(self.rank, self.p.autocast or self.p.adapter, True)
@@ -205,7 +201,7 @@ class Layer:
         out_dtype = "fp32" if "fp32" in (x.dtype, cos_dtype) else x.dtype
         return self.new(x.elems, out_dtype, x.requires_grad)
 
-    def attention(self, q: Tensor, k: Tensor, v: Tensor, *, softcap: bool = False, dropout: float = 0.0) -> Tensor:
+    def attention(self, q: Tensor, k: Tensor, v: Tensor, *, softcap: bool = False) -> Tensor:
         d = self.d
         grad = q.requires_grad or k.requires_grad or v.requires_grad
         if self.attention_impl == "flash":
@@ -217,11 +213,11 @@ class Layer:
                     self.save(t, "attention")
                 self.save(self.new(d.heads, "fp32", True), "attention")
             return out
-        return self._eager_attention(q, k, v, softcap=softcap, dropout=dropout)
+        return self._eager_attention(q, k, v, softcap=softcap)
 
-    def _eager_attention(self, q: Tensor, k: Tensor, v: Tensor, *, softcap: bool, dropout: float) -> Tensor:
+    def _eager_attention(self, q: Tensor, k: Tensor, v: Tensor, *, softcap: bool) -> Tensor:
         """transformers' eager_attention_forward: repeat_kv, q @ k^T * scale, [softcap],
-        + mask, softmax in fp32, cast back, [dropout], @ v. A matmul saves each operand
+        + mask, softmax in fp32, cast back, @ v (attention dropout 0 in every family modelled). A matmul saves each operand
         only for the other's gradient."""
         d = self.d
         compute = self.p.autocast or q.dtype
@@ -240,9 +236,6 @@ class Layer:
         if grad:
             self.save(probs32, "attention")
         probs = self.cast(probs32, compute)
-        if dropout > 0 and grad:
-            self.save(self.new(scores, "bool", False), "attention")
-            probs = self.new(scores, compute, grad)
         self._matmul_saves(probs, vc)
         return self.new(d.heads * d.head_dim, compute, grad or vc.requires_grad)
 

@@ -58,10 +58,6 @@ def precision_of(settings: TrainingSettings) -> Precision:
     return Precision(weights=settings.precision)
 
 
-def param_bytes(dtype: str) -> int:
-    return DTYPE_BYTES[dtype]
-
-
 def weight_bytes(arch: Architecture, settings: TrainingSettings) -> int:
     p = precision_of(settings)
     adapters = arch.adapter_params * DTYPE_BYTES[p.adapter]
