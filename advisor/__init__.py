@@ -6,9 +6,9 @@ functions and returns the same pydantic models.
 
 from __future__ import annotations
 
-from .api import assess, parse_answers, questionnaire
-from .models import Answers, Assessment, ComputeAssessment, Questionnaire
-from .rubric import Rubric, load_rubric
+from .assessment.contract import Answers, Assessment, ComputeAssessment, Questionnaire
+from .assessment.rubric import Rubric, load_rubric
+from .assessment.service import assess, parse_answers, questionnaire
 from .versions import installed_version
 
 __version__ = installed_version("advisor") or "0.0.0+source"  # "+source": a tree that was never installed

@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INVALID_INPUT = 2
 EXIT_SIGINT = 130
@@ -27,7 +26,9 @@ class FieldIssue(BaseModel):
 
     field: str = Field(description="Dotted path of the field, e.g. `stability` or `answers.dataset_examples`.")
     message: str = Field(description="What is wrong with the value.")
-    allowed: list[str] | None = Field(default=None, description="The accepted values or range, when there is a short list.")
+    allowed: list[str] | None = Field(
+        default=None, description="The accepted values or range, when there is a short list."
+    )
 
 
 class ErrorInfo(BaseModel):
@@ -35,7 +36,11 @@ class ErrorInfo(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
 
-    code: str = Field(description="Stable error code: invalid_input, invalid_file, refused, missing_dependency, interrupted, internal.")
+    code: str = Field(
+        description=(
+            "Stable error code: invalid_input, invalid_file, refused, missing_dependency, interrupted, internal."
+        )
+    )
     message: str
     fields: list[FieldIssue] = Field(default_factory=list)
 
@@ -68,6 +73,11 @@ class InvalidInput(AdvisorError):
 
     code = "invalid_input"
     exit_code = EXIT_INVALID_INPUT
+
+    def within(self, prefix: str) -> InvalidInput:
+        """The same error with its fields named inside `prefix` (`dataset_license` -> `answers.dataset_license`)."""
+        fields = [issue.model_copy(update={"field": f"{prefix}.{issue.field}"}) for issue in self.fields]
+        return type(self)(self.message, fields=fields, code=self.code)
 
 
 class InvalidFile(InvalidInput):
@@ -129,7 +139,9 @@ def field_issues(exc: ValidationError, prefix: str = "") -> list[FieldIssue]:
             message = f"{message} (got {_short(err['input'])})"
         issues.append(FieldIssue(field=field, message=message, allowed=allowed))
     if len(errors) > MAX_FIELD_ISSUES:
-        issues.append(FieldIssue(field="(more)", message=f"{len(errors) - MAX_FIELD_ISSUES:,} more problems not listed"))
+        issues.append(
+            FieldIssue(field="(more)", message=f"{len(errors) - MAX_FIELD_ISSUES:,} more problems not listed")
+        )
     return issues
 
 

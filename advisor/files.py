@@ -100,7 +100,9 @@ def _check_tree(data: Any, *, field: str, name: str) -> None:
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
-                raise _file_error(field, f"{name} holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text") from None
+                raise _file_error(
+                    field, f"{name} holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text"
+                ) from None
         elif isinstance(value, (dict, list)):
             if depth >= MAX_YAML_DEPTH:
                 raise _file_error(field, f"{name} is nested more than {MAX_YAML_DEPTH} levels deep")

@@ -25,7 +25,7 @@ def median_seconds(commands: list[list[str]], runs: int) -> list[float]:
         subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
     times: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
-        for command, samples in zip(commands, times):
+        for command, samples in zip(commands, times, strict=True):
             start = time.perf_counter()
             subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
             samples.append(time.perf_counter() - start)
@@ -52,8 +52,15 @@ def main() -> None:
     parser.add_argument("--example", default="sql-dialect")  # no base model: the estimator is not run
     args = parser.parse_args()
     m = measure(args.runs, args.example)
-    print(f"advisor assess --answers examples/{args.example}.yaml --json : {m['assess_s'] * 1000:7.1f} ms (median of {args.runs})")
-    print(f'python -c "import pydantic, click, jinja2"          : {m["floor_s"] * 1000:7.1f} ms (median of {args.runs})')
+    print(
+        (
+            f"advisor assess --answers examples/{args.example}.yaml --json : {m['assess_s'] * 1000:7.1f} ms (median of "
+            f"{args.runs})"
+        )
+    )
+    print(
+        f'python -c "import pydantic, click, jinja2"          : {m["floor_s"] * 1000:7.1f} ms (median of {args.runs})'
+    )
     print(f"ratio: {m['ratio']:.2f}x (target: under 2x)")
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from advisor.estimate import estimate_training_memory  # noqa: E402
-from advisor.estimate.calibration import DEFAULT_ROWS, describe_row, load_rows, settings_for  # noqa: E402
+from bench.calibration import DEFAULT_ROWS, describe_row, load_rows, settings_for  # noqa: E402
 
 
 def accelerate_rule(row: dict) -> float | None:
@@ -57,8 +57,12 @@ def measure(rows_path: Path = DEFAULT_ROWS) -> dict:
     for row in load_rows(rows_path):
         measured = row["peak_allocated_bytes"]
         est = estimate_training_memory(row["model"], settings_for(row))
-        predictions = {"advisor": est.peak_bytes, "accelerate": accelerate_rule(row),
-                       "LLaMA-Factory": llama_factory_rule(row), "W+G+O": states_only(row)}
+        predictions = {
+            "advisor": est.peak_bytes,
+            "accelerate": accelerate_rule(row),
+            "LLaMA-Factory": llama_factory_rule(row),
+            "W+G+O": states_only(row),
+        }
         row_errors = {k: None if p is None else p / measured - 1 for k, p in predictions.items()}
         for k, e in row_errors.items():
             if e is not None:
@@ -70,8 +74,12 @@ def measure(rows_path: Path = DEFAULT_ROWS) -> dict:
 
     start = time.perf_counter()
     est = estimate_training_memory("llama-3.1-8b", TrainingSettings(targets="all-linear"))
-    return {"rows": rows, "summary": summary, "count_8b_s": time.perf_counter() - start,
-            "count_8b": (est.trainable_params, est.total_params)}
+    return {
+        "rows": rows,
+        "summary": summary,
+        "count_8b_s": time.perf_counter() - start,
+        "count_8b": (est.trainable_params, est.total_params),
+    }
 
 
 def main() -> None:
@@ -83,18 +91,24 @@ def main() -> None:
     def cell(e):
         return "" if e is None else f"{100 * e:+7.1f}%"
 
-    print(f"{'row':52s} {'measured':>10s} {'advisor':>10s} {'err':>8s} {'accelerate':>10s} {'LLaMA-F':>9s} {'W+G+O':>8s}")
+    print(
+        f"{'row':52s} {'measured':>10s} {'advisor':>10s} {'err':>8s} {'accelerate':>10s} {'LLaMA-F':>9s} {'W+G+O':>8s}"
+    )
     for r in m["rows"]:
         e = r["errors"]
-        print(f"{r['row']:52s} {r['measured'] / 2**30:9.2f}G {r['advisor'] / 2**30:9.2f}G {cell(e['advisor'])} "
-              f"{cell(e['accelerate']):>10s} {cell(e['LLaMA-Factory']):>9s} {cell(e['W+G+O']):>8s}")
+        print(
+            f"{r['row']:52s} {r['measured'] / 2**30:9.2f}G {r['advisor'] / 2**30:9.2f}G {cell(e['advisor'])} "
+            f"{cell(e['accelerate']):>10s} {cell(e['LLaMA-Factory']):>9s} {cell(e['W+G+O']):>8s}"
+        )
     print()
     print(f"{'estimator':15s} {'rows':>5s} {'median |err|':>13s} {'max |err|':>10s}")
     for k, v in m["summary"].items():
         print(f"{k:15s} {v['rows']:5d} {100 * v['median']:12.2f}% {100 * v['max']:9.2f}%")
     trainable, total = m["count_8b"]
-    print(f"\nllama-3.1-8b LoRA all-linear: {trainable:,} trainable of {total:,}, "
-          f"counted and estimated in {m['count_8b_s']:.2f} s after imports")
+    print(
+        f"\nllama-3.1-8b LoRA all-linear: {trainable:,} trainable of {total:,}, "
+        f"counted and estimated in {m['count_8b_s']:.2f} s after imports"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def measure() -> dict:
     """The fuzz statistics, from `bench/fuzz_stats.py --json` in a fresh interpreter."""
-    res = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--json"], cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--json"], cwd=ROOT, capture_output=True, text=True
+    )
     if not res.stdout.strip():
         raise RuntimeError(f"bench/fuzz_stats.py printed nothing (exit {res.returncode}): {res.stderr[-2000:]}")
     return json.loads(res.stdout)
@@ -66,14 +68,31 @@ def fuzz_statistics() -> dict:
 
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # pytest's own report; stdout is for the statistics
-        exit_code = pytest.main(["-m", "fuzz", "-q", "-p", "no:cacheprovider", str(ROOT / "tests")], plugins=[Counting()])
+        exit_code = pytest.main(
+            ["-m", "fuzz", "-q", "-p", "no:cacheprovider", str(ROOT / "tests")], plugins=[Counting()]
+        )
     tests = []
     for nodeid, outcome in outcomes.items():
-        counts = observed.get(nodeid) or Counter({"passed": int(outcome == "passed"), "failed": int(outcome != "passed")})
-        tests.append({"test": nodeid, "cases": counts["passed"] + counts["failed"], "passed": counts["passed"],
-                      "failed": counts["failed"], "invalid": counts["gave_up"], "outcome": outcome})
-    return {"cases": sum(t["cases"] for t in tests), "failed": sum(t["failed"] for t in tests),
-            "seconds": round(time.perf_counter() - start, 1), "exit_code": int(exit_code), "tests": tests}
+        counts = observed.get(nodeid) or Counter(
+            {"passed": int(outcome == "passed"), "failed": int(outcome != "passed")}
+        )
+        tests.append(
+            {
+                "test": nodeid,
+                "cases": counts["passed"] + counts["failed"],
+                "passed": counts["passed"],
+                "failed": counts["failed"],
+                "invalid": counts["gave_up"],
+                "outcome": outcome,
+            }
+        )
+    return {
+        "cases": sum(t["cases"] for t in tests),
+        "failed": sum(t["failed"] for t in tests),
+        "seconds": round(time.perf_counter() - start, 1),
+        "exit_code": int(exit_code),
+        "tests": tests,
+    }
 
 
 def main() -> None:
@@ -88,7 +107,12 @@ def main() -> None:
         print(f"{'test':<{width}}  {'cases':>6}  {'failed':>6}  {'invalid':>7}  outcome")
         for t in stats["tests"]:
             print(f"{t['test']:<{width}}  {t['cases']:>6}  {t['failed']:>6}  {t['invalid']:>7}  {t['outcome']}")
-        print(f"fuzz: {stats['cases']} cases, {stats['failed']} failed, in {len(stats['tests'])} tests ({stats['seconds']:.0f} s)")
+        print(
+            (
+                f"fuzz: {stats['cases']} cases, {stats['failed']} failed, in {len(stats['tests'])} tests "
+                f"({stats['seconds']:.0f} s)"
+            )
+        )
     sys.exit(stats["exit_code"])
 
 

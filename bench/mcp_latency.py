@@ -27,13 +27,15 @@ from pathlib import Path
 import anyio
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
-from advisor.api import assess
+from advisor.agents.mcp_server import build_server
+from advisor.assessment.service import assess
+from advisor.assessment.worked_examples import example_path
 from advisor.files import load_mapping
-from advisor.mcp_server import build_server
-from advisor.worked_examples import example_path
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = StdioServerParameters(command=sys.executable, args=["-m", "advisor", "mcp"], cwd=str(ROOT), env=dict(os.environ))
+SERVER = StdioServerParameters(
+    command=sys.executable, args=["-m", "advisor", "mcp"], cwd=str(ROOT), env=dict(os.environ)
+)
 
 
 async def timed_calls(call, calls: int) -> list[float]:
@@ -94,8 +96,16 @@ def measure(calls: int = 50, starts: int = 7, example: str = "sql-dialect") -> d
         start_times.append(anyio.run(start_up))
         floors.append(import_floor())
     median = statistics.median
-    return {"example": example, "calls": calls, "starts": starts, "direct_s": median(direct), "in_process_s": median(local),
-            "stdio_s": median(stdio), "start_up_s": median(start_times), "sdk_import_s": median(floors)}
+    return {
+        "example": example,
+        "calls": calls,
+        "starts": starts,
+        "direct_s": median(direct),
+        "in_process_s": median(local),
+        "stdio_s": median(stdio),
+        "start_up_s": median(start_times),
+        "sdk_import_s": median(floors),
+    }
 
 
 def main() -> None:

@@ -20,16 +20,32 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from advisor.fmt import fmt_gib, fmt_int, fmt_pct, fmt_seconds  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
-COMPONENTS = ["trainable_params", "weight_bytes", "gradient_bytes", "optimizer_state_bytes", "activation_bytes",
-              "output_bytes", "peak_bytes", "checkpoint_bytes"]
+COMPONENTS = [
+    "trainable_params",
+    "weight_bytes",
+    "gradient_bytes",
+    "optimizer_state_bytes",
+    "activation_bytes",
+    "output_bytes",
+    "peak_bytes",
+    "checkpoint_bytes",
+]
 
 
 def measure(model: str) -> dict:
     """Run `advisor reference-run --model MODEL --json` in a fresh process: its wall time and its result."""
     started = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "advisor", "reference-run", "--model", model, "--json"],
-                         capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-m", "advisor", "reference-run", "--model", model, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     wall = time.perf_counter() - started
     if res.returncode != 0:
         raise RuntimeError(f"{model}: exit {res.returncode}\n{res.stdout}{res.stderr}")
@@ -39,7 +55,9 @@ def measure(model: str) -> dict:
 
 
 def main(models: list[str]) -> int:
-    print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} before the runs")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} before the runs"
+    )
     for model in models:
         try:
             m = measure(model)
@@ -53,13 +71,18 @@ def main(models: list[str]) -> int:
 def print_run(run: dict, wall: float) -> None:
     scale = run["scale"]
     print()
-    print(f"{run['model']['id']} ({run['model']['layers']} layers) on {run['device']['kind']} ({run['device']['name']}, "
-          f"{run['device']['threads']} threads): wall {wall:.1f} s including imports, {run['seconds']:.1f} s in the run")
+    print(
+        f"{run['model']['id']} ({run['model']['layers']} layers) on {run['device']['kind']} ({run['device']['name']}, "
+        f"{run['device']['threads']} threads): wall {wall:.1f} s including imports, {run['seconds']:.1f} s in the run"
+    )
     print(f"  {scale['kind']}: {scale['reason']}")
-    print(f"  {run['steps']} steps of {run['settings']['batch']} x {run['settings']['seq']} tokens, "
-          f"{run['settings']['precision']}, {run['device']['optimizer']}")
-    header = f"  {'component':<22}" + "".join(f"{h:>16}" for h in ("full measured", "estimated", "error",
-                                                                    "LoRA measured", "estimated", "error"))
+    print(
+        f"  {run['steps']} steps of {run['settings']['batch']} x {run['settings']['seq']} tokens, "
+        f"{run['settings']['precision']}, {run['device']['optimizer']}"
+    )
+    header = f"  {'component':<22}" + "".join(
+        f"{h:>16}" for h in ("full measured", "estimated", "error", "LoRA measured", "estimated", "error")
+    )
     print(header)
     for name in COMPONENTS:
         cells = []
@@ -68,41 +91,32 @@ def print_run(run: dict, wall: float) -> None:
             cells += _cells(figure, name)
         print(f"  {name:<22}" + "".join(f"{c:>16}" for c in cells))
     step = [run[m]["figures"]["step_seconds"] if run[m]["figures"] else None for m in ("full", "lora")]
-    print(f"  {'step_seconds':<22}" + f"{_num(step[0], 's'):>16}{'':>32}{_num(step[1], 's'):>16}")
+    print(f"  {'step_seconds':<22}" + f"{fmt_seconds(step[0]):>16}{'':>32}{fmt_seconds(step[1]):>16}")
     print(f"  basis: full {run['full']['basis']}, LoRA {run['lora']['basis']}")
     print("  peak at each depth measured:")
     for method in ("full", "lora"):
         for r in run[method]["runs"]:
             peak = r["figures"]["peak_bytes"]
-            print(f"    {method:<5} {r['layers']:>3} layers  measured {_gib(peak['measured'])}  estimated {_gib(peak['estimated'])}  "
-                  f"error {_pct(peak['error'])}  median step {_num(r['figures']['step_seconds'], 's')}")
+            measured, estimated = fmt_gib(peak["measured"], 4), fmt_gib(peak["estimated"], 4)
+            print(
+                f"    {method:<5} {r['layers']:>3} layers  measured {measured}  estimated {estimated}  "
+                f"error {fmt_pct(peak['error'], 2, signed=True)}  "
+                f"median step {fmt_seconds(r['figures']['step_seconds'])}"
+            )
     serving = run["serving"]
-    print(f"  serving ({serving['basis']}): base {_num(serving['base_seconds'], 's')}, unmerged {_num(serving['unmerged_seconds'], 's')}, "
-          f"merged {_num(serving['merged_seconds'], 's')}; merged matches unmerged: {serving['outputs_match']}")
+    print(
+        f"  serving ({serving['basis']}): base {fmt_seconds(serving['base_seconds'])}, "
+        f"unmerged {fmt_seconds(serving['unmerged_seconds'])}, "
+        f"merged {fmt_seconds(serving['merged_seconds'])}; merged matches unmerged: {serving['outputs_match']}"
+    )
     print(f"  timings: {run['timings']}")
 
 
 def _cells(figure: dict | None, name: str) -> list[str]:
     if figure is None:
         return ["-", "-", "-"]
-    fmt = _count if name == "trainable_params" else _gib
-    return [fmt(figure["measured"]), fmt(figure["estimated"]), _pct(figure["error"])]
-
-
-def _gib(value) -> str:
-    return "-" if value is None else f"{value / (1 << 30):.4f} GiB"
-
-
-def _count(value) -> str:
-    return "-" if value is None else f"{value:,.0f}"
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{value:+.2%}"
-
-
-def _num(value, unit: str) -> str:
-    return "-" if value is None else f"{value:.3f} {unit}"
+    fmt = fmt_int if name == "trainable_params" else (lambda n: fmt_gib(n, 4))
+    return [fmt(figure["measured"]), fmt(figure["estimated"]), fmt_pct(figure["error"], 2, signed=True)]
 
 
 if __name__ == "__main__":

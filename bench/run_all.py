@@ -65,42 +65,75 @@ def main() -> int:
         rows.append((benchmark, measured, target, verdict))
 
     start = cold_start.measure(runs=runs)
-    add("cold start: `advisor assess --answers ... --json` vs `import pydantic, click, jinja2`",
-        f"{1000 * start['assess_s']:.0f} ms vs {1000 * start['floor_s']:.0f} ms = {start['ratio']:.2f}x", "under 2x",
-        start["ratio"] < 2)
+    add(
+        "cold start: `advisor assess --answers ... --json` vs `import pydantic, click, jinja2`",
+        f"{1000 * start['assess_s']:.0f} ms vs {1000 * start['floor_s']:.0f} ms = {start['ratio']:.2f}x",
+        "under 2x",
+        start["ratio"] < 2,
+    )
 
     accuracy = estimator_accuracy.measure()
     ours = accuracy["summary"]["advisor"]
-    add(f"estimator peak memory vs {ours['rows']} H200 measurements: median / max abs error",
-        f"{100 * ours['median']:.2f}% / {100 * ours['max']:.2f}%", "<= 5% / <= 15%", ours["median"] <= 0.05 and ours["max"] <= 0.15)
+    add(
+        f"estimator peak memory vs {ours['rows']} H200 measurements: median / max abs error",
+        f"{100 * ours['median']:.2f}% / {100 * ours['max']:.2f}%",
+        "<= 5% / <= 15%",
+        ours["median"] <= 0.05 and ours["max"] <= 0.15,
+    )
     for name in ("accelerate", "LLaMA-Factory", "W+G+O"):
         other = accuracy["summary"][name]
-        add(f"  beside it, {name} on {other['rows']} rows: median / max abs error",
-            f"{100 * other['median']:.1f}% / {100 * other['max']:.1f}%")
-    add("exact counts and estimate of llama-3.1-8b (LoRA all-linear) after imports", f"{accuracy['count_8b_s']:.2f} s",
-        "well under 1 s", accuracy["count_8b_s"] < 1)
+        add(
+            f"  beside it, {name} on {other['rows']} rows: median / max abs error",
+            f"{100 * other['median']:.1f}% / {100 * other['max']:.1f}%",
+        )
+    add(
+        "exact counts and estimate of llama-3.1-8b (LoRA all-linear) after imports",
+        f"{accuracy['count_8b_s']:.2f} s",
+        "well under 1 s",
+        accuracy["count_8b_s"] < 1,
+    )
 
     for model, budget in (("llama-3.2-1b", 60), *(() if args.quick else (("llama-3.1-8b", 180),))):
         run = reference_run.measure(model)
         peak = run["run"]["lora"]["figures"]["peak_bytes"]
-        add(f"reference run, default settings, {model} on this CPU: wall time incl. imports",
-            f"{run['wall_s']:.0f} s ({run['run']['scale']['kind']}; LoRA peak vs estimator {100 * peak['error']:+.1f}%)",
-            f"under {budget} s", run["wall_s"] < budget)
+        add(
+            f"reference run, default settings, {model} on this CPU: wall time incl. imports",
+            f"{run['wall_s']:.0f} s ({run['run']['scale']['kind']}; "
+            f"LoRA peak vs estimator {100 * peak['error']:+.1f}%)",
+            f"under {budget} s",
+            run["wall_s"] < budget,
+        )
 
     mcp = mcp_latency.measure(calls=calls, starts=starts)
-    add("MCP assess_lora_fit, in-process client (median)", f"{1000 * mcp['in_process_s']:.1f} ms", "under 20 ms",
-        mcp["in_process_s"] < 0.020)
-    add("MCP assess_lora_fit over stdio after start-up (median)", f"{1000 * mcp['stdio_s']:.1f} ms", "under 50 ms",
-        mcp["stdio_s"] < 0.050)
-    add("MCP server start-up (spawn to initialize answered)",
-        f"{mcp['start_up_s']:.2f} s (the SDK's import alone: {mcp['sdk_import_s']:.2f} s)")
+    add(
+        "MCP assess_lora_fit, in-process client (median)",
+        f"{1000 * mcp['in_process_s']:.1f} ms",
+        "under 20 ms",
+        mcp["in_process_s"] < 0.020,
+    )
+    add(
+        "MCP assess_lora_fit over stdio after start-up (median)",
+        f"{1000 * mcp['stdio_s']:.1f} ms",
+        "under 50 ms",
+        mcp["stdio_s"] < 0.050,
+    )
+    add(
+        "MCP server start-up (spawn to initialize answered)",
+        f"{mcp['start_up_s']:.2f} s (the SDK's import alone: {mcp['sdk_import_s']:.2f} s)",
+    )
 
     fuzz = fuzz_stats.measure()
-    add(f"fuzz cases tried ({len(fuzz['tests'])} fuzz tests, derandomized, {fuzz['seconds']:.0f} s)",
-        f"{fuzz['cases']:,} tried, {fuzz['failed']} failed", "0 failures", fuzz["failed"] == 0 and fuzz["exit_code"] == 0)
+    add(
+        f"fuzz cases tried ({len(fuzz['tests'])} fuzz tests, derandomized, {fuzz['seconds']:.0f} s)",
+        f"{fuzz['cases']:,} tried, {fuzz['failed']} failed",
+        "0 failures",
+        fuzz["failed"] == 0 and fuzz["exit_code"] == 0,
+    )
 
-    print(f"advisor benchmarks, {datetime.date.today().isoformat()}, {machine()}, "
-          f"load average before the runs: {load_before}")
+    print(
+        f"advisor benchmarks, {datetime.date.today().isoformat()}, {machine()}, "
+        f"load average before the runs: {load_before}"
+    )
     print()
     width = max(len(r[0]) for r in rows)
     print(f"| {'benchmark':<{width}} | measured | target | met |")

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import advisor
-from advisor.models import TRAINING_OPTIONS, Answers, ComputeAssessment
+from advisor.assessment.contract import TRAINING_OPTIONS, Answers, ComputeAssessment
 
 FUZZ_EXAMPLES = 500
 FUZZ = settings(
@@ -40,8 +40,20 @@ FIELDS = list(Answers.model_fields)
 QUESTIONS = {q.id: q for q in RUBRIC.questions}
 
 # Valid SPDX ids and LicenseRefs the table does not list: they classify as unknown.
-UNLISTED_LICENSES = ["Beerware", "JSON", "Vim", "X11", "curl", "Unicode-DFS-2016", "LicenseRef-Custom-Terms", "LicenseRef-X.1"]
-WITH_EXCEPTIONS = [("GPL-2.0-only WITH Classpath-exception-2.0", "copyleft"), ("Apache-2.0 WITH LLVM-exception", "permissive")]
+UNLISTED_LICENSES = [
+    "Beerware",
+    "JSON",
+    "Vim",
+    "X11",
+    "curl",
+    "Unicode-DFS-2016",
+    "LicenseRef-Custom-Terms",
+    "LicenseRef-X.1",
+]
+WITH_EXCEPTIONS = [
+    ("GPL-2.0-only WITH Classpath-exception-2.0", "copyleft"),
+    ("Apache-2.0 WITH LLVM-exception", "permissive"),
+]
 
 
 # --- the Answers contract, read from the model ------------------------------------------
@@ -76,9 +88,11 @@ def _case(text: str):
 
 def _license_leaf():
     listed = st.sampled_from([(lic, cls) for cls, ids in TABLE.licenses.items() for lic in ids]).flatmap(
-        lambda pair: _case(pair[0]).map(lambda text: (text, pair[1])))
+        lambda pair: _case(pair[0]).map(lambda text: (text, pair[1]))
+    )
     hugging_face = st.sampled_from(sorted(TABLE.hugging_face.items())).map(
-        lambda pair: (pair[0], CLASS_OF.get(pair[1].casefold(), UNKNOWN)))
+        lambda pair: (pair[0], CLASS_OF.get(pair[1].casefold(), UNKNOWN))
+    )
     unlisted = st.sampled_from(UNLISTED_LICENSES).map(lambda text: (text, UNKNOWN))
     return st.one_of(listed, hugging_face, unlisted, st.sampled_from(WITH_EXCEPTIONS))
 
@@ -209,17 +223,26 @@ def expected_verdict(levels: dict[str, str]) -> dict[str, Any]:
     order = list(RUBRIC.options)
     ranked = sorted(order, key=lambda option: (-fits[option], order.index(option)))
     alternative = next(option for option in ranked if option not in TRAINING_OPTIONS)
-    winners = [o for o in ranked if o in TRAINING_OPTIONS and fits[o] >= fits[alternative] + RUBRIC.decision.training_margin]
+    winners = [
+        o for o in ranked if o in TRAINING_OPTIONS and fits[o] >= fits[alternative] + RUBRIC.decision.training_margin
+    ]
     free = [option for option in winners if not blocked_by[option]]
     if free:
-        decision, primary = "recommend_lora", free[0]
+        primary = free[0]
+        decision = "recommend_full_finetune" if primary == "full_finetune" else "recommend_lora"
     elif winners:
         decision, primary = "not_ready", winners[0]
     else:
         decision, primary = "use_alternative", alternative
     blockers = [q.id for q in RUBRIC.questions if q.id in blocked_by[primary]] if decision == "not_ready" else []
-    return {"fits": fits, "gates": [g.id for g in gates], "blocked_by": blocked_by, "decision": decision,
-            "primary": primary, "blockers": blockers}
+    return {
+        "fits": fits,
+        "gates": [g.id for g in gates],
+        "blocked_by": blocked_by,
+        "decision": decision,
+        "primary": primary,
+        "blockers": blockers,
+    }
 
 
 @st.composite
@@ -243,7 +266,9 @@ def answer_at_level(draw, name: str, level: str) -> Any:
         low = field_bound(name, "ge") if low is None else int(low) + 1
         return draw(st.integers(low, int(high) if high is not None else 10**12))
     low = 0.0 if low is None else low
-    return draw(st.floats(min_value=low, max_value=high if high is not None else 1e12, exclude_min=True, allow_nan=False))
+    return draw(
+        st.floats(min_value=low, max_value=high if high is not None else 1e12, exclude_min=True, allow_nan=False)
+    )
 
 
 # --- invalid values: wrong types, out of range, NaN/inf, too long, unknown keys ------------
@@ -252,8 +277,21 @@ LETTERS = st.text(alphabet=string.ascii_letters, min_size=1, max_size=20)
 JUNK = st.one_of(st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
 # The strings pydantic reads as booleans (lax mode).
 BOOLEAN_WORDS = {"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"}
-INVALID_LICENSES = ["MIT AND", "AND", "OR MIT", "MIT (", "()", "MIT WITH", "MIT OR OR Apache-2.0", "licenseref-lowercase",
-                    "made-up-license", "", "   ", "MIT\nAND", "GPL-2.0-only WITH MIT"]
+INVALID_LICENSES = [
+    "MIT AND",
+    "AND",
+    "OR MIT",
+    "MIT (",
+    "()",
+    "MIT WITH",
+    "MIT OR OR Apache-2.0",
+    "licenseref-lowercase",
+    "made-up-license",
+    "",
+    "   ",
+    "MIT\nAND",
+    "GPL-2.0-only WITH MIT",
+]
 
 
 def _non_integral(x: float) -> bool:
@@ -265,18 +303,30 @@ def invalid_value(name: str):
     kind = field_kind(name)
     if kind == "choice":
         allowed = set(choices(name))
-        return st.one_of(st.text(max_size=40).filter(lambda s: s not in allowed), st.integers(), st.booleans(),
-                         st.floats(), JUNK)
+        return st.one_of(
+            st.text(max_size=40).filter(lambda s: s not in allowed), st.integers(), st.booleans(), st.floats(), JUNK
+        )
     if kind == "int":
         low = field_bound(name, "ge")
-        return st.one_of(st.integers(max_value=low - 1), st.just(-(10**40)), st.floats().filter(_non_integral),
-                         LETTERS, JUNK)
+        return st.one_of(
+            st.integers(max_value=low - 1), st.just(-(10**40)), st.floats().filter(_non_integral), LETTERS, JUNK
+        )
     if kind == "float":
-        return st.one_of(st.floats(max_value=0), st.sampled_from([math.nan, math.inf, -math.inf]),
-                         st.integers(max_value=0), st.integers(min_value=2**1024, max_value=2**1100), LETTERS, JUNK)
+        return st.one_of(
+            st.floats(max_value=0),
+            st.sampled_from([math.nan, math.inf, -math.inf]),
+            st.integers(max_value=0),
+            st.integers(min_value=2**1024, max_value=2**1100),
+            LETTERS,
+            JUNK,
+        )
     if kind == "bool":
-        return st.one_of(st.integers().filter(lambda i: i not in (0, 1)), st.floats().filter(lambda x: x not in (0.0, 1.0)),
-                         LETTERS.filter(lambda s: s.lower() not in BOOLEAN_WORDS), JUNK)
+        return st.one_of(
+            st.integers().filter(lambda i: i not in (0, 1)),
+            st.floats().filter(lambda x: x not in (0.0, 1.0)),
+            LETTERS.filter(lambda s: s.lower() not in BOOLEAN_WORDS),
+            JUNK,
+        )
     limit = field_bound(name, "max_length")
     too_long = st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(limit + 1, 4 * limit))
     wrong_type = st.one_of(st.integers(), st.floats(), st.booleans(), JUNK)
@@ -286,7 +336,9 @@ def invalid_value(name: str):
     return st.one_of(too_long, wrong_type)
 
 
-UNKNOWN_KEYS = st.one_of(st.text(min_size=1, max_size=60).filter(lambda k: k not in Answers.model_fields), st.integers())
+UNKNOWN_KEYS = st.one_of(
+    st.text(min_size=1, max_size=60).filter(lambda k: k not in Answers.model_fields), st.integers()
+)
 
 
 @st.composite

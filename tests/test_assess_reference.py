@@ -11,13 +11,21 @@ pytest.importorskip("torch")
 
 from markdown_it import MarkdownIt  # noqa: E402
 
+from advisor.assessment.worked_examples import example_path  # noqa: E402
 from advisor.estimate import estimate_training_memory, training_settings  # noqa: E402
-from advisor.worked_examples import example_path  # noqa: E402
 from tests.conftest import run_advisor  # noqa: E402
 
-TINY = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 256, "hidden_size": 32,
-        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-        "max_position_embeddings": 128}
+TINY = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "vocab_size": 256,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 128,
+}
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
@@ -34,20 +42,33 @@ def test_a_recommendation_is_measured_and_reported(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(TINY))
     report = tmp_path / "advice.md"
-    res = run_advisor("assess", "--answers", answers_file(tmp_path, "support-tone", base_model=str(folder)),
-                      "--reference-run", "--json", "--report", str(report), env=ONE_THREAD)
+    res = run_advisor(
+        "assess",
+        "--answers",
+        answers_file(tmp_path, "support-tone", base_model=str(folder)),
+        "--reference-run",
+        "--json",
+        "--report",
+        str(report),
+        env=ONE_THREAD,
+    )
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["decision"] == "recommend_lora" and data["reference_run_skipped"] is None
     run = data["reference_run"]
-    estimate = estimate_training_memory(str(folder), training_settings(method="lora", targets="all-linear", rank=16, seq=64))
+    estimate = estimate_training_memory(
+        str(folder), training_settings(method="lora", targets="all-linear", rank=16, seq=64)
+    )
     assert run["lora"]["figures"]["trainable_params"]["measured"] == estimate.trainable_params
     assert run["settings"]["targets"] == "all-linear" and run["settings"]["rank"] == 16
 
     text = report.read_text()
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    headings = ["".join(child.content for child in tokens[i + 1].children)
-                for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
+    headings = [
+        "".join(child.content for child in tokens[i + 1].children)
+        for i, t in enumerate(tokens)
+        if t.type == "heading_open" and t.tag == "h2"
+    ]
     assert "Reference run: tiny | `model`" in headings
     fences = [t for t in tokens if t.type == "fence"]
     assert [f.info for f in fences] == ["mermaid"] and "xychart-beta" in fences[0].content

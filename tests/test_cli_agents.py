@@ -71,7 +71,7 @@ def test_mcp_without_the_sdk_names_the_install_command(monkeypatch):
     # `import mcp...` now fails as if the SDK were not installed, even where other tests imported it
     for name in ["mcp", *(m for m in sys.modules if m.startswith("mcp."))]:
         monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.delitem(sys.modules, "advisor.mcp_server", raising=False)
+    monkeypatch.delitem(sys.modules, "advisor.agents.mcp_server", raising=False)
     result = run("mcp")
     assert result.exit_code == 1
     assert "pip install 'advisor[mcp]'" in result.stderr

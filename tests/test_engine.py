@@ -6,14 +6,16 @@ import pytest
 import yaml
 
 import advisor
-from advisor.api import installed_versions
-from advisor.engine import decide, evaluate, representative_answer
+from advisor.assessment.contract import TRAINING_OPTIONS, Answers, ComputeAssessment
+from advisor.assessment.engine import decide, evaluate, representative_answer
+from advisor.assessment.service import installed_versions
+from advisor.assessment.worked_examples import example_names, example_path
 from advisor.errors import InvalidInput
-from advisor.worked_examples import example_names, example_path
-from advisor.models import TRAINING_OPTIONS, Answers, ComputeAssessment
 
 RUBRIC = advisor.load_rubric()
-NOT_ASSESSED = ComputeAssessment(status="not_assessed", reason="test", options={o: "not_assessed" for o in TRAINING_OPTIONS})
+NOT_ASSESSED = ComputeAssessment(
+    status="not_assessed", reason="test", options={o: "not_assessed" for o in TRAINING_OPTIONS}
+)
 EXAMPLES = {name: advisor.parse_answers(yaml.safe_load(example_path(name).read_text())) for name in example_names()}
 
 
@@ -75,7 +77,11 @@ def test_non_commercial_license_blocks_commercial_use_only():
 
 def test_compute_hook_makes_qlora_primary_when_only_qlora_fits():
     """The estimator plugs in through ComputeAssessment; the rubric's compute rules and gates do the rest."""
-    compute = ComputeAssessment(status="assessed", reason="test", options={"lora": "does_not_fit", "qlora": "fits", "full_finetune": "does_not_fit"})
+    compute = ComputeAssessment(
+        status="assessed",
+        reason="test",
+        options={"lora": "does_not_fit", "qlora": "fits", "full_finetune": "does_not_fit"},
+    )
     result = run(EXAMPLES["support-tone"], compute)
     assert (result.decision, result.primary) == ("recommend_lora", "qlora")
     fits = {o.option: o for o in result.options}
@@ -116,7 +122,7 @@ def test_what_would_change_finds_the_flip_for_a_blocker():
 
 
 def test_representative_answers_fall_in_their_level():
-    from advisor.engine import level_of
+    from advisor.assessment.engine import level_of
 
     for question in RUBRIC.questions:
         for level in RUBRIC.levels(question):
@@ -127,7 +133,7 @@ def test_representative_answers_fall_in_their_level():
 def test_improving_one_answer_never_lowers_its_criterion(name):
     base = EXAMPLES[name]
     for question in (q for q in RUBRIC.questions if q.role == "scored"):
-        ranked = sorted(RUBRIC.levels(question), key=lambda level: question.scores[level])
+        ranked = sorted(RUBRIC.levels(question), key=lambda level: question.readiness[level])
         criterion_scores = []
         for level in ranked:
             answers = base.model_copy(update={question.id: representative_answer(question, level, RUBRIC)})
@@ -162,14 +168,23 @@ def test_every_reason_cites_known_sources(name):
 def test_confidence_drops_with_open_answers_that_matter():
     full = run(EXAMPLES["support-tone"])
     assert full.confidence.level == "high"
-    partial = run(EXAMPLES["support-tone"].model_copy(update={"context_tried": None, "eval_set": None, "stability": None}))
+    partial = run(
+        EXAMPLES["support-tone"].model_copy(update={"context_tried": None, "eval_set": None, "stability": None})
+    )
     assert partial.confidence.level != "high"
     assert set(partial.confidence.open_changes) <= set(partial.confidence.open_questions)
 
 
 READY = dict(
-    dataset_examples=800, dataset_quality="curated", dataset_license="MIT", commercial_use=True, privacy="no_personal_data",
-    serving_mode="merged", adapters=1, eval_set="production_like", baseline_measured=True,
+    dataset_examples=800,
+    dataset_quality="curated",
+    dataset_license="MIT",
+    commercial_use=True,
+    privacy="no_personal_data",
+    serving_mode="merged",
+    adapters=1,
+    eval_set="production_like",
+    baseline_measured=True,
 )
 BEHAVIOR_KINDS = ["style", "format", "behavior", "skill"]
 STABILITIES = ["stable", "evolving", "volatile", "unknown"]
@@ -177,7 +192,9 @@ CONTEXTS = ["not_tried", "works", "partly_works", "fails", "unknown"]
 
 
 def outcome(change_kind, stability, context_tried):
-    result = advisor.assess({**READY, "change_kind": change_kind, "stability": stability, "context_tried": context_tried})
+    result = advisor.assess(
+        {**READY, "change_kind": change_kind, "stability": stability, "context_tried": context_tried}
+    )
     return result.decision, result.primary
 
 

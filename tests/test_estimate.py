@@ -15,8 +15,8 @@ pytest.importorskip("peft")
 
 from advisor.errors import InvalidInput  # noqa: E402
 from advisor.estimate import TrainingSettings, compare_methods, estimate_training_memory  # noqa: E402
-from advisor.estimate.calibration import describe_row, load_rows, settings_for  # noqa: E402
-from advisor.specs import load_catalog, resolve_model_spec  # noqa: E402
+from advisor.model_specs import load_catalog, resolve_model_spec  # noqa: E402
+from bench.calibration import describe_row, load_rows, settings_for  # noqa: E402
 from tests.conftest import ROOT, run_advisor  # noqa: E402
 
 
@@ -69,8 +69,9 @@ def test_catalog_counts_match_peft_and_publisher(model_id):
     if entry.published_params:
         assert total == entry.published_params
     task = "CAUSAL_LM" if entry.task == "causal-lm" else "FEATURE_EXTRACTION"
-    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type=task,
-                                                    init_lora_weights=False))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type=task, init_lora_weights=False)
+    )
     peft_trainable, _ = peft_model.get_nb_trainable_parameters()
 
     est = estimate_training_memory(model_id, TrainingSettings(method="lora", targets="all-linear", rank=16))
@@ -131,8 +132,20 @@ def test_checkpointing_and_sharding_reduce_per_gpu_memory():
 
 
 def test_estimate_json_contract():
-    res = run_advisor("estimate", "--model", "qwen2.5-0.5b", "--targets", "all-linear", "--rank", "16", "--batch", "4",
-                      "--seq", "1024", "--json")
+    res = run_advisor(
+        "estimate",
+        "--model",
+        "qwen2.5-0.5b",
+        "--targets",
+        "all-linear",
+        "--rank",
+        "16",
+        "--batch",
+        "4",
+        "--seq",
+        "1024",
+        "--json",
+    )
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     for key in ("total_params", "trainable_params", "peak_bytes", "components", "assumptions"):
@@ -176,7 +189,10 @@ def test_bad_config_files_exit_2(tmp_path):
     cases = {
         "malformed": ('{"model_type": "llama",', "not valid JSON"),
         "unknown_type": ('{"model_type": "florp"}', "unknown model_type"),
-        "remote_code": ('{"model_type": "florp", "auto_map": {"AutoModelForCausalLM": "modeling_florp.Florp"}}', "never runs"),
+        "remote_code": (
+            '{"model_type": "florp", "auto_map": {"AutoModelForCausalLM": "modeling_florp.Florp"}}',
+            "never runs",
+        ),
         "no_type": ('{"hidden_size": 8}', "no model_type"),
     }
     for name, (text, needle) in cases.items():
@@ -210,8 +226,22 @@ def test_hub_ids_need_the_hub(monkeypatch):
 def test_models_command_lists_the_catalog():
     res = run_advisor("models", "--json")
     ids = {m["id"] for m in json.loads(res.stdout)}
-    for required in ("gpt2", "gpt2-xl", "roberta-base", "deberta-v2-xxlarge", "gpt3-175b", "llama-2-70b", "llama-3.1-405b",
-                     "llama-3.2-1b", "mistral-7b", "mixtral-8x7b", "qwen2.5-0.5b", "qwen2.5-72b", "gemma-2-27b", "phi-3-mini"):
+    for required in (
+        "gpt2",
+        "gpt2-xl",
+        "roberta-base",
+        "deberta-v2-xxlarge",
+        "gpt3-175b",
+        "llama-2-70b",
+        "llama-3.1-405b",
+        "llama-3.2-1b",
+        "mistral-7b",
+        "mixtral-8x7b",
+        "qwen2.5-0.5b",
+        "qwen2.5-72b",
+        "gemma-2-27b",
+        "phi-3-mini",
+    ):
         assert required in ids
 
 

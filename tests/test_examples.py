@@ -7,8 +7,8 @@ from typing import get_args
 
 import pytest
 
-from advisor.worked_examples import DEFAULT_EXAMPLE, example_names, expected_outcomes
-from advisor.models import Decision, OptionId
+from advisor.assessment.contract import Decision, OptionId
+from advisor.assessment.worked_examples import DEFAULT_EXAMPLE, example_names, expected_outcomes
 from tests.conftest import run_advisor
 
 EXPECTED = expected_outcomes()

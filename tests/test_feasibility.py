@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip("torch")
 
 from advisor import assess  # noqa: E402
+from advisor.assessment.compute import assess_compute  # noqa: E402
+from advisor.assessment.contract import Answers  # noqa: E402
 from advisor.errors import InvalidInput  # noqa: E402
-from advisor.feasibility import assess_compute  # noqa: E402
-from advisor.models import Answers  # noqa: E402
 
 
 def test_not_assessed_names_what_is_missing():
@@ -27,10 +27,23 @@ def test_lora_fits_a_large_gpu_and_full_fine_tuning_does_not():
 
 
 def test_qlora_when_lora_does_not_fit():
-    answers = Answers(base_model="meta-llama/Llama-3.1-8B-Instruct", gpu_memory_gib=24, batch_size=4, seq_len=1024,
-                      change_kind="format", stability="stable", context_tried="partly_works", dataset_examples=2000,
-                      dataset_quality="curated", dataset_license="LicenseRef-Proprietary", commercial_use=True,
-                      privacy="no_personal_data", serving_mode="merged", eval_set="production_like", baseline_measured=True)
+    answers = Answers(
+        base_model="meta-llama/Llama-3.1-8B-Instruct",
+        gpu_memory_gib=24,
+        batch_size=4,
+        seq_len=1024,
+        change_kind="format",
+        stability="stable",
+        context_tried="partly_works",
+        dataset_examples=2000,
+        dataset_quality="curated",
+        dataset_license="LicenseRef-Proprietary",
+        commercial_use=True,
+        privacy="no_personal_data",
+        serving_mode="merged",
+        eval_set="production_like",
+        baseline_measured=True,
+    )
     result = assess(answers)
     assert (result.decision, result.primary) == ("recommend_lora", "qlora")
     assert result.compute.options["lora"] == "does_not_fit"

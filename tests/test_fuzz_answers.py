@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import advisor
-from advisor.api import installed_versions
+from advisor.assessment.engine import evaluate
+from advisor.assessment.service import installed_versions
 from advisor.cli import cli
-from advisor.engine import evaluate
 from advisor.errors import InvalidInput
 from advisor.files import MAX_ANSWERS_BYTES, MAX_YAML_DEPTH
 from tests.conftest import ROOT
@@ -63,8 +63,9 @@ def test_valid_answers_give_the_decision_the_rubric_data_implies(drawn, compute)
         if not option.training:
             assert option.blocked_by == []
     # the blockers are exactly the questions of the fired gates that block the primary
-    assert set(result.blockers) == ({g.question for g in result.gates if result.primary in g.blocks}
-                                    if result.decision == "not_ready" else set())
+    assert set(result.blockers) == (
+        {g.question for g in result.gates if result.primary in g.blocks} if result.decision == "not_ready" else set()
+    )
     if result.license is not None:
         assert result.license.license_class == license_class
     json.dumps(result.model_dump(mode="json"), allow_nan=False)  # the JSON door can always print it
@@ -120,19 +121,51 @@ def test_invalid_answers_exit_2_naming_each_bad_field(drawn, as_json, via_stdin)
 # The billion laughs themselves run end to end below, in a process with a memory limit.
 LAUGHS = st.builds(
     lambda levels, width: "".join(
-        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width) if i else 'lol'}]\n" for i in range(levels)),
-    st.integers(2, 5), st.integers(2, 5))
-NESTED = st.builds(lambda depth, open_, close: open_ * depth + close * depth, st.integers(MAX_YAML_DEPTH + 1, 100_000),
-                   st.just("["), st.just("]")) | st.builds(
-    lambda depth: "goal:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, depth)), st.integers(MAX_YAML_DEPTH + 2, 300))
-PYTHON_TAGS = st.sampled_from([
-    "goal: !!python/object/apply:os.getcwd []\n", "goal: !!python/name:os.system\n", "goal: !!python/module:os\n",
-    "goal: !!python/object/new:builtins.dict {}\n", "goal: !!python/tuple [1, 2]\n", "goal: !custom tag\n",
-])
-MALFORMED = st.sampled_from(["change_kind: [style\n", "a: b: c\n", "{\n", "goal: 'open\n", "- a\nb: c\n", "\tgoal: x\n",
-                             "? [a, b]\n: c\n", "goal: \"\\q\"\n", "%YAML 9.9\n---\na: 1\n"])
-NOT_A_MAPPING = st.one_of(st.lists(st.integers(), min_size=1), st.integers(), st.floats(allow_nan=False),
-                          st.text(min_size=1).filter(lambda s: s.strip()), st.booleans(), st.none())
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width) if i else 'lol'}]\n" for i in range(levels)
+    ),
+    st.integers(2, 5),
+    st.integers(2, 5),
+)
+NESTED = st.builds(
+    lambda depth, open_, close: open_ * depth + close * depth,
+    st.integers(MAX_YAML_DEPTH + 1, 100_000),
+    st.just("["),
+    st.just("]"),
+) | st.builds(
+    lambda depth: "goal:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, depth)),
+    st.integers(MAX_YAML_DEPTH + 2, 300),
+)
+PYTHON_TAGS = st.sampled_from(
+    [
+        "goal: !!python/object/apply:os.getcwd []\n",
+        "goal: !!python/name:os.system\n",
+        "goal: !!python/module:os\n",
+        "goal: !!python/object/new:builtins.dict {}\n",
+        "goal: !!python/tuple [1, 2]\n",
+        "goal: !custom tag\n",
+    ]
+)
+MALFORMED = st.sampled_from(
+    [
+        "change_kind: [style\n",
+        "a: b: c\n",
+        "{\n",
+        "goal: 'open\n",
+        "- a\nb: c\n",
+        "\tgoal: x\n",
+        "? [a, b]\n: c\n",
+        'goal: "\\q"\n',
+        "%YAML 9.9\n---\na: 1\n",
+    ]
+)
+NOT_A_MAPPING = st.one_of(
+    st.lists(st.integers(), min_size=1),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(min_size=1).filter(lambda s: s.strip()),
+    st.booleans(),
+    st.none(),
+)
 
 
 def file_cases():
@@ -192,9 +225,14 @@ def test_hostile_answer_files_exit_2_within_memory_and_time(tmp_path, name, via_
     path.write_text(content, encoding="utf-8")
     source = "-" if via_stdin else str(path)
     start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "advisor", "assess", "--answers", source, "--json"],
-                         input=content.encode() if via_stdin else None, capture_output=True, timeout=60, cwd=ROOT,
-                         preexec_fn=_limit_memory)
+    res = subprocess.run(
+        [sys.executable, "-m", "advisor", "assess", "--answers", source, "--json"],
+        input=content.encode() if via_stdin else None,
+        capture_output=True,
+        timeout=60,
+        cwd=ROOT,
+        preexec_fn=_limit_memory,
+    )
     assert time.perf_counter() - start < 30
     assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
     error = json.loads(res.stdout)["error"]

@@ -16,7 +16,7 @@ pytest.importorskip("peft")
 from advisor.errors import InvalidInput  # noqa: E402
 from advisor.estimate import TrainingSettings, estimate_training_memory, training_settings  # noqa: E402
 from advisor.files import dumps_json  # noqa: E402
-from advisor.specs import resolve_model_spec  # noqa: E402
+from advisor.model_specs import resolve_model_spec  # noqa: E402
 from tests.strategies import CASE_SECONDS, FUZZ  # noqa: E402
 
 pytestmark = pytest.mark.fuzz
@@ -41,8 +41,12 @@ VALID = {
 }
 NOT_A_NAME = st.one_of(st.none(), st.integers(), st.text(max_size=12))
 INVALID = {
-    "method": st.one_of(st.sampled_from(["dora", "", "LORA", "full "]), NOT_A_NAME.filter(lambda v: v not in ("full", "lora", "qlora"))),
-    "rank": st.one_of(st.integers(max_value=0), st.integers(min_value=65537), st.sampled_from(["eight", 1.5, None, [8]])),
+    "method": st.one_of(
+        st.sampled_from(["dora", "", "LORA", "full "]), NOT_A_NAME.filter(lambda v: v not in ("full", "lora", "qlora"))
+    ),
+    "rank": st.one_of(
+        st.integers(max_value=0), st.integers(min_value=65537), st.sampled_from(["eight", 1.5, None, [8]])
+    ),
     "alpha": st.one_of(st.floats(max_value=0), st.sampled_from([math.nan, math.inf, "big", [1.0]])),
     "targets": st.sampled_from(["", " , ", "q_proj,", [], [""], ["q_proj", 3], 5, {"q_proj": 1}, 2.5]),
     "batch": st.one_of(st.integers(max_value=0), st.integers(min_value=(1 << 20) + 1), st.sampled_from(["many", 0.5])),

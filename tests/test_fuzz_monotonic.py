@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import advisor
-from advisor.api import installed_versions
-from advisor.engine import evaluate
-from advisor.models import ComputeAssessment
+from advisor.assessment.contract import TRAIN_DECISIONS, ComputeAssessment
+from advisor.assessment.engine import evaluate
+from advisor.assessment.service import installed_versions
 from tests.strategies import FUZZ, RUBRIC, answer_at_level, computes, valid_answers
 
 pytestmark = pytest.mark.fuzz
@@ -27,8 +27,10 @@ def improvements(draw):
     """Answers, a scored question, and two of its levels, the second scored at least as high as the first."""
     data, _ = draw(valid_answers())
     question = draw(st.sampled_from(SCORED))
-    worse, better = sorted(draw(st.lists(st.sampled_from(sorted(question.scores)), min_size=2, max_size=2)),
-                           key=question.scores.__getitem__)
+    worse, better = sorted(
+        draw(st.lists(st.sampled_from(sorted(question.readiness)), min_size=2, max_size=2)),
+        key=question.readiness.__getitem__,
+    )
     before = {**data, question.id: draw(answer_at_level(question.id, worse))}
     after = {**data, question.id: draw(answer_at_level(question.id, better))}
     return question, before, after
@@ -42,15 +44,21 @@ def test_improving_one_answer_never_lowers_its_criterion(case, compute):
     old_scores = {c.id: c.score for c in old.criteria}
     new_scores = {c.id: c.score for c in new.criteria}
     assert new_scores[question.criterion] >= old_scores[question.criterion]
-    assert {k: v for k, v in new_scores.items() if k != question.criterion} == \
-        {k: v for k, v in old_scores.items() if k != question.criterion}
+    assert {k: v for k, v in new_scores.items() if k != question.criterion} == {
+        k: v for k, v in old_scores.items() if k != question.criterion
+    }
 
 
 GATE_FACTS = {fact for gate in RUBRIC.gates for condition in gate.when for fact in condition}
 # For each fact a gate reads, the levels at which no gate's condition on it holds.
-CLEAR = {fact: [level for level in RUBRIC.facts()[fact]
-                if not any(level in condition.get(fact, []) for gate in RUBRIC.gates for condition in gate.when)]
-         for fact in GATE_FACTS}
+CLEAR = {
+    fact: [
+        level
+        for level in RUBRIC.facts()[fact]
+        if not any(level in condition.get(fact, []) for gate in RUBRIC.gates for condition in gate.when)
+    ]
+    for fact in GATE_FACTS
+}
 
 
 @st.composite
@@ -88,11 +96,11 @@ def test_firing_a_gate_never_makes_training_the_recommendation(case):
     gate, (answers_before, compute_before), (answers_after, compute_after) = case
     before, after = run(answers_before, compute_before), run(answers_after, compute_after)
     assert gate.id in {g.id for g in after.gates}
-    if after.decision == "recommend_lora":
-        assert before.decision == "recommend_lora", (before.primary, after.primary)
+    if after.decision in TRAIN_DECISIONS:
+        assert before.decision in TRAIN_DECISIONS, (before.primary, after.primary)
         assert after.primary not in gate.blocks
     if before.decision == "not_ready":
-        assert after.decision != "recommend_lora"
+        assert after.decision not in TRAIN_DECISIONS
 
 
 COMPUTE_GATES = [gate for gate in RUBRIC.gates if all(fact.startswith("compute.") for c in gate.when for fact in c)]
@@ -109,8 +117,10 @@ def test_less_hardware_never_makes_training_the_recommendation(drawn, compute, g
     (fact,) = gate.when[0]
     option = fact.split(".", 1)[1]
     fitting = compute.model_copy(update={"options": {**compute.options, option: "fits"}, "status": "assessed"})
-    not_fitting = compute.model_copy(update={"options": {**compute.options, option: "does_not_fit"}, "status": "assessed"})
+    not_fitting = compute.model_copy(
+        update={"options": {**compute.options, option: "does_not_fit"}, "status": "assessed"}
+    )
     before, after = run(answers, fitting), run(answers, not_fitting)
     assert gate.id in {g.id for g in after.gates}
-    if after.decision == "recommend_lora":
-        assert before.decision == "recommend_lora", (before.primary, after.primary)
+    if after.decision in TRAIN_DECISIONS:
+        assert before.decision in TRAIN_DECISIONS, (before.primary, after.primary)

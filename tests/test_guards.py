@@ -25,20 +25,26 @@ PACKAGE = ROOT / "advisor"
 # --- reading -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("payload", [
-    "!!python/object/apply:builtins.open [{marker}, w]",
-    "!!python/object/apply:os.mkdir [{marker}]",
-    "!!python/object/apply:subprocess.run [[touch, {marker}]]",
-], ids=["open", "mkdir", "subprocess"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "!!python/object/apply:builtins.open [{marker}, w]",
+        "!!python/object/apply:os.mkdir [{marker}]",
+        "!!python/object/apply:subprocess.run [[touch, {marker}]]",
+    ],
+    ids=["open", "mkdir", "subprocess"],
+)
 def test_yaml_python_tags_run_nothing(loader, tmp_path, payload):
     marker = tmp_path / "marker"
     with pytest.raises(InvalidFile, match="not valid YAML"):
-        files.parse_yaml("goal: " + payload.format(marker=json.dumps(str(marker))) + "\n", field="--answers", name="a.yaml")
+        files.parse_yaml(
+            "goal: " + payload.format(marker=json.dumps(str(marker))) + "\n", field="--answers", name="a.yaml"
+        )
     assert not marker.exists()
 
 
 def test_model_configs_over_their_limit_are_refused(tmp_path):
-    from advisor.specs import MAX_CONFIG_BYTES, resolve_model_spec
+    from advisor.model_specs import MAX_CONFIG_BYTES, resolve_model_spec
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"model_type": "llama", "padding": "x" * MAX_CONFIG_BYTES}))
@@ -50,12 +56,15 @@ def test_model_configs_over_their_limit_are_refused(tmp_path):
 
 def _model_folder(tmp_path: Path, marker: Path, model_type: str) -> Path:
     """A model folder with remote code and pickled weights that each create `marker` if executed."""
-    from advisor.specs import load_catalog
+    from advisor.model_specs import load_catalog
 
     folder = tmp_path / "hostile-model"
     folder.mkdir()
-    config = dict(load_catalog()["qwen2.5-0.5b"].config, model_type=model_type,
-                  auto_map={"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"})
+    config = dict(
+        load_catalog()["qwen2.5-0.5b"].config,
+        model_type=model_type,
+        auto_map={"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"},
+    )
     (folder / "config.json").write_text(json.dumps(config))
     code = f"open({str(marker)!r}, 'w').write('remote code ran')\n"
     (folder / "modeling_evil.py").write_text(code)
@@ -72,7 +81,7 @@ def _model_folder(tmp_path: Path, marker: Path, model_type: str) -> Path:
 
 def test_a_folder_needing_remote_code_is_refused_without_running_it(tmp_path):
     pytest.importorskip("transformers")
-    from advisor.specs import resolve_model_spec
+    from advisor.model_specs import resolve_model_spec
 
     marker = tmp_path / "marker"
     folder = _model_folder(tmp_path, marker, model_type="evil_model")
@@ -86,7 +95,7 @@ def test_a_known_architecture_is_built_from_transformers_not_the_folder(tmp_path
     pytest.importorskip("torch")
     pytest.importorskip("peft")
     from advisor.estimate import TrainingSettings, estimate_training_memory
-    from advisor.specs import resolve_model_spec
+    from advisor.model_specs import resolve_model_spec
 
     marker = tmp_path / "marker"
     folder = _model_folder(tmp_path, marker, model_type="qwen2")
@@ -121,14 +130,18 @@ def test_the_package_never_trusts_remote_code_or_unpickles():
         tree = ast.parse(source)
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
-                for key, value in zip(node.keys, node.values):
-                    if isinstance(key, ast.Constant) and key.value == "trust_remote_code" and not (
-                            isinstance(value, ast.Constant) and value.value is False):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if (
+                        isinstance(key, ast.Constant)
+                        and key.value == "trust_remote_code"
+                        and not (isinstance(value, ast.Constant) and value.value is False)
+                    ):
                         problems.append(f"{where}:{node.lineno}: trust_remote_code in a dict")
         for call in _calls(tree):
             keywords = {k.arg: k.value for k in call.keywords}
-            if "trust_remote_code" in keywords and not (isinstance(keywords["trust_remote_code"], ast.Constant)
-                                                        and keywords["trust_remote_code"].value is False):
+            if "trust_remote_code" in keywords and not (
+                isinstance(keywords["trust_remote_code"], ast.Constant) and keywords["trust_remote_code"].value is False
+            ):
                 problems.append(f"{where}:{call.lineno}: trust_remote_code")
             name = _dotted(call.func)
             if name in ("torch.load", "pickle.load", "pickle.loads", "joblib.load", "dill.load", "cloudpickle.load"):
@@ -201,18 +214,20 @@ def test_a_failed_write_keeps_the_old_report(tmp_path, monkeypatch):
 
 
 def test_a_report_that_fails_to_render_writes_nothing(tmp_path, monkeypatch):
-    import advisor.report
+    import advisor.report.render
 
     def broken(*args, **kwargs):
         raise RuntimeError("template bug")
 
-    monkeypatch.setattr(advisor.report, "render_report", broken)
+    monkeypatch.setattr(advisor.report.render, "render_report", broken)
     target = tmp_path / "report.md"
     result = CliRunner().invoke(cli, ["assess", "--example", "sql-dialect", "--report", str(target), "--json"])
     assert result.exit_code == 1 and json.loads(result.stdout)["error"]["code"] == "internal"
     assert _leftovers(tmp_path) == []
     target.write_text("the old report", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["assess", "--example", "sql-dialect", "--report", str(target), "--force", "--json"])
+    result = CliRunner().invoke(
+        cli, ["assess", "--example", "sql-dialect", "--report", str(target), "--force", "--json"]
+    )
     assert result.exit_code == 1 and target.read_text(encoding="utf-8") == "the old report"
     assert _leftovers(tmp_path) == ["report.md"]
 
@@ -227,8 +242,23 @@ def test_a_report_is_written_where_asked_and_nowhere_else(tmp_path):
     out.mkdir()
     home = Path(os.environ["HOME"])
     before = _tree(tmp_path, home)
-    res = subprocess.run([sys.executable, "-m", "advisor", "assess", "--example", "sql-dialect", "--report",
-                          str(out / "advice.md"), "--json"], capture_output=True, text=True, cwd=work, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "advisor",
+            "assess",
+            "--example",
+            "sql-dialect",
+            "--report",
+            str(out / "advice.md"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert _tree(tmp_path, home) - before == {str(out / "advice.md")}
     assert (out / "advice.md").read_text(encoding="utf-8").startswith("# LoRA advice")
@@ -247,5 +277,8 @@ def test_a_report_path_that_is_a_link_replaces_the_link_not_its_target(tmp_path)
     assert elsewhere.read_text(encoding="utf-8") == "not yours"
     dangling = tmp_path / "dangling.md"
     dangling.symlink_to(tmp_path / "missing" / "target.md")
-    assert CliRunner().invoke(cli, ["assess", "--example", "sql-dialect", "--report", str(dangling), "--json"]).exit_code == 0
+    assert (
+        CliRunner().invoke(cli, ["assess", "--example", "sql-dialect", "--report", str(dangling), "--json"]).exit_code
+        == 0
+    )
     assert not dangling.is_symlink() and not (tmp_path / "missing").exists()

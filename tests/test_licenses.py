@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.licenses import _spdx_normalize, classify_license, load_license_table, normalize_license
+from advisor.assessment.licenses import _spdx_normalize, classify_license, load_license_table, normalize_license
 
 TABLE = load_license_table()
 
@@ -71,8 +71,22 @@ def test_or_and_explanations_say_which_rule_applied():
     assert [p.license for p in classify_license("MIT AND CC-BY-NC-4.0", TABLE).parts] == ["MIT", "CC-BY-NC-4.0"]
 
 
-@pytest.mark.parametrize("bad", ["", "  ", "MIT AND", "MIT OR OR Apache-2.0", "(MIT", "MIT WITH MIT", "not-a-license", "Classpath-exception-2.0",
-                                 "()", "(())", "Beerware AND ()"])  # the parser raises IndexError on these
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "  ",
+        "MIT AND",
+        "MIT OR OR Apache-2.0",
+        "(MIT",
+        "MIT WITH MIT",
+        "not-a-license",
+        "Classpath-exception-2.0",
+        "()",
+        "(())",
+        "Beerware AND ()",
+    ],
+)  # the parser raises IndexError on these
 def test_invalid_expressions_are_rejected(bad):
     with pytest.raises(ValueError):
         normalize_license(bad, TABLE)

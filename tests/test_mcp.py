@@ -12,13 +12,13 @@ import pytest
 from mcp import Client
 
 import advisor
+from advisor.agents.mcp_server import build_server
+from advisor.agents.tools import TOOLS
+from advisor.assessment.contract import Answers, Questionnaire
+from advisor.assessment.worked_examples import example_path
 from advisor.estimate import estimate_training_memory, training_settings
 from advisor.files import load_mapping
-from advisor.mcp_server import build_server
-from advisor.models import Answers, Questionnaire
-from advisor.report import render_report
-from advisor.tools import TOOLS
-from advisor.worked_examples import example_path
+from advisor.report.render import render_report
 from tests.conftest import ROOT
 
 HEAVY = ("torch", "transformers", "peft")
@@ -107,9 +107,17 @@ def test_estimate_returns_what_the_estimator_returns(server):
     assert result.structured_content["trainable_params"] > 0
 
 
-TINY = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 256, "hidden_size": 32,
-        "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-        "max_position_embeddings": 128}
+TINY = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "vocab_size": 256,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 128,
+}
 
 
 def test_reference_run_measures_lora_beside_the_estimator(server, tmp_path):
@@ -119,7 +127,9 @@ def test_reference_run_measures_lora_beside_the_estimator(server, tmp_path):
     result = call(server, "run_reference_lora", arguments)
     assert not result.is_error, result.content[0].text
     run = result.structured_content
-    estimated = estimate_training_memory(str(config), training_settings(method="lora", targets="all-linear", rank=4, seq=32))
+    estimated = estimate_training_memory(
+        str(config), training_settings(method="lora", targets="all-linear", rank=4, seq=32)
+    )
     assert run["lora"]["figures"]["trainable_params"]["measured"] == estimated.trainable_params
     assert run["full"]["figures"]["trainable_params"]["measured"] == estimated.total_params
 
@@ -199,7 +209,12 @@ def test_render_report_writes_nothing_without_a_reports_folder(tmp_path, monkeyp
 @pytest.mark.parametrize(
     ("tool", "arguments", "field", "allowed"),
     [
-        ("assess_lora_fit", {"answers": {"stability": "sometimes"}}, "answers.stability", {"stable", "evolving", "volatile", "unknown"}),
+        (
+            "assess_lora_fit",
+            {"answers": {"stability": "sometimes"}},
+            "answers.stability",
+            {"stable", "evolving", "volatile", "unknown"},
+        ),
         ("assess_lora_fit", {"answers": {"stabilty": "stable"}}, "answers.stabilty", None),
         ("assess_lora_fit", {"answer": {"stability": "stable"}}, "answer", None),
         ("assess_lora_fit", {"answers": {"dataset_examples": "lots"}}, "answers.dataset_examples", None),
@@ -211,7 +226,12 @@ def test_render_report_writes_nothing_without_a_reports_folder(tmp_path, monkeyp
         ("estimate_training_memory", {"model": "qwen2.5-0.5b", "rank": 0}, "rank", None),
         ("estimate_training_memory", {"method": "lora"}, "model", None),
         ("estimate_training_memory", {"model": "no-such-model"}, "model", None),
-        ("estimate_training_memory", {"model": "qwen2.5-0.5b", "method": "qlora", "precision": "fp32"}, "precision", {"bf16", "fp16", "mixed"}),
+        (
+            "estimate_training_memory",
+            {"model": "qwen2.5-0.5b", "method": "qlora", "precision": "fp32"},
+            "precision",
+            {"bf16", "fp16", "mixed"},
+        ),
         ("run_reference_lora", {"model": "qwen2.5-0.5b", "steps": 0}, "steps", None),
         ("run_reference_lora", {"model": "qwen2.5-0.5b", "device": "tpu"}, "device", {"auto", "cpu", "cuda"}),
         ("run_reference_lora", {"model": "qwen2.5-0.5b", "max_seconds": -1}, "max_seconds", None),
@@ -249,19 +269,14 @@ def test_a_bug_reaches_the_caller_without_details(reports, monkeypatch):
 
 def test_the_server_answers_without_torch_transformers_or_peft():
     script = (
-        "import json, sys, anyio\n"
-        "from mcp import Client\n"
-        "from advisor.mcp_server import build_server\n"
-        "async def main():\n"
-        "    async with Client(build_server()) as client:\n"
-        "        await client.list_tools()\n"
-        "        for name, arguments in [('list_questions', {}), ('assess_lora_fit', {'answers': ANSWERS}), ('render_report', {'answers': ANSWERS})]:\n"
-        "            assert not (await client.call_tool(name, arguments)).is_error, name\n"
-        "anyio.run(main)\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        "import json, sys, anyio\nfrom mcp import Client\nfrom advisor.agents.mcp_server import build_server\nasync "
+        "def main():\n    async with Client(build_server()) as client:\n        await client.list_tools()\n        "
+        "for name, arguments in [('list_questions', {}), ('assess_lora_fit', {'answers': ANSWERS}), ('render_report', "
+        "{'answers': ANSWERS})]:\n            assert not (await client.call_tool(name, arguments)).is_error, "
+        "name\nanyio.run(main)\nprint(json.dumps(sorted(sys.modules)))\n"
     ).replace("ANSWERS", repr(example("sql-dialect")))
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
     loaded = json.loads(res.stdout.strip().splitlines()[-1])
-    assert "advisor.mcp_server" in loaded
+    assert "advisor.agents.mcp_server" in loaded
     assert not [m for m in loaded if m.split(".")[0] in HEAVY]

@@ -28,8 +28,13 @@ class RawClient:
 
     def __init__(self):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "advisor", "mcp"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, bufsize=1,
+            [sys.executable, "-m", "advisor", "mcp"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
         self.responses: dict[int, dict] = {}
         self.cond = threading.Condition()
@@ -64,8 +69,15 @@ class RawClient:
             return self.responses[id_]
 
     def initialize(self):
-        self.request(0, "initialize", {"protocolVersion": PROTOCOL, "capabilities": {},
-                                       "clientInfo": {"name": "robustness-test", "version": "0"}})
+        self.request(
+            0,
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL,
+                "capabilities": {},
+                "clientInfo": {"name": "robustness-test", "version": "0"},
+            },
+        )
         assert "result" in self.wait(0)
         self.send_line(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
 

@@ -9,9 +9,9 @@ import sys
 import anyio
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
+from advisor.agents.tools import TOOLS
+from advisor.assessment.worked_examples import example_path
 from advisor.files import load_mapping
-from advisor.tools import TOOLS
-from advisor.worked_examples import example_path
 from tests.conftest import ROOT
 
 # Runs `python -m advisor mcp ARGS` with this process's stdin and stdout, then reports its exit
@@ -40,7 +40,9 @@ def test_stdio_session_lists_tools_calls_them_and_shuts_down_cleanly(tmp_path):
                 init = await client.initialize()
                 tools = await client.list_tools()
                 assessed = await client.call_tool("assess_lora_fit", {"answers": answers})
-                estimated = await client.call_tool("estimate_training_memory", {"model": "qwen2.5-0.5b", "method": "qlora"})
+                estimated = await client.call_tool(
+                    "estimate_training_memory", {"model": "qwen2.5-0.5b", "method": "qlora"}
+                )
                 rejected = await client.call_tool("assess_lora_fit", {"answers": {"stability": "sometimes"}})
         return init, tools, assessed, estimated, rejected
 

@@ -17,7 +17,9 @@ TOTAL = 20
 
 def spawn(*args: str) -> pexpect.spawn:
     env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
-    return pexpect.spawn(sys.executable, ["-m", "advisor", "assess", *args], cwd=str(ROOT), env=env, encoding="utf-8", timeout=30)
+    return pexpect.spawn(
+        sys.executable, ["-m", "advisor", "assess", *args], cwd=str(ROOT), env=env, encoding="utf-8", timeout=30
+    )
 
 
 def answer(child: pexpect.spawn, number: int, reply: str) -> None:
@@ -51,7 +53,8 @@ def test_questionnaire_end_to_end(tmp_path):
     child.expect_exact("not accepted")
     child.sendline("1200")
     for number, reply in enumerate(
-        ["curated", "LicenseRef-Proprietary", "yes", "no_personal_data", "1", "", "unknown", "production_like", "yes"], start=7
+        ["curated", "LicenseRef-Proprietary", "yes", "no_personal_data", "1", "", "unknown", "production_like", "yes"],
+        start=7,
     ):
         answer(child, number, reply)
     for number in range(16, TOTAL + 1):

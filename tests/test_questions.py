@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 import yaml
 
-from advisor.worked_examples import example_names, example_path
-from advisor.models import Answers
+from advisor.assessment.contract import Answers
+from advisor.assessment.worked_examples import example_names, example_path
 from tests.conftest import run_advisor
 
 
@@ -56,7 +56,7 @@ def test_text_listing():
 
 def test_every_result_field_is_described():
     """The Assessment's JSON Schema is what agents read: every field says what it means."""
-    from advisor.models import Assessment, Questionnaire
+    from advisor.assessment.contract import Assessment, Questionnaire
 
     for model in (Assessment, Questionnaire):
         schema = model.model_json_schema()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from advisor.reference import data, plan
-from advisor.specs import resolve_model_spec
+from advisor.model_specs import resolve_model_spec
+from advisor.reference import corpus, extrapolate, plan
 
 pytest.importorskip("torch")
 
@@ -48,41 +48,43 @@ def test_saved_for_backward_counts_each_storage_once_and_skips_parameters():
 
 
 def test_builtin_corpus_is_prose_shipped_with_the_package():
-    corpus = data.load_corpus(None)
-    assert corpus.format == "builtin" and 3000 < len(corpus.texts[0]) < 20000
-    assert "LoRA" in corpus.texts[0]
+    texts = corpus.load_corpus(None)
+    assert texts.format == "builtin" and 3000 < len(texts.texts[0]) < 20000
+    assert "LoRA" in texts.texts[0]
 
 
 def test_jsonl_takes_text_or_prompt_and_completion(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps({"text": "one"}) + "\n\n" + json.dumps({"prompt": "two ", "completion": "three"}) + "\n")
-    assert data.load_corpus(path).texts == ["one", "two three"]
+    assert corpus.load_corpus(path).texts == ["one", "two three"]
 
 
 def test_plain_text_is_one_record(tmp_path):
     path = tmp_path / "d.txt"
     path.write_text('{"text": "not parsed"}\nsecond line')
-    corpus = data.load_corpus(path)
-    assert corpus.format == "text" and corpus.texts == ['{"text": "not parsed"}\nsecond line']
+    texts = corpus.load_corpus(path)
+    assert texts.format == "text" and texts.texts == ['{"text": "not parsed"}\nsecond line']
 
 
 def test_byte_fallback_maps_utf8_bytes_into_the_vocabulary(tmp_path):
     spec = resolve_model_spec("gpt2")
-    stream = data.tokenize(data.Corpus(["aé"], "x", "text"), spec, vocab_size=200, needed=3)
+    stream = corpus.tokenize(corpus.Corpus(["aé"], "x", "text"), spec, vocab_size=200, needed=3)
     assert stream.ids == [ord("a"), 0xC3 % 200, 0xA9 % 200]
     assert stream.tokenizer.startswith("byte-level fallback")
 
 
 def test_batches_read_in_order_and_wrap_around():
-    stream = data.TokenStream(ids=list(range(5)), tokenizer="t")
-    assert data.batches(stream, batch=2, seq=3, steps=2) == [[[0, 1, 2], [3, 4, 0]], [[1, 2, 3], [4, 0, 1]]]
+    stream = corpus.TokenStream(ids=list(range(5)), tokenizer="t")
+    assert corpus.batches(stream, batch=2, seq=3, steps=2) == [[[0, 1, 2], [3, 4, 0]], [[1, 2, 3], [4, 0, 1]]]
 
 
 def test_extrapolation_is_the_line_through_two_depths():
-    assert plan.extrapolate(10, 13, 1, 2, 16) == 55
-    assert plan.extrapolate(None, 13, 1, 2, 16) is None
-    assert plan.extrapolate_time(2.0, 1.5, 1, 2, 16) is None  # a deeper model measured faster: noise, not a slope
-    assert plan.extrapolate_time(1.0, 1.5, 1, 2, 3) == 2.0
+    assert extrapolate.extrapolate(10, 13, 1, 2, 16) == 55
+    assert extrapolate.extrapolate(None, 13, 1, 2, 16) is None
+    assert (
+        extrapolate.extrapolate_time(2.0, 1.5, 1, 2, 16) is None
+    )  # a deeper model measured faster: noise, not a slope
+    assert extrapolate.extrapolate_time(1.0, 1.5, 1, 2, 3) == 2.0
 
 
 def test_at_depth_keeps_every_shape_and_cuts_per_layer_lists():

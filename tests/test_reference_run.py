@@ -18,14 +18,22 @@ from pathlib import Path
 
 import pytest
 
+from advisor.fmt import fmt_count
 from tests.conftest import ROOT, run_advisor
 
 pytest.importorskip("peft")
 
 TINY = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64,
-    "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "tie_word_embeddings": False, "max_position_embeddings": 256,
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "vocab_size": 512,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "tie_word_embeddings": False,
+    "max_position_embeddings": 256,
 }
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -53,15 +61,28 @@ def cli_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny")
     config = tiny_config(folder)
     report = folder / "run.md"
-    res = run_advisor("reference-run", "--model", str(config), "--targets", "all-linear", "--rank", "8", "--steps", "6",
-                      "--json", "--report", str(report), env=ONE_THREAD)
+    res = run_advisor(
+        "reference-run",
+        "--model",
+        str(config),
+        "--targets",
+        "all-linear",
+        "--rank",
+        "8",
+        "--steps",
+        "6",
+        "--json",
+        "--report",
+        str(report),
+        env=ONE_THREAD,
+    )
     assert res.returncode == 0, res.stderr + res.stdout
     return json.loads(res.stdout), report
 
 
 def test_lora_trainable_params_equal_the_estimators_exact_count(cli_run):
     from advisor.estimate import TrainingSettings, estimate_training_memory
-    from advisor.specs import resolve_model_spec
+    from advisor.model_specs import resolve_model_spec
 
     run, _ = cli_run
     spec = resolve_model_spec(run["model"]["spec"])
@@ -82,7 +103,9 @@ def test_adapter_checkpoint_is_trainable_params_times_fp32_plus_the_header(cli_r
     assert ckpt - tensors == lora["checkpoint_header_bytes"]
     assert 0 < lora["checkpoint_header_bytes"] < 64 * 1024
     full = run["full"]["figures"]
-    assert full["checkpoint_bytes"]["measured"] == full["weight_bytes"]["measured"] == full["total_params"]["measured"] * 2
+    assert (
+        full["checkpoint_bytes"]["measured"] == full["weight_bytes"]["measured"] == full["total_params"]["measured"] * 2
+    )
 
 
 def test_gradients_and_adamw_states_are_trainable_params_times_their_dtype(cli_run):
@@ -132,17 +155,19 @@ def test_report_has_the_table_and_a_mermaid_memory_chart(cli_run):
     text = report.read_text()
     assert text.startswith("## Reference run: ")
     assert "```mermaid\nxychart-beta" in text and text.count("    bar [") == 2
-    assert f"{run['lora']['figures']['trainable_params']['measured']:,}" in text
+    assert fmt_count(run["lora"]["figures"]["trainable_params"]["measured"]) in text
 
 
 def test_report_renders_from_the_models_json_alone(cli_run):
-    from advisor.reference import ReferenceRun, render_markdown
+    from advisor.reference import ReferenceRun
+    from advisor.report.render import render_reference_run
 
     run, report = cli_run
-    assert render_markdown(ReferenceRun.model_validate_json(json.dumps(run))) == report.read_text()
+    assert render_reference_run(ReferenceRun.model_validate_json(json.dumps(run))) == report.read_text()
 
 
 # --- bad input: exit 2 with a JSON error naming the field ---------------------
+
 
 def _invoke(*args, env: dict | None = None):
     from click.testing import CliRunner
@@ -157,16 +182,19 @@ def _error(output: str) -> dict:
     return json.loads(output)["error"]
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("missing.jsonl", None, "no such file"),
-    ("empty.txt", b"  \n", "is empty"),
-    ("binary.txt", b"\x00\x01\x02", "binary"),
-    ("latin1.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
-    ("bad.jsonl", b'{"text": "ok"}\n{not json}\n', "line 2 is not valid JSON"),
-    ("fields.jsonl", b'{"body": "no text field"}\n', "needs a `text` field"),
-    ("array.jsonl", b'["a list"]\n', "must be a JSON object"),
-    ("numbers.jsonl", b'{"prompt": 1, "completion": "x"}\n', "must be strings"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("missing.jsonl", None, "no such file"),
+        ("empty.txt", b"  \n", "is empty"),
+        ("binary.txt", b"\x00\x01\x02", "binary"),
+        ("latin1.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
+        ("bad.jsonl", b'{"text": "ok"}\n{not json}\n', "line 2 is not valid JSON"),
+        ("fields.jsonl", b'{"body": "no text field"}\n', "needs a `text` field"),
+        ("array.jsonl", b'["a list"]\n', "must be a JSON object"),
+        ("numbers.jsonl", b'{"prompt": 1, "completion": "x"}\n', "must be strings"),
+    ],
+)
 def test_bad_dataset_files_exit_2_naming_the_field(tmp_path, name, content, expected):
     config = tiny_config(tmp_path / "m")
     path = tmp_path / name
@@ -181,27 +209,30 @@ def test_bad_dataset_files_exit_2_naming_the_field(tmp_path, name, content, expe
 
 
 def test_a_dataset_over_the_size_limit_is_refused(tmp_path, monkeypatch):
-    from advisor.reference import data
+    from advisor.reference import corpus
 
-    monkeypatch.setattr(data, "MAX_DATASET_BYTES", 100)
+    monkeypatch.setattr(corpus, "MAX_DATASET_BYTES", 100)
     path = tmp_path / "big.txt"
     path.write_text("x" * 200)
     with pytest.raises(Exception) as info:
-        data.load_corpus(path)
+        corpus.load_corpus(path)
     assert info.value.fields[0].field == "dataset" and "limit" in info.value.message
 
 
-@pytest.mark.parametrize("args, field, expected", [
-    (["--model", "no-such-model"], "model", "unknown model"),
-    (["--model", "roberta-base"], "model", "encoder"),
-    (["--model", "{config}", "--method", "qlora", "--device", "cpu"], "method", "QLoRA needs a CUDA GPU"),
-    (["--model", "{config}", "--rank", "0"], "rank", "greater than or equal to 1"),
-    (["--model", "{config}", "--targets", "no_such_proj"], "targets", "do not match"),
-    (["--model", "{config}", "--steps", "1"], "steps", "first step warms up"),
-    (["--model", "{config}", "--max-seconds", "0"], "max_seconds", "positive"),
-    (["--model", "{config}", "--method", "full"], "--method", "full"),
-    (["--model", "{config}", "--seq", "300"], "seq", "longer than the 256 positions"),
-])
+@pytest.mark.parametrize(
+    "args, field, expected",
+    [
+        (["--model", "no-such-model"], "model", "unknown model"),
+        (["--model", "roberta-base"], "model", "encoder"),
+        (["--model", "{config}", "--method", "qlora", "--device", "cpu"], "method", "QLoRA needs a CUDA GPU"),
+        (["--model", "{config}", "--rank", "0"], "rank", "greater than or equal to 1"),
+        (["--model", "{config}", "--targets", "no_such_proj"], "targets", "do not match"),
+        (["--model", "{config}", "--steps", "1"], "steps", "first step warms up"),
+        (["--model", "{config}", "--max-seconds", "0"], "max_seconds", "positive"),
+        (["--model", "{config}", "--method", "full"], "--method", "full"),
+        (["--model", "{config}", "--seq", "300"], "seq", "longer than the 256 positions"),
+    ],
+)
 def test_bad_requests_exit_2_naming_the_field(tmp_path, args, field, expected):
     config = tiny_config(tmp_path / "m")
     code, out = _invoke("reference-run", *[a.format(config=config) for a in args], "--json")
@@ -230,15 +261,21 @@ def test_an_existing_report_is_refused_before_the_run(tmp_path):
 
 
 def test_preflight_refuses_a_run_that_does_not_fit_with_the_numbers(tmp_path):
-    code, out = _invoke("reference-run", "--model", str(tiny_config(tmp_path)), "--json",
-                        env={"ADVISOR_FREE_MEMORY_BYTES": "100000"})
+    code, out = _invoke(
+        "reference-run", "--model", str(tiny_config(tmp_path)), "--json", env={"ADVISOR_FREE_MEMORY_BYTES": "100000"}
+    )
     assert code == 2, out
     err = _error(out)
     assert err["code"] == "refused"
-    assert "would not fit" in err["message"] and "97.66 KiB is free" in err["message"] and "ADVISOR_FREE_MEMORY_BYTES" in err["message"]
+    assert (
+        "would not fit" in err["message"]
+        and "97.66 KiB is free" in err["message"]
+        and "ADVISOR_FREE_MEMORY_BYTES" in err["message"]
+    )
 
 
 # --- the Python API: proxies, budgets, real weights --------------------------
+
 
 def test_max_seconds_stops_cleanly_and_says_what_was_not_measured(tmp_path):
     from advisor.reference import default_settings, reference_run
@@ -255,9 +292,9 @@ def test_max_seconds_stops_cleanly_and_says_what_was_not_measured(tmp_path):
 
 def test_a_deep_model_runs_as_proxies_and_extrapolates_exactly_where_the_arithmetic_is_exact(tmp_path, monkeypatch):
     from advisor.estimate import estimate_training_memory
+    from advisor.model_specs import resolve_model_spec
     from advisor.reference import default_settings, reference_run
     from advisor.reference.model import at_depth
-    from advisor.specs import resolve_model_spec
 
     config = tiny_config(tmp_path, num_hidden_layers=6)
     spec = resolve_model_spec(str(config))
@@ -299,7 +336,9 @@ def test_a_model_folder_trains_its_own_weights_with_its_own_tokenizer(tmp_path):
 
     folder = tmp_path / "model"
     torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_config(LlamaConfig(**{k: v for k, v in TINY.items() if k != "model_type"}), dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_config(
+        LlamaConfig(**{k: v for k, v in TINY.items() if k != "model_type"}), dtype=torch.bfloat16
+    )
     model.save_pretrained(folder)
     words = sorted(set((Path(__file__).parents[1] / "advisor/reference/corpus.txt").read_text().split()))
     vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words[:500])}}
@@ -307,23 +346,34 @@ def test_a_model_folder_trains_its_own_weights_with_its_own_tokenizer(tmp_path):
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(folder / "tokenizer.json"))
     dataset = tmp_path / "data.jsonl"
-    dataset.write_text("\n".join(json.dumps({"prompt": "Low-rank adaptation ", "completion": f"keeps weights frozen {i}."})
-                                 for i in range(20)))
+    dataset.write_text(
+        "\n".join(
+            json.dumps({"prompt": "Low-rank adaptation ", "completion": f"keeps weights frozen {i}."})
+            for i in range(20)
+        )
+    )
 
     run = reference_run(str(folder), default_settings(), steps=2, dataset=dataset)
     assert run.model.weights.startswith("pretrained")
-    assert run.dataset.tokenizer.startswith("tokenizer.json") and run.dataset.format == "jsonl" and run.dataset.records == 20
+    assert (
+        run.dataset.tokenizer.startswith("tokenizer.json")
+        and run.dataset.format == "jsonl"
+        and run.dataset.records == 20
+    )
     # the first loss is the saved model's own on this data: rebuild it and compute the same number
-    from advisor.reference.data import batches, load_corpus, tokenize
-    from advisor.specs import resolve_model_spec
+    from advisor.model_specs import resolve_model_spec
+    from advisor.reference.corpus import batches, load_corpus, tokenize
 
-    ids = batches(tokenize(load_corpus(dataset), resolve_model_spec(str(folder)), 512, needed=64), batch=1, seq=64, steps=1)[0]
+    ids = batches(
+        tokenize(load_corpus(dataset), resolve_model_spec(str(folder)), 512, needed=64), batch=1, seq=64, steps=1
+    )[0]
     x = torch.tensor(ids)
     expected = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)(input_ids=x, labels=x).loss.item()
     assert run.full.runs[0].steps[0].loss == pytest.approx(expected, rel=1e-3)
 
 
 # --- interrupts --------------------------------------------------------------
+
 
 def test_sigint_and_sigterm_stop_cleanly_with_no_output_files_and_no_temp_dirs(tmp_path):
     """Ctrl-C exits 130, SIGTERM 143; both mid-training, both leave nothing behind. The two run side by side."""
@@ -334,9 +384,23 @@ def test_sigint_and_sigterm_stop_cleanly_with_no_output_files_and_no_temp_dirs(t
         temp.mkdir(parents=True)
         report = folder / "run.md"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "advisor", "reference-run", "--model", str(tiny_config(folder)), "--steps", "10000",
-             "--json", "--report", str(report)],
-            cwd=ROOT, env={**os.environ, **ONE_THREAD, "TMPDIR": str(temp)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "advisor",
+                "reference-run",
+                "--model",
+                str(tiny_config(folder)),
+                "--steps",
+                "10000",
+                "--json",
+                "--report",
+                str(report),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **ONE_THREAD, "TMPDIR": str(temp)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         runs[sig] = (proc, temp, report)

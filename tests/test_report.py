@@ -9,8 +9,8 @@ import yaml
 from markdown_it import MarkdownIt
 
 import advisor
-from advisor.worked_examples import example_names, example_path
-from advisor.report import md_escape, render_report
+from advisor.assessment.worked_examples import example_names, example_path
+from advisor.report.render import md_escape, render_report
 from tests.conftest import ROOT, run_advisor
 
 REPORTS = ROOT / "reports"
@@ -40,8 +40,20 @@ def test_report_leads_with_decision_and_primary():
     lines = example_report("nc-dataset-commercial").splitlines()
     assert lines[0] == "# LoRA advice: `not_ready`, primary option `lora`"
     text = "\n".join(lines)
-    assert text.index("## Blockers") < text.index("## Why") < text.index("## Criteria") < text.index("## Alternatives compared")
-    for section in ("## What would change the decision", "## Compute feasibility", "## Limits of this advice", "## Inputs", "## Sources", "## Versions"):
+    assert (
+        text.index("## Blockers")
+        < text.index("## Why")
+        < text.index("## Criteria")
+        < text.index("## Alternatives compared")
+    )
+    for section in (
+        "## What would change the decision",
+        "## Compute feasibility",
+        "## Limits of this advice",
+        "## Inputs",
+        "## Sources",
+        "## Versions",
+    ):
         assert section in text
     assert "Replace the data with commercially licensed data" in text
 
@@ -82,20 +94,60 @@ def test_user_text_cannot_break_the_report():
     report = render_report(hostile)
     tokens, flat = tokens_of(report)
     kinds = {t.type for t in flat}
-    assert not kinds & {"html_block", "html_inline", "image", "fence", "code_block", "s_open", "em_open", "strong_open", "hr"}
+    assert not kinds & {
+        "html_block",
+        "html_inline",
+        "image",
+        "fence",
+        "code_block",
+        "s_open",
+        "em_open",
+        "strong_open",
+        "hr",
+    }
     links = [t.attrGet("href") for t in flat if t.type == "link_open"]
-    assert all(href.startswith(("https://arxiv.org/abs/", "https://platform.openai.com", "https://learn.microsoft.com", "https://")) for href in links)
+    assert all(
+        href.startswith(
+            ("https://arxiv.org/abs/", "https://platform.openai.com", "https://learn.microsoft.com", "https://")
+        )
+        for href in links
+    )
     assert not any("evil" in href for href in links)
+
     # same structure as a benign report: the same headings, tables and rows
     def shape(ts):
-        return [(t.type, t.tag) for t in ts if t.type.endswith("_open") and t.type in ("heading_open", "table_open", "tr_open", "bullet_list_open", "ordered_list_open", "blockquote_open")]
+        return [
+            (t.type, t.tag)
+            for t in ts
+            if t.type.endswith("_open")
+            and t.type
+            in ("heading_open", "table_open", "tr_open", "bullet_list_open", "ordered_list_open", "blockquote_open")
+        ]
+
     assert shape(tokens) == shape(good_tokens)
     # and the text is still there, verbatim, as text
     inputs = next(t for t in flat if t.type == "text" and "Injected heading" in t.content)
     assert "<script>alert(1)</script>" in inputs.content and "[click me](https://evil.example)" in inputs.content
 
 
-@pytest.mark.parametrize("text", ["# h", "- item", "+ item", "1. one", "2) two", "=== ", "a | b", "<b>x</b>", "a_b_c", "_x_", "*x*", "[a](b)", "x\ny"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# h",
+        "- item",
+        "+ item",
+        "1. one",
+        "2) two",
+        "=== ",
+        "a | b",
+        "<b>x</b>",
+        "a_b_c",
+        "_x_",
+        "*x*",
+        "[a](b)",
+        "x\ny",
+    ],
+)
 def test_md_escape_renders_back_to_the_same_text(text):
     rendered = MarkdownIt("commonmark").enable("table").parse(f"- {md_escape(text)}\n")
     inline = next(t for t in rendered if t.type == "inline")
@@ -132,7 +184,7 @@ def test_every_source_is_its_own_list_item(name):
     """The line ends in a block tag, whose newline jinja's trim_blocks would eat: all sources ran into one item."""
     result = advisor.assess(yaml.safe_load(example_path(name).read_text()))
     report = render_report(result)
-    tokens, _ = tokens_of(report[report.index("## Sources"):report.index("## Versions")])
+    tokens, _ = tokens_of(report[report.index("## Sources") : report.index("## Versions")])
     items = [t for t in tokens if t.type == "list_item_open"]
     assert len(items) == len(result.sources) > 1
 

@@ -13,22 +13,39 @@ from click.testing import CliRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 import advisor
+from advisor.agents.schemas import contract_schemas, openai_tools, strict_schema
+from advisor.agents.tools import TOOLS, call_tool
+from advisor.assessment.contract import Answers
+from advisor.assessment.worked_examples import example_names, example_path
 from advisor.cli import cli
 from advisor.errors import InvalidInput
 from advisor.estimate import estimate_training_memory, training_settings
 from advisor.files import load_mapping
-from advisor.models import Answers
-from advisor.report import render_report
-from advisor.schemas import contract_schemas, openai_tools, strict_schema
-from advisor.tools import TOOLS, call_tool
-from advisor.worked_examples import example_names, example_path
+from advisor.report.render import render_report
 
 # What OpenAI's strict mode accepts (platform.openai.com/docs/guides/structured-outputs,
-# "Supported schemas"), checked here independently of how advisor.schemas builds its output.
+# "Supported schemas"), checked here independently of how advisor.agents.schemas builds its output.
 STRICT_KEYWORDS = {
-    "type", "properties", "required", "additionalProperties", "description", "enum", "const", "anyOf",
-    "items", "$ref", "$defs", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "multipleOf", "minItems", "maxItems",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "description",
+    "enum",
+    "const",
+    "anyOf",
+    "items",
+    "$ref",
+    "$defs",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minItems",
+    "maxItems",
 }
 JSON_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 MAX_PROPERTIES, MAX_DEPTH, MAX_ENUM_VALUES = 100, 5, 500  # the tighter limits of the first published rules
@@ -47,7 +64,7 @@ def strict_mode_violations(parameters: dict[str, Any]) -> list[str]:
         if "$ref" in node:
             if len(node) > 1:
                 problems.append(f"{where}: $ref must stand alone")
-            if not node["$ref"].startswith("#/$defs/") or node["$ref"][len("#/$defs/"):] not in defs:
+            if not node["$ref"].startswith("#/$defs/") or node["$ref"][len("#/$defs/") :] not in defs:
                 problems.append(f"{where}: $ref {node['$ref']} does not resolve into $defs")
             return
         types = node.get("type", [])
@@ -133,7 +150,9 @@ def test_the_answers_schema_rejects_what_the_contract_rejects(schemas):
 
 
 def test_a_real_estimate_satisfies_the_estimate_schema(schemas):
-    estimate = estimate_training_memory("qwen2.5-0.5b", training_settings(method="qlora", rank=16)).model_dump(mode="json")
+    estimate = estimate_training_memory("qwen2.5-0.5b", training_settings(method="qlora", rank=16)).model_dump(
+        mode="json"
+    )
     validator(schemas["estimate"]).validate(estimate)
     validator(schemas["training_settings"]).validate(estimate["settings"])
     assert not validator(schemas["training_settings"]).is_valid({"method": "dora"})
@@ -189,7 +208,9 @@ def test_a_strict_estimate_call_uses_the_defaults(openai):
     arguments = strict_arguments(parameters, {"model": "qwen2.5-0.5b"})
     assert arguments["rank"] is None
     jsonschema.validate(arguments, parameters)
-    assert call_tool("estimate_training_memory", arguments) == estimate_training_memory("qwen2.5-0.5b", training_settings())
+    assert call_tool("estimate_training_memory", arguments) == estimate_training_memory(
+        "qwen2.5-0.5b", training_settings()
+    )
 
 
 class _Layer(BaseModel):
@@ -209,7 +230,7 @@ def test_strict_schema_keeps_lone_refs_and_their_definitions():
     strict = strict_schema(_Nested.model_json_schema())
     assert strict["properties"]["first"] == {"$ref": "#/$defs/_Layer"}
     assert strict["properties"]["rest"]["anyOf"][0]["items"] == {"$ref": "#/$defs/_Layer"}
-    assert strict["properties"]["note"]["description"] == "At most 20 characters. Null for the default (\"\")."
+    assert strict["properties"]["note"]["description"] == 'At most 20 characters. Null for the default ("").'
     assert set(strict["$defs"]) == {"_Layer"}
     assert strict_mode_violations(strict) == []
     jsonschema.validate({"first": {"name": "q", "kind": None}, "rest": None, "note": None}, strict)
@@ -224,7 +245,9 @@ def test_strict_schema_refuses_what_strict_mode_cannot_express():
 
 
 def test_call_tool_is_the_python_door_for_tool_calls():
-    assert call_tool("assess_lora_fit", {"answers": {"change_kind": "knowledge"}}) == advisor.assess({"change_kind": "knowledge"})
+    assert call_tool("assess_lora_fit", {"answers": {"change_kind": "knowledge"}}) == advisor.assess(
+        {"change_kind": "knowledge"}
+    )
     with pytest.raises(InvalidInput) as unknown:
         call_tool("assess", {})
     assert unknown.value.fields[0].allowed == list(TOOLS)

@@ -7,27 +7,56 @@ from pathlib import Path
 
 import click
 
-from ..api import assess as assess_answers
-from ..api import parse_answers
+from ..assessment.contract import TRAIN_DECISIONS, Answers
+from ..assessment.rubric import load_rubric
+from ..assessment.service import assess as assess_answers
+from ..assessment.service import parse_answers
+from ..assessment.worked_examples import DEFAULT_EXAMPLE, example_path
 from ..errors import FieldIssue, InvalidInput
-from ..worked_examples import DEFAULT_EXAMPLE, example_path
 from ..files import STDIN, dumps_json, ensure_writable, load_mapping, write_atomic
-from ..models import Answers
-from ..rubric import load_rubric
+from ..reference import REFERENCE_RUN_COST
 
 
 @click.command(short_help="Decide: train a LoRA adapter, use an alternative first, or fix blockers.")
-@click.option("--answers", "answers_file", metavar="FILE|-", help="Read answers from a YAML or JSON file (- for stdin); nothing is asked.")
+@click.option(
+    "--answers",
+    "answers_file",
+    metavar="FILE|-",
+    help="Read answers from a YAML or JSON file (- for stdin); nothing is asked.",
+)
 @click.option("--example", metavar="NAME", help=f"Assess a built-in worked example (e.g. {DEFAULT_EXAMPLE}).")
-@click.option("--save-answers", type=click.Path(dir_okay=False, path_type=Path), help="Questionnaire only: save answers as you go and resume from this file.")
+@click.option(
+    "--save-answers",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Questionnaire only: save answers as you go and resume from this file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON on stdout.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a markdown report to this path.")
 @click.option("--force", is_flag=True, help="Replace an existing report.")
-@click.option("--reference-run", is_flag=True,
-              help="When the decision is to train, measure it: a real, small run of full fine-tuning and LoRA on base_model (about a minute on a CPU).")
-@click.option("--max-seconds", type=float, default=None, help="With --reference-run: stop the run after this long and report what was measured.")
-def assess(answers_file: str | None, example: str | None, save_answers: Path | None, as_json: bool, report: Path | None, force: bool,
-           reference_run: bool, max_seconds: float | None) -> None:
+@click.option(
+    "--reference-run",
+    is_flag=True,
+    help=(
+        "When the decision is to train, measure it: a real, small run of full fine-tuning and LoRA on base_model "
+        f"({REFERENCE_RUN_COST})."
+    ),
+)
+@click.option(
+    "--max-seconds",
+    type=float,
+    default=None,
+    help="With --reference-run: stop the run after this long and report what was measured.",
+)
+def assess(
+    answers_file: str | None,
+    example: str | None,
+    save_answers: Path | None,
+    as_json: bool,
+    report: Path | None,
+    force: bool,
+    reference_run: bool,
+    max_seconds: float | None,
+) -> None:
     """Decide whether to train a LoRA adapter or use something cheaper first.
 
     On a terminal, without --answers or --example, asks the questions one by one
@@ -39,13 +68,17 @@ def assess(answers_file: str | None, example: str | None, save_answers: Path | N
     interactive = answers_file is None and example is None and sys.stdin.isatty()
     answers = _answers(answers_file, example, save_answers)
     assessment = assess_answers(answers)
-    if not reference_run and interactive and assessment.decision == "recommend_lora" and answers.base_model:
-        reference_run = click.confirm(f"\nTraining is recommended. Measure it now with a reference run on {answers.base_model} "
-                                      "(about a minute on a CPU)?", default=False, err=True)
+    if not reference_run and interactive and assessment.decision in TRAIN_DECISIONS and answers.base_model:
+        reference_run = click.confirm(
+            f"\nTraining is recommended. Measure it now with a reference run on {answers.base_model} "
+            f"({REFERENCE_RUN_COST})?",
+            default=False,
+            err=True,
+        )
     if reference_run:
         assessment = _measured(assessment, max_seconds, show_progress=not as_json and sys.stderr.isatty())
     if report is not None:
-        from ..report import render_report
+        from ..report.render import render_report
 
         write_atomic(report, render_report(assessment), force=force, field="--report")
     if as_json:
@@ -71,10 +104,16 @@ def _measured(assessment, max_seconds: float | None, *, show_progress: bool):
 
 def _answers(answers_file: str | None, example: str | None, save_answers: Path | None) -> Answers:
     if answers_file is not None and example is not None:
-        raise InvalidInput("give --answers or --example, not both", fields=[FieldIssue(field="--answers", message="conflicts with --example")])
+        raise InvalidInput(
+            "give --answers or --example, not both",
+            fields=[FieldIssue(field="--answers", message="conflicts with --example")],
+        )
     interactive = answers_file is None and example is None and sys.stdin.isatty()
     if save_answers is not None and not interactive:
-        raise InvalidInput("--save-answers applies to the interactive questionnaire only", fields=[FieldIssue(field="--save-answers", message="only with the questionnaire on a terminal")])
+        raise InvalidInput(
+            "--save-answers applies to the interactive questionnaire only",
+            fields=[FieldIssue(field="--save-answers", message="only with the questionnaire on a terminal")],
+        )
     if interactive:
         from .questionnaire import run_questionnaire
 

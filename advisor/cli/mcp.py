@@ -14,17 +14,21 @@ MCP_INSTALL = "pip install 'advisor[mcp]'"
 
 @click.command("mcp", short_help="Serve the advisor's tools to AI agents over MCP (stdio).")
 @click.option(
-    "--reports-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="An existing folder render_report may write reports into, and nowhere else. Without it, reports come back as markdown only.",
+    "--reports-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help=(
+        "An existing folder render_report may write reports into, and nowhere else. Without it, reports come back "
+        "as markdown only."
+    ),
 )
 def mcp_command(reports_dir: Path | None) -> None:
-    """Serve list_questions, assess_lora_fit, estimate_training_memory and render_report over MCP.
+    """Serve the advisor's tools over MCP (`advisor schema --format openai` lists them with their arguments).
 
     Speaks JSON-RPC on stdin and stdout until stdin closes: configure an MCP client to
     start `advisor mcp` rather than running it by hand. Logs go to stderr.
     """
     try:
-        from ..mcp_server import build_server
+        from ..agents.mcp_server import build_server
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] in ("mcp", "mcp_types"):
             raise MissingDependency(f"`advisor mcp` needs the MCP Python SDK: run `{MCP_INSTALL}`") from None

@@ -13,13 +13,12 @@ from typing import Any
 
 import click
 import yaml
-from pydantic import ValidationError
 
-from ..api import parse_answers
-from ..errors import field_issues
+from ..assessment.contract import Answers
+from ..assessment.rubric import Question, Rubric
+from ..assessment.service import parse_answers
+from ..errors import InvalidInput
 from ..files import load_mapping, write_atomic
-from ..models import Answers
-from ..rubric import Question, Rubric
 
 SKIP = ("", "unknown")
 SAVE_HEADER = "# advisor answers, saved as you go; resume with: advisor assess --save-answers {path}\n"
@@ -30,17 +29,27 @@ def run_questionnaire(rubric: Rubric, *, save_to: Path | None = None) -> Answers
     given: dict[str, Any] = {}
     if save_to is not None and save_to.exists():
         saved = load_mapping(save_to, field="--save-answers")
-        given = parse_answers(saved).model_dump(include=set(saved))
-        click.echo(f"Resuming from {save_to}: {len(given)} of {len(rubric.questions)} questions already answered.", err=True)
-    click.echo(f"{rubric.title}\nAnswer with a number or a value; ? shows why a question matters; Enter skips (unknown).", err=True)
+        given = parse_answers(saved, rubric=rubric).model_dump(include=set(saved))
+        click.echo(
+            f"Resuming from {save_to}: {len(given)} of {len(rubric.questions)} questions already answered.", err=True
+        )
+    click.echo(
+        f"{rubric.title}\nAnswer with a number or a value; ? shows why a question matters; Enter skips (unknown).",
+        err=True,
+    )
     total = len(rubric.questions)
     for number, question in enumerate(rubric.questions, 1):
         if question.id in given:
             continue
         given[question.id] = ask(question, number, total, rubric)
         if save_to is not None:
-            write_atomic(save_to, SAVE_HEADER.format(path=save_to) + yaml.safe_dump(given, sort_keys=False, allow_unicode=True), force=True, field="--save-answers")
-    return parse_answers(given)
+            write_atomic(
+                save_to,
+                SAVE_HEADER.format(path=save_to) + yaml.safe_dump(given, sort_keys=False, allow_unicode=True),
+                force=True,
+                field="--save-answers",
+            )
+    return parse_answers(given, rubric=rubric)
 
 
 def ask(question: Question, number: int, total: int, rubric: Rubric) -> Any:
@@ -49,8 +58,14 @@ def ask(question: Question, number: int, total: int, rubric: Rubric) -> Any:
     choices = list(question.choices)
     for index, value in enumerate(choices, 1):
         click.echo(f"  {index}. {value:<24} {question.choices[value]}", err=True)
-    hint = {"choice": f"1-{len(choices)} or a value", "boolean": "yes or no", "integer": question.unit or "a whole number",
-            "number": question.unit or "a number", "license": "SPDX, Hugging Face id or LicenseRef-...", "text": "text"}[question.type]
+    hint = {
+        "choice": f"1-{len(choices)} or a value",
+        "boolean": "yes or no",
+        "integer": question.unit or "a whole number",
+        "number": question.unit or "a number",
+        "license": "SPDX, Hugging Face id or LicenseRef-...",
+        "text": "text",
+    }[question.type]
     while True:
         raw = click.prompt(f"  answer ({hint}; ? help; Enter skips)", default="", show_default=False, err=True).strip()
         if raw == "?":
@@ -58,11 +73,15 @@ def ask(question: Question, number: int, total: int, rubric: Rubric) -> Any:
             continue
         if raw.lower() in SKIP:
             return None
-        value: Any = choices[int(raw) - 1] if question.type == "choice" and raw.isdigit() and 1 <= int(raw) <= len(choices) else raw
+        value: Any = (
+            choices[int(raw) - 1]
+            if question.type == "choice" and raw.isdigit() and 1 <= int(raw) <= len(choices)
+            else raw
+        )
         try:
-            return getattr(Answers.model_validate({question.id: value}), question.id)
-        except ValidationError as exc:
-            for issue in field_issues(exc):
+            return getattr(parse_answers({question.id: value}, rubric=rubric), question.id)
+        except InvalidInput as exc:
+            for issue in exc.fields:
                 allowed = f" (allowed: {', '.join(issue.allowed)})" if issue.allowed else ""
                 click.echo(f"  not accepted: {issue.message}{allowed}", err=True)
 

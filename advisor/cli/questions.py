@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ..api import questionnaire
+from ..assessment.service import questionnaire
 from ..files import dumps_json
 
 
 @click.command(short_help="List the questions and their allowed answers.")
-@click.option("--json", "as_json", is_flag=True, help="Print questions, allowed answers, sources and the Answers JSON Schema.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print questions, allowed answers, sources and the Answers JSON Schema."
+)
 def questions(as_json: bool) -> None:
     """List the questions the advisor asks, with their allowed answers."""
     data = questionnaire()

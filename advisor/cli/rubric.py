@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..assessment.rubric_check import validate_rubric
 from ..files import dumps_json
-from ..rubric import default_rubric_path, validate_rubric
 
 
 @click.group()
@@ -19,19 +19,26 @@ def rubric() -> None:
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def validate(path: Path | None, as_json: bool) -> None:
-    """Validate a rubric (default: the shipped one) and its license table; exit 2 naming every problem."""
+    """Validate a rubric (default: the shipped one): its data against the engine and the Answers contract,
+    its license table against SPDX, its rule cases (the cases/ folder beside it) and the worked examples'
+    expected decisions. Exit 2 naming every problem."""
     checked = validate_rubric(path)
-    where = path or default_rubric_path()
+    r = checked.rubric
     counts = {
-        "questions": len(checked.questions),
-        "criteria": len(checked.criteria),
-        "options": len(checked.options),
-        "rules": len(checked.rules),
-        "gates": len(checked.gates),
-        "cautions": len(checked.cautions),
-        "sources": len(checked.sources),
+        "questions": len(r.questions),
+        "criteria": len(r.criteria),
+        "options": len(r.options),
+        "rules": len(r.rules),
+        "gates": len(r.gates),
+        "cautions": len(r.cautions),
+        "sources": len(r.sources),
+        "rule cases": checked.cases,
+        "worked examples": checked.examples,
     }
     if as_json:
-        click.echo(dumps_json({"valid": True, "rubric": checked.version_label, "path": str(where), "counts": counts}), nl=False)
+        result = {"valid": True, "rubric": r.version_label, "path": str(checked.path), "counts": counts}
+        click.echo(dumps_json(result), nl=False)
     else:
-        click.echo(f"ok: rubric {checked.version_label} ({where}): " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        click.echo(
+            f"ok: rubric {r.version_label} ({checked.path}): " + ", ".join(f"{n} {k}" for k, n in counts.items())
+        )

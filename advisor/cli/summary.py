@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import Assessment
+from ..assessment.contract import Assessment
 
 
 def print_summary(assessment: Assessment) -> None:
@@ -29,10 +29,19 @@ def print_summary(assessment: Assessment) -> None:
     def cited(text: str, sources: list[str]) -> str:
         return f"{escape(text)} [dim]({', '.join(sources)})[/dim]"
 
-    console.print(f"[bold]Decision:[/bold] {a.decision}   [bold]Primary:[/bold] {escape(labels[a.primary])} ({a.primary})")
+    console.print(
+        f"[bold]Decision:[/bold] {a.decision}   [bold]Primary:[/bold] {escape(labels[a.primary])} ({a.primary})"
+    )
     console.print(escape(a.summary))
     console.print(f"[bold]Confidence:[/bold] {a.confidence.level}: {escape(a.confidence.basis)}")
-    section("Blockers", [f"{g.question}: {escape(g.reason)} [bold]Fix:[/bold] {escape(g.remediation)}" for g in a.gates if a.primary in g.blocks])
+    section(
+        "Blockers",
+        [
+            f"{g.question}: {escape(g.reason)} [bold]Fix:[/bold] {escape(g.remediation)}"
+            for g in a.gates
+            if a.primary in g.blocks
+        ],
+    )
     section("Why", [cited(r.text, r.sources) for r in a.reasons])
     section("Cautions", [cited(c.text, c.sources) for c in a.cautions])
     table = Table(title="Options compared", title_justify="left", title_style="bold")
@@ -44,10 +53,16 @@ def print_summary(assessment: Assessment) -> None:
     console.print(table)
     section(
         "What would change the decision",
-        [f"{c.question} (now {c.current}): " + escape("; ".join(f"{o.level} -> {o.decision}, {labels[o.primary]}" for o in c.outcomes)) for c in a.what_would_change],
+        [
+            f"{c.question} (now {c.current}): "
+            + escape("; ".join(f"{o.level} -> {o.decision}, {labels[o.primary]}" for o in c.outcomes))
+            for c in a.what_would_change
+        ],
     )
     section("Open and weak answers", [f"{r.question} ({r.level}): {escape(r.text)}" for r in a.remediation])
-    console.print(f"\n[bold]Compute feasibility:[/bold] {a.compute.status.replace('_', ' ')}: {escape(a.compute.reason)}")
+    console.print(
+        f"\n[bold]Compute feasibility:[/bold] {a.compute.status.replace('_', ' ')}: {escape(a.compute.reason)}"
+    )
     for line in a.compute.details:
         console.print(f"- {escape(line)}")
     run = getattr(a, "reference_run", None)

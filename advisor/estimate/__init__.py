@@ -14,7 +14,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from ..errors import FieldIssue, InvalidInput, invalid_input
-from ..specs import ModelSpec, resolve_model_spec
+from ..model_specs import ModelSpec, resolve_model_spec
 from ..versions import installed_versions
 from .settings import Estimate, Method, ParamGroupOut, TrainingSettings
 
@@ -40,14 +40,26 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
     settings = settings or TrainingSettings()
     _check(spec, settings)
     p = precision_of(settings)
-    arch = describe(spec, method=settings.method, rank=settings.rank, alpha=settings.lora_alpha,
-                    targets=settings.targets, weights=p.weights, others=p.others)
+    arch = describe(
+        spec,
+        method=settings.method,
+        rank=settings.rank,
+        alpha=settings.lora_alpha,
+        targets=settings.targets,
+        weights=p.weights,
+        others=p.others,
+    )
     notes = list(arch.notes)
     try:
         mem = step_memory(arch, settings)
     except UnsupportedArchitecture as exc:
         mem = None
-        notes.append(f"no activation model for model_type {exc.model_type!r}: parameter counts are exact, memory is not estimated")
+        notes.append(
+            (
+                f"no activation model for model_type {exc.model_type!r}: parameter counts are exact, memory is not "
+                f"estimated"
+            )
+        )
     else:
         notes += mem.notes
 
@@ -87,9 +99,19 @@ def compare_methods(model: str | ModelSpec, settings: TrainingSettings | None = 
 
 def _check(spec: ModelSpec, settings: TrainingSettings) -> None:
     if settings.method == "qlora" and settings.precision == "fp32":
-        raise InvalidInput("QLoRA computes in bf16 or fp16", fields=[FieldIssue(field="precision", message="fp32 is not a QLoRA compute dtype", allowed=["bf16", "fp16", "mixed"])])
+        raise InvalidInput(
+            "QLoRA computes in bf16 or fp16",
+            fields=[
+                FieldIssue(
+                    field="precision", message="fp32 is not a QLoRA compute dtype", allowed=["bf16", "fp16", "mixed"]
+                )
+            ],
+        )
     if settings.batch * settings.seq > 1 << 26:
-        raise InvalidInput("batch x seq is over 67M tokens per GPU", fields=[FieldIssue(field="seq", message="batch x seq must be at most 67,108,864")])
+        raise InvalidInput(
+            "batch x seq is over 67M tokens per GPU",
+            fields=[FieldIssue(field="seq", message="batch x seq must be at most 67,108,864")],
+        )
 
 
 def _allocator_slack(mem) -> int:
@@ -101,7 +123,10 @@ def _allocator_slack(mem) -> int:
 
 def _assumptions(s: TrainingSettings) -> list[str]:
     out = [
-        "one step as in the calibration protocol: forward with labels, loss.backward(), optimizer.step(), zero_grad(set_to_none=True)",
+        (
+            "one step as in the calibration protocol: forward with labels, loss.backward(), optimizer.step(), "
+            "zero_grad(set_to_none=True)"
+        ),
         "the previous step's output (logits, KV cache) stays alive until the next forward returns",
         "transformers' causal-LM loss upcasts logits to fp32",
         f"batch {s.batch} x seq {s.seq} tokens per GPU, no padding",
@@ -109,15 +134,29 @@ def _assumptions(s: TrainingSettings) -> list[str]:
     if s.method != "full":
         out.append("LoRA adapter weights in fp32 (PEFT's autocast_adapter_dtype=True), lora_dropout 0")
     if s.method == "qlora":
-        out.append("QLoRA recipe: NF4 + double quantization for linear layers inside the blocks; embeddings, norms and LM head in fp32 (prepare_model_for_kbit_training); bf16 autocast; not validated against a measurement")
+        out.append(
+            (
+                "QLoRA recipe: NF4 + double quantization for linear layers inside the blocks; embeddings, norms and LM "
+                "head in fp32 (prepare_model_for_kbit_training); bf16 autocast; not validated against a measurement"
+            )
+        )
     if s.precision == "mixed":
-        out.append("mixed: fp32 weights, forward under bf16 autocast (autocast keeps bf16 copies of weights for backward)")
+        out.append(
+            "mixed: fp32 weights, forward under bf16 autocast (autocast keeps bf16 copies of weights for backward)"
+        )
     if s.attention == "sdpa":
         out.append("SDPA dispatches to flash/efficient kernels (no attention mask, GQA native)")
     if s.sharding == "zero2":
-        out.append("ZeRO-2: optimizer states and fp32 master weights partitioned over GPUs; only trainable parameters have optimizer states")
+        out.append(
+            (
+                "ZeRO-2: optimizer states and fp32 master weights partitioned over GPUs; only trainable parameters "
+                "have optimizer states"
+            )
+        )
     if s.sharding == "fsdp":
-        out.append("FSDP full sharding: parameters, gradients and optimizer states sharded; two layers gathered at a time")
+        out.append(
+            "FSDP full sharding: parameters, gradients and optimizer states sharded; two layers gathered at a time"
+        )
     if s.sharding == "ddp":
         out.append("DDP: gradient buckets hold a second copy of the gradients")
     return out

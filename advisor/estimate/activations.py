@@ -97,9 +97,18 @@ class Layer:
     tokens (autocast's copies of weights), also by component.
     """
 
-    def __init__(self, linears: dict[str, LinearInfo], precision: Precision, dims: Dims, *,
-                 attention: Attention, rank: int, norms_trainable: bool, use_cache: bool,
-                 wrapped: dict[str, tuple[int, int]] | None = None):
+    def __init__(
+        self,
+        linears: dict[str, LinearInfo],
+        precision: Precision,
+        dims: Dims,
+        *,
+        attention: Attention,
+        rank: int,
+        norms_trainable: bool,
+        use_cache: bool,
+        wrapped: dict[str, tuple[int, int]] | None = None,
+    ):
         self.linears = linears
         self.wrapped = wrapped or {}  # parameters PEFT adapts in place: name -> (numel, adapter numel)
         self.use_cache = use_cache
@@ -182,7 +191,8 @@ class Layer:
         return out
 
     def _lora(self, x: Tensor, info: LinearInfo) -> None:
-        """PEFT's LoRA forward (lora_dropout 0, an Identity): x.to(adapter dtype) -> lora_A -> lora_B, scaled and added."""
+        """PEFT's LoRA forward (lora_dropout 0, an Identity): x.to(adapter dtype) -> lora_A -> lora_B,
+        scaled and added."""
         xa = self.cast(x, self.p.adapter)
         xa = self.cast(xa, self.p.autocast) if self.p.autocast else xa
         self.save(xa, "lora_inputs")  # lora_A's weight gradient needs its input
@@ -191,7 +201,9 @@ class Layer:
         if self.p.autocast and self.p.autocast != self.p.adapter:
             # autocast's copies of the adapter weights, saved for their inputs' gradients
             copy = DTYPE_BYTES[self.p.autocast] * self.rank
-            self.fixed["autocast_weight_copies"] += copy * info.out_features + (copy * info.in_features if x.requires_grad else 0)
+            self.fixed["autocast_weight_copies"] += copy * info.out_features + (
+                copy * info.in_features if x.requires_grad else 0
+            )
 
     def rope(self, x: Tensor, cos_dtype: str) -> Tensor:
         """q * cos + rotate_half(q) * sin: saves cos and sin (shared by all layers)."""
@@ -217,8 +229,8 @@ class Layer:
 
     def _eager_attention(self, q: Tensor, k: Tensor, v: Tensor, *, softcap: bool) -> Tensor:
         """transformers' eager_attention_forward: repeat_kv, q @ k^T * scale, [softcap],
-        + mask, softmax in fp32, cast back, @ v (attention dropout 0 in every family modelled). A matmul saves each operand
-        only for the other's gradient."""
+        + mask, softmax in fp32, cast back, @ v (attention dropout 0 in every family modelled).
+        A matmul saves each operand only for the other's gradient."""
         d = self.d
         compute = self.p.autocast or q.dtype
         groups = d.heads // d.kv_heads
@@ -288,6 +300,7 @@ class Layer:
 # Blocks: one function per family, mirroring its transformers implementation.
 # Each takes the layer recorder and the residual-stream input; returns the output.
 # --------------------------------------------------------------------------
+
 
 def llama_block(L: Layer, x: Tensor) -> Tensor:
     """Llama, Mistral, Qwen2/2.5/3 without q/k norm: pre-norm, GQA attention, gated SiLU MLP."""
@@ -374,7 +387,9 @@ def mixtral_block(top_k: int, experts: int) -> Callable[[Layer, Tensor], Tensor]
         full = L.norms_trainable
         router_adapted = any(n.startswith("gate") for n in L.wrapped)
         experts_adapted = any(n.startswith("experts") for n in L.wrapped)
-        router = LinearInfo(d.hidden, experts, trainable=full or router_adapted, adapted=False, weight_dtype=L.p.weights)
+        router = LinearInfo(
+            d.hidden, experts, trainable=full or router_adapted, adapted=False, weight_dtype=L.p.weights
+        )
         L.linear_module(h, router)  # under autocast this also counts the bf16 copy of W + BA
         weights = DTYPE_BYTES[L.p.weights]
         factors_cast = L.p.weights != L.p.adapter
@@ -390,7 +405,14 @@ def mixtral_block(top_k: int, experts: int) -> Callable[[Layer, Tensor], Tensor]
         if grad:
             # softmax(router logits) in fp32, top-k indices and values, their sum (renormalisation),
             # and the two index tensors that sort the routed copies by expert
-            for elems, dtype in ((experts, "fp32"), (top_k, "int64"), (top_k, "fp32"), (1, "fp32"), (top_k, "int64"), (top_k, "int64")):
+            for elems, dtype in (
+                (experts, "fp32"),
+                (top_k, "int64"),
+                (top_k, "fp32"),
+                (1, "fp32"),
+                (top_k, "int64"),
+                (top_k, "int64"),
+            ):
                 L.save(Tensor(elems, dtype, False), "router")
             L.fixed["router"] += experts * 4  # tokens per expert (int32), once per forward
         e = h.dtype

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..errors import FieldIssue, InvalidInput, MissingDependency
-from ..specs import ModelSpec
+from ..errors import FieldIssue, InvalidInput
+from ..hf import build_config, build_meta_model, inject_lora, is_linear
+from ..model_specs import ModelSpec
 from .activations import LinearInfo
-
-LORA_INSTALL = "pip install 'advisor[lora]' -c constraints.txt"
 
 
 @dataclass
@@ -34,7 +31,6 @@ class ParamGroup:
 class Architecture:
     """What the memory model needs to know about one model under one adaptation method."""
 
-    spec_id: str
     model_type: str
     task: str
     total_params: int  # the base model's parameters
@@ -48,8 +44,6 @@ class Architecture:
     head_dim: int
     vocab: int
     tied_embeddings: bool
-    embedding_params: int  # input embedding table (and position table)
-    lm_head_params: int  # 0 when tied to the embedding
     linear_params_in_layers: int  # what QLoRA quantizes
     layer_linears: list[dict[str, LinearInfo]]  # per layer: relative module name -> info
     layer_wrapped: list[dict[str, tuple[int, int]]] = field(default_factory=list)  # per layer: PEFT-parametrized params
@@ -58,90 +52,22 @@ class Architecture:
     notes: list[str] = field(default_factory=list)
 
 
-def require_lora_stack():
-    """Import torch, transformers and peft, or say how to install them."""
-    try:
-        import peft  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependency(f"this needs torch, transformers and peft ({exc.name} is missing): run `{LORA_INSTALL}`") from None
-
-
-def build_config(spec: ModelSpec, *, field_name: str = "model"):
-    """The transformers config for a spec: transformers' own class for its model_type, never remote code."""
-    require_lora_stack()
-    from transformers import AutoConfig
-
-    values = {k: v for k, v in spec.config.items() if k not in ("model_type", "auto_map", "transformers_version")}
-    try:
-        with quiet():
-            config = AutoConfig.for_model(spec.model_type, **values)
-    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a bad config
-        raise InvalidInput(f"{spec.source}: transformers cannot build a {spec.model_type} config: {exc}",
-                           fields=[FieldIssue(field=field_name, message=str(exc)[:300])]) from None
-    return config
-
-
-def build_meta_model(spec: ModelSpec, config=None):
-    """The model with every parameter on the meta device (nothing allocated)."""
-    require_lora_stack()
-    import torch
-    from transformers import AutoModel, AutoModelForCausalLM
-
-    config = config or build_config(spec)
-    auto = AutoModelForCausalLM if spec.task == "causal-lm" else AutoModel
-    try:
-        with torch.device("meta"), quiet():
-            model = auto.from_config(config, dtype=torch.bfloat16)
-    except Exception as exc:  # noqa: BLE001
-        raise InvalidInput(f"{spec.source}: transformers cannot build this {spec.model_type} model: {exc}",
-                           fields=[FieldIssue(field="model", message=str(exc)[:300])]) from None
-    return model
-
-
-def lora_config(spec: ModelSpec, *, rank: int, alpha: float, targets, dropout: float = 0.0, init: bool = True):
-    """PEFT's LoraConfig for `spec`. `init=False` skips initialising the adapter weights
-    (meaningless on the meta device, and most of PEFT's time on large models)."""
-    from peft import LoraConfig
-
-    task_type = "CAUSAL_LM" if spec.task == "causal-lm" else "FEATURE_EXTRACTION"
-    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type=task_type,
-                      init_lora_weights=init)
-
-
-def inject_lora(model, spec: ModelSpec, *, rank: int, alpha: float, targets, init: bool = True):
-    """PEFT's get_peft_model, with its errors turned into field errors."""
-    from peft import get_peft_model
-
-    try:
-        with quiet():
-            return get_peft_model(model, lora_config(spec, rank=rank, alpha=alpha, targets=targets, init=init))
-    except ValueError as exc:
-        message = str(exc)
-        if "target_modules" in message or "Target module" in message or "not found" in message:
-            names = sorted(linear_module_names(model))
-            raise InvalidInput(
-                f"LoRA targets {targets!r} do not match this {spec.model_type} model",
-                fields=[FieldIssue(field="targets", message=message.splitlines()[0][:300], allowed=["all-linear", *names])],
-            ) from None
-        raise InvalidInput(f"PEFT refused the LoRA config: {message[:300]}", fields=[FieldIssue(field="targets", message=message[:300])]) from None
-
-
-def linear_module_names(model) -> set[str]:
-    """The last names of every linear layer (what `--targets` accepts)."""
-    return {name.split(".")[-1] for name, module in model.named_modules() if _is_linear(module) and name}
-
-
-def describe(spec: ModelSpec, *, method: str, rank: int, alpha: float, targets, weights: str, others: str | None) -> Architecture:
+def describe(
+    spec: ModelSpec, *, method: str, rank: int, alpha: float, targets, weights: str, others: str | None
+) -> Architecture:
     """Build `spec` on the meta device, apply the method, and describe it.
 
     `weights` is the stored dtype of the base linear weights ("bf16", "fp32", or "nf4"
     under QLoRA); `others` the dtype of everything else when it differs. Results are
     cached per process: building a 405B model and injecting LoRA takes seconds.
     """
-    key = (spec.model_dump_json(), method, rank if method != "full" else 0,
-           json.dumps(targets if method != "full" else None), weights)
+    key = (
+        spec.model_dump_json(),
+        method,
+        rank if method != "full" else 0,
+        json.dumps(targets if method != "full" else None),
+        weights,
+    )
     if key not in _DESCRIBED:
         if len(_DESCRIBED) >= 32:
             _DESCRIBED.pop(next(iter(_DESCRIBED)))
@@ -167,23 +93,25 @@ def _describe(spec: ModelSpec, method: str, rank: int, alpha: float, targets, we
         with torch.device("meta"):
             model = inject_lora(model, spec, rank=rank, alpha=alpha, targets=targets, init=False)
         peft_cfg = model.peft_config["default"]
-        resolved_targets = sorted(peft_cfg.target_modules) if isinstance(peft_cfg.target_modules, (set, list)) else [str(peft_cfg.target_modules)]
+        resolved_targets = (
+            sorted(peft_cfg.target_modules)
+            if isinstance(peft_cfg.target_modules, (set, list))
+            else [str(peft_cfg.target_modules)]
+        )
         trainable, _ = model.get_nb_trainable_parameters()
         adapter = trainable
     else:
         trainable, adapter = base_total, 0
 
     layers = _decoder_layers(model)
-    head_name, head = _output_head(model)
+    head = _output_head(model)
     embed = _input_embedding(model)
     tied = head is not None and embed is not None and head.weight is embed.weight
     layer_linears = [_linears(layer, method, weights) for layer in layers]
     layer_wrapped = [_wrapped_params(layer) for layer in layers]
     linear_in_layers = sum(info.in_features * info.out_features for ll in layer_linears for info in ll.values())
-    embedding_params = sum(p.numel() for n, p in model.named_parameters() if _is_embedding_param(n))
 
     return Architecture(
-        spec_id=spec.id,
         model_type=spec.model_type,
         task=spec.task,
         total_params=base_total,
@@ -194,11 +122,10 @@ def _describe(spec: ModelSpec, method: str, rank: int, alpha: float, targets, we
         hidden=_cfg(config, "hidden_size", "n_embd", "d_model"),
         heads=_cfg(config, "num_attention_heads", "n_head"),
         kv_heads=_cfg(config, "num_key_value_heads", default=None) or _cfg(config, "num_attention_heads", "n_head"),
-        head_dim=_cfg(config, "head_dim", default=None) or _cfg(config, "hidden_size", "n_embd") // _cfg(config, "num_attention_heads", "n_head"),
+        head_dim=_cfg(config, "head_dim", default=None)
+        or _cfg(config, "hidden_size", "n_embd") // _cfg(config, "num_attention_heads", "n_head"),
         vocab=_cfg(config, "vocab_size"),
         tied_embeddings=tied,
-        embedding_params=embedding_params,
-        lm_head_params=0 if tied or head is None else head.weight.numel(),
         linear_params_in_layers=linear_in_layers,
         layer_linears=layer_linears,
         layer_wrapped=layer_wrapped,
@@ -212,9 +139,9 @@ def _linears(layer, method: str, weights: str) -> dict[str, LinearInfo]:
     infos = {}
     for name, module in layer.named_modules():
         base = getattr(module, "base_layer", None)
-        if base is not None and _is_linear(base):
+        if base is not None and is_linear(base):
             adapted, target = True, base
-        elif _is_linear(module) and not _inside_lora(name):
+        elif is_linear(module) and not _inside_lora(name):
             if any(name.startswith(prefix + ".") for prefix in infos):  # the base_layer of a wrapped module
                 continue
             adapted, target = False, module
@@ -249,12 +176,6 @@ def _inside_lora(name: str) -> bool:
     return bool(re.search(r"\.(lora_[AB]|lora_embedding_[AB]|lora_dropout|lora_magnitude_vector)(\.|$)", name))
 
 
-def _is_linear(module) -> bool:
-    import torch.nn as nn
-
-    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
-
-
 def _features(module) -> tuple[int, int]:
     if type(module).__name__ == "Conv1D":  # GPT-2 stores (in, out)
         return module.weight.shape[0], module.weight.shape[1]
@@ -266,23 +187,20 @@ def _decoder_layers(model):
 
     lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) > 0]
     if not lists:
-        raise InvalidInput("cannot find the model's layers", fields=[FieldIssue(field="model", message="no layer list")])
+        raise InvalidInput(
+            "cannot find the model's layers", fields=[FieldIssue(field="model", message="no layer list")]
+        )
     return max(lists, key=lambda m: sum(p.numel() for p in m.parameters()))
 
 
 def _output_head(model):
     get = getattr(model, "get_output_embeddings", None)
-    head = get() if get else None
-    return ("lm_head", head) if head is not None else (None, None)
+    return get() if get else None
 
 
 def _input_embedding(model):
     get = getattr(model, "get_input_embeddings", None)
     return get() if get else None
-
-
-def _is_embedding_param(name: str) -> bool:
-    return bool(re.search(r"(embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings)\.weight$", name))
 
 
 def _params_by_module(model) -> list[ParamGroup]:
@@ -320,28 +238,7 @@ def _cfg(config, *names, default=...):
         if value is not None:
             return value
     if default is ...:
-        raise InvalidInput(f"config lacks {names[0]}", fields=[FieldIssue(field="model", message=f"config has no {' / '.join(names)}")])
+        raise InvalidInput(
+            f"config lacks {names[0]}", fields=[FieldIssue(field="model", message=f"config has no {' / '.join(names)}")]
+        )
     return default
-
-
-@contextmanager
-def quiet():
-    """transformers and peft warn about things that do not concern an estimate or a measurement
-    (meta tensors, unused checkpoint keys of a layer-cut proxy, deprecations), and draw progress bars."""
-    import logging
-
-    from transformers.utils import logging as hf_logging
-
-    logger = logging.getLogger("transformers")
-    level = logger.level
-    bars = hf_logging.is_progress_bar_enabled()
-    logger.setLevel(logging.ERROR)
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-        if bars:
-            hf_logging.enable_progress_bar()

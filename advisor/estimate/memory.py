@@ -23,7 +23,6 @@ from .activations import BLOCKS, DTYPE_BYTES, Dims, Layer, LinearInfo, Precision
 from .architecture import Architecture
 from .settings import TrainingSettings
 
-GIB = 1 << 30
 # QLoRA (arXiv 2305.14314): NF4 weights in blocks of 64 with 8-bit absmax, whose fp32
 # constants come in blocks of 256 (double quantization): 4.127 bits per weight.
 NF4_BYTES_PER_PARAM = 0.5 + 1 / 64 + 4 / (64 * 256)
@@ -131,24 +130,42 @@ def trainable_tensor_sizes(arch: Architecture, settings: TrainingSettings) -> li
 # Activations
 # ---------------------------------------------------------------------------
 
+
 def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
     p = precision_of(settings)
     full = settings.method == "full"
-    dims = Dims(hidden=arch.hidden, heads=arch.heads, kv_heads=arch.kv_heads, head_dim=arch.head_dim,
-                batch=settings.batch, seq=settings.seq, rope_dim=_rope_dim(arch),
-                intermediate=int(arch.config.get("intermediate_size") or 0))
+    dims = Dims(
+        hidden=arch.hidden,
+        heads=arch.heads,
+        kv_heads=arch.kv_heads,
+        head_dim=arch.head_dim,
+        batch=settings.batch,
+        seq=settings.seq,
+        rope_dim=_rope_dim(arch),
+        intermediate=int(arch.config.get("intermediate_size") or 0),
+    )
     attention = "flash" if settings.attention == "sdpa" and arch.model_type not in EAGER_ONLY else "eager"
     notes = []
     if settings.attention == "sdpa" and attention == "eager":
-        notes.append(f"{arch.model_type} does not support SDPA in transformers; eager attention keeps s x s scores per head")
+        notes.append(
+            f"{arch.model_type} does not support SDPA in transformers; eager attention keeps s x s scores per head"
+        )
     use_cache = not settings.grad_checkpointing and bool(arch.config.get("use_cache", True))
     block, family_note = _block_for(arch)
     if family_note:
         notes.append(family_note)
 
     def layer(linears: dict[str, LinearInfo], wrapped=None) -> Layer:
-        return Layer(linears, p, dims, attention=attention, rank=settings.rank, norms_trainable=full,
-                     use_cache=use_cache, wrapped=wrapped)
+        return Layer(
+            linears,
+            p,
+            dims,
+            attention=attention,
+            rank=settings.rank,
+            norms_trainable=full,
+            use_cache=use_cache,
+            wrapped=wrapped,
+        )
 
     # The embedding lookup saves the token ids when its table is trained.
     embed = layer({})
@@ -178,7 +195,9 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
     if rope:
         layers["rope"] = rope
 
-    head = layer({"lm_head": LinearInfo(arch.hidden, arch.vocab, trainable=full, adapted=False, weight_dtype=p.norm_dtype)})
+    head = layer(
+        {"lm_head": LinearInfo(arch.hidden, arch.vocab, trainable=full, adapted=False, weight_dtype=p.norm_dtype)}
+    )
     logits = _head(head, arch, Tensor(arch.hidden, y.dtype, True))
     return Activations(
         layers_per_token=layers,
@@ -202,9 +221,16 @@ def _block_for(arch: Architecture):
         return BLOCKS[arch.model_type], None
     if arch.model_type == "mixtral":
         return mixtral_block(arch.config.get("num_experts_per_tok", 2), arch.config.get("num_local_experts", 8)), (
-            "Mixtral: tokens assumed spread evenly over experts (top-k routing, balanced load)")
+            "Mixtral: tokens assumed spread evenly over experts (top-k routing, balanced load)"
+        )
     if {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= names:
-        return BLOCKS["llama"], f"{arch.model_type}: activations modelled as a Llama-style layer (same projections); not checked against this family"
+        return (
+            BLOCKS["llama"],
+            (
+                f"{arch.model_type}: activations modelled as a Llama-style layer (same projections); "
+                "not checked against this family"
+            ),
+        )
     raise UnsupportedArchitecture(arch.model_type)
 
 
@@ -234,6 +260,7 @@ def _head(L: Layer, arch: Architecture, x: Tensor) -> Tensor:
 # Phases of a step and the peak
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class MemoryModel:
     phases: dict[str, int]
@@ -246,7 +273,7 @@ class MemoryModel:
 def step_memory(arch: Architecture, settings: TrainingSettings) -> MemoryModel:
     tokens = settings.batch * settings.seq
     act = activations(arch, settings)
-    W, G, O, T_opt = _sharded_states(arch, settings)
+    W, G, S, T_opt = _sharded_states(arch, settings)
     logits = tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
     fp32_logits = tokens * arch.vocab * 4
     upcast = 0 if act.logits_dtype == "fp32" else fp32_logits
@@ -273,22 +300,35 @@ def step_memory(arch: Architecture, settings: TrainingSettings) -> MemoryModel:
     grad_hidden = 2 * tokens * arch.hidden * residual
 
     phases = {
-        "forward": W + O + held + A + loss_forward,
-        "loss_backward": W + O + A + loss_backward,
-        "head_backward": W + O + A + head_backward,
-        "backward_end": W + O + G + held + emb_transient,
-        "optimizer_step": W + O + G + T_opt + held,
+        "forward": W + S + held + A + loss_forward,
+        "loss_backward": W + S + A + loss_backward,
+        "head_backward": W + S + A + head_backward,
+        "backward_end": W + S + G + held + emb_transient,
+        "optimizer_step": W + S + G + T_opt + held,
     }
     if settings.grad_checkpointing:
-        phases["layer_recompute"] = W + O + A + logits + head_grad + recompute + grad_hidden
+        phases["layer_recompute"] = W + S + A + logits + head_grad + recompute + grad_hidden
     peak_phase = max(phases, key=phases.get)
-    comp = _components(peak_phase, W=W, O=O, G=G, T_opt=T_opt, A=A, held=held, logits=logits,
-                       loss_forward=loss_forward, loss_backward=loss_backward, head_backward=head_backward,
-                       emb_transient=emb_transient, recompute=recompute + grad_hidden, head_grad=head_grad)
+    comp = _components(
+        peak_phase,
+        W=W,
+        S=S,
+        G=G,
+        T_opt=T_opt,
+        A=A,
+        held=held,
+        logits=logits,
+        loss_forward=loss_forward,
+        loss_backward=loss_backward,
+        head_backward=head_backward,
+        emb_transient=emb_transient,
+        recompute=recompute + grad_hidden,
+        head_grad=head_grad,
+    )
     sizes = {
         "weights": W,
         "gradients": G,
-        "optimizer_states": O,
+        "optimizer_states": S,
         "optimizer_step_temporaries": T_opt,
         "activations": A,
         "logits_and_loss": loss_backward,
@@ -301,14 +341,33 @@ def step_memory(arch: Architecture, settings: TrainingSettings) -> MemoryModel:
             sizes[f"activations.head.{k}"] = sizes.get(f"activations.head.{k}", 0) + v * tokens
         for k, v in {**act.layers_fixed}.items():
             sizes[f"activations.{k}"] = v + act.head_fixed.get(k, 0)
-    return MemoryModel(phases={k: int(v) for k, v in phases.items()}, peak_phase=peak_phase,
-                       components={k: int(v) for k, v in comp.items() if v},
-                       sizes={k: int(v) for k, v in sizes.items()}, notes=act.notes)
+    return MemoryModel(
+        phases={k: int(v) for k, v in phases.items()},
+        peak_phase=peak_phase,
+        components={k: int(v) for k, v in comp.items() if v},
+        sizes={k: int(v) for k, v in sizes.items()},
+        notes=act.notes,
+    )
 
 
-def _components(phase: str, *, W, O, G, T_opt, A, held, logits, loss_forward, loss_backward, head_backward,
-                emb_transient, recompute, head_grad) -> dict[str, int]:
-    base = {"weights": W, "optimizer_states": O}
+def _components(
+    phase: str,
+    *,
+    W,
+    S,
+    G,
+    T_opt,
+    A,
+    held,
+    logits,
+    loss_forward,
+    loss_backward,
+    head_backward,
+    emb_transient,
+    recompute,
+    head_grad,
+) -> dict[str, int]:
+    base = {"weights": W, "optimizer_states": S}
     if phase == "forward":
         return {**base, "activations": A, "logits_and_loss": loss_forward, "previous_step_outputs": held}
     if phase == "loss_backward":
@@ -326,22 +385,22 @@ def _sharded_states(arch: Architecture, settings: TrainingSettings) -> tuple[int
     """Per-GPU weights, gradients, optimizer states and optimizer temporaries."""
     W = weight_bytes(arch, settings)
     G = gradient_bytes(arch, settings)
-    O = optimizer_state_bytes(arch, settings, trainable_tensor_sizes(arch, settings))
+    S = optimizer_state_bytes(arch, settings, trainable_tensor_sizes(arch, settings))
     T = optimizer_step_temporary_bytes(arch, settings)
     n = settings.gpus
     if settings.sharding == "ddp":
-        return W, 2 * G, O, T  # DDP's gradient buckets hold a second copy of every gradient
+        return W, 2 * G, S, T  # DDP's gradient buckets hold a second copy of every gradient
     if settings.sharding == "zero2":
         # DeepSpeed ZeRO-2: weights replicated, gradients reduced into partitions, and the
         # optimizer's fp32 states (plus fp32 master copies of 16-bit weights) partitioned.
-        fp32_states = O * 4 // DTYPE_BYTES[trainable_dtype(settings)]
+        fp32_states = S * 4 // DTYPE_BYTES[trainable_dtype(settings)]
         master = arch.trainable_params * 4 if trainable_dtype(settings) != "fp32" else 0
         return W, G // n + min(G, _zero_bucket_bytes(settings)), (fp32_states + master) // n, T // n
     if settings.sharding == "fsdp":
         largest_layer = max(sum(i.in_features * i.out_features for i in ll.values()) for ll in arch.layer_linears)
         gathered = 2 * largest_layer * DTYPE_BYTES[precision_of(settings).activations]  # current + prefetched layer
-        return W // n + gathered, G // n, O // n, T // n
-    return W, G, O, T
+        return W // n + gathered, G // n, S // n, T // n
+    return W, G, S, T
 
 
 def _zero_bucket_bytes(settings: TrainingSettings) -> int:

@@ -12,6 +12,14 @@ Optimizer = Literal["adamw", "adamw8bit", "sgd", "adafactor"]
 Sharding = Literal["none", "ddp", "zero2", "fsdp"]
 AttentionImpl = Literal["sdpa", "eager"]
 
+METHOD_LABELS: dict[str, str] = {"full": "Full fine-tuning", "lora": "LoRA", "qlora": "QLoRA"}
+
+# The recipe a team starts from when it has not chosen one: LoRA on every linear layer
+# (Biderman et al. 2024: target all modules; "LoRA Without Regret": all layers, MLP
+# included) at rank 16, bf16 weights, AdamW. Compute feasibility estimates it and the
+# reference run measures it when it proves a recommendation.
+STARTING_RECIPE: dict[str, object] = {"rank": 16, "targets": "all-linear", "precision": "bf16", "optimizer": "adamw"}
+
 
 class TrainingSettings(BaseModel):
     """How the model would be trained. Defaults follow PEFT's LoraConfig and a single-GPU bf16 AdamW run."""
@@ -20,22 +28,41 @@ class TrainingSettings(BaseModel):
 
     method: Method = Field("lora", description="full fine-tuning, LoRA, or QLoRA (4-bit NF4 base with LoRA adapters).")
     rank: int = Field(8, ge=1, le=65536, description="LoRA rank r (PEFT's default is 8).")
-    alpha: float | None = Field(None, gt=0, allow_inf_nan=False, description="LoRA alpha; default 2 x rank (Biderman et al. 2024). Does not change memory.")
+    alpha: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="LoRA alpha; default 2 x rank (Biderman et al. 2024). Does not change memory.",
+    )
     targets: list[str] | Literal["all-linear"] | None = Field(
-        None, description="Modules LoRA adapts: names such as q_proj,v_proj, or all-linear. Default: PEFT's default for the architecture."
+        None,
+        description=(
+            "Modules LoRA adapts: names such as q_proj,v_proj, or all-linear. Default: PEFT's default for "
+            "the architecture."
+        ),
     )
     batch: int = Field(1, ge=1, le=1 << 20, description="Micro-batch size per GPU.")
     seq: int = Field(512, ge=1, le=1 << 24, description="Sequence length in tokens.")
     precision: PrecisionName = Field(
         "bf16", description="bf16/fp16: all weights in that dtype; fp32; mixed: fp32 weights with bf16 autocast."
     )
-    optimizer: Optimizer = Field("adamw", description="torch AdamW (foreach), bitsandbytes 8-bit AdamW, SGD with momentum, or Adafactor.")
-    grad_checkpointing: bool = Field(False, description="Recompute each layer's activations in backward (non-reentrant checkpointing).")
+    optimizer: Optimizer = Field(
+        "adamw", description="torch AdamW (foreach), bitsandbytes 8-bit AdamW, SGD with momentum, or Adafactor."
+    )
+    grad_checkpointing: bool = Field(
+        False, description="Recompute each layer's activations in backward (non-reentrant checkpointing)."
+    )
     gpus: int = Field(1, ge=1, le=65536, description="Number of GPUs.")
     sharding: Sharding = Field(
-        "none", description="none (every GPU holds a full replica), ddp (replicas plus DDP's gradient buckets), zero2 (DeepSpeed ZeRO-2) or fsdp (full sharding)."
+        "none",
+        description=(
+            "none (every GPU holds a full replica), ddp (replicas plus DDP's gradient buckets), zero2 "
+            "(DeepSpeed ZeRO-2) or fsdp (full sharding)."
+        ),
     )
-    attention: AttentionImpl = Field("sdpa", description="Attention implementation; sdpa uses flash/efficient kernels on GPU.")
+    attention: AttentionImpl = Field(
+        "sdpa", description="Attention implementation; sdpa uses flash/efficient kernels on GPU."
+    )
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -77,15 +104,26 @@ class Estimate(BaseModel):
     params_by_module: list[ParamGroupOut]
     lora_targets: list[str] = Field(default_factory=list)
     peak_bytes: int | None = Field(
-        description="Predicted peak of tensor memory per GPU, as torch.cuda.max_memory_allocated counts it (no CUDA context, no allocator slack)."
+        description=(
+            "Predicted peak of tensor memory per GPU, as torch.cuda.max_memory_allocated counts it (no CUDA "
+            "context, no allocator slack)."
+        )
     )
     peak_phase: str | None = Field(None, description="The step phase where the peak falls.")
-    components: dict[str, int] = Field(default_factory=dict, description="Bytes by component at the peak; they sum to peak_bytes.")
-    sizes: dict[str, int] = Field(default_factory=dict, description="Each component's full size, whether or not it is live at the peak.")
+    components: dict[str, int] = Field(
+        default_factory=dict, description="Bytes by component at the peak; they sum to peak_bytes."
+    )
+    sizes: dict[str, int] = Field(
+        default_factory=dict, description="Each component's full size, whether or not it is live at the peak."
+    )
     phases: dict[str, int] = Field(default_factory=dict, description="Live tensor bytes at each phase of a step.")
     cuda_context_bytes: int = Field(description="Typical CUDA context and kernels, outside peak_bytes.")
-    allocator_slack_bytes: int | None = Field(None, description="Rough caching-allocator overhead beyond peak_bytes (reserved minus allocated).")
-    checkpoint_bytes: int = Field(description="Size of what training saves: the adapter (LoRA) or the whole model (full).")
+    allocator_slack_bytes: int | None = Field(
+        None, description="Rough caching-allocator overhead beyond peak_bytes (reserved minus allocated)."
+    )
+    checkpoint_bytes: int = Field(
+        description="Size of what training saves: the adapter (LoRA) or the whole model (full)."
+    )
     full_checkpoint_bytes: int = Field(description="Size of the full model's weights in the training dtype.")
     assumptions: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

@@ -1,7 +1,7 @@
 """The reference run: a real, small run of full fine-tuning and LoRA side by side, measured.
 
-`reference_run(spec, settings)` returns a `ReferenceRun`; `render_markdown(run)` turns
-it into a report section; `measure_recommendation(assessment)` runs it for an
+`reference_run(spec, settings)` returns a `ReferenceRun` (`advisor.report.render.render_reference_run`
+turns it into markdown); `measure_recommendation(assessment)` runs it for an
 assessment that recommends training. Attributes load on first use, so importing the
 result models costs neither torch nor jinja2.
 """
@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from importlib import import_module
 
+# What a reference run with the defaults costs, as bench/reference_run.py measured it on a
+# 2-core CPU (llama-3.2-1b 25 s, llama-3.1-8b 59 s, imports included); the CLI and the MCP
+# tool quote this, and `plan.DEFAULT_TIME_BUDGET_S` is what keeps it true.
+REFERENCE_RUN_COST = "about a minute on a 2-core CPU for a 1B-8B model"
+
 _EXPORTS = {
     "ReferenceRun": "result",
     "reference_run": "run",
@@ -17,7 +22,6 @@ _EXPORTS = {
     "DEFAULT_BATCH": "run",
     "DEFAULT_SEQ": "run",
     "DEFAULT_STEPS": "run",
-    "render_markdown": "report",
     "MeasuredAssessment": "recommendation",
     "measure_recommendation": "recommendation",
 }

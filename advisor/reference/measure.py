@@ -1,6 +1,6 @@
 """Measuring on the device: peak tensor memory, free memory, live tensor bytes, checkpoint files.
 
-Peak memory follows the protocol the estimator predicts (shared calibration README):
+Peak memory follows the protocol the estimator predicts (bench/data/h200_training_memory.md):
 bytes held by tensors, from before the model is built to the end of the last step,
 above what was allocated before; no CUDA context, no allocator cache.
 
@@ -53,8 +53,10 @@ def free_memory(device) -> FreeMemory:
         try:
             value = int(override)
         except ValueError:
-            raise InvalidInput(f"{FREE_MEMORY_ENV} must be a number of bytes, not {override!r}",
-                               fields=[FieldIssue(field=FREE_MEMORY_ENV, message="not an integer")]) from None
+            raise InvalidInput(
+                f"{FREE_MEMORY_ENV} must be a number of bytes, not {override!r}",
+                fields=[FieldIssue(field=FREE_MEMORY_ENV, message="not an integer")],
+            ) from None
         return FreeMemory(value, f"{FREE_MEMORY_ENV} environment variable")
     if device.type == "cuda":
         import torch
@@ -83,8 +85,10 @@ class Window:
 class CpuMemoryTracker:
     """Tensor bytes on the CPU, from the allocator's reports to the profiler (see the module doc)."""
 
-    mechanism = ("CPU allocator events (torch profiler, profile_memory=True): running sum of allocated minus freed bytes; "
-                 "the peak is its maximum")
+    mechanism = (
+        "CPU allocator events (torch profiler, profile_memory=True): running sum of allocated minus freed bytes; "
+        "the peak is its maximum"
+    )
 
     def __init__(self) -> None:
         self.windows: dict[str, Window] = {}
@@ -116,8 +120,10 @@ class CpuMemoryTracker:
 def _windows_from(events) -> dict[str, Window]:
     from torch.autograd import DeviceType
 
-    memory = sorted(((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]" and e.device_type() == DeviceType.CPU),
-                    key=lambda item: item[0])
+    memory = sorted(
+        ((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]" and e.device_type() == DeviceType.CPU),
+        key=lambda item: item[0],
+    )
     times = [t for t, _ in memory]
     running = list(itertools.accumulate(n for _, n in memory))
     windows = {}
@@ -128,14 +134,16 @@ def _windows_from(events) -> dict[str, Window]:
         first = bisect.bisect_left(times, e.start_ns())
         last = bisect.bisect_right(times, e.end_ns())
         before = running[first - 1] if first else 0
-        windows[name[len(_WINDOW):]] = Window(before, max(running[first:last], default=before))
+        windows[name[len(_WINDOW) :]] = Window(before, max(running[first:last], default=before))
     return windows
 
 
 class CudaMemoryTracker:
     """Tensor bytes on a CUDA device, from the caching allocator's own counters."""
 
-    mechanism = "torch.cuda.max_memory_allocated, reset at the start of each phase, minus memory_allocated before the run"
+    mechanism = (
+        "torch.cuda.max_memory_allocated, reset at the start of each phase, minus memory_allocated before the run"
+    )
 
     def __init__(self, device) -> None:
         self.device = device

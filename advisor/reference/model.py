@@ -12,8 +12,8 @@ never appear in a run's memory figures. The config is the one the estimator buil
 from __future__ import annotations
 
 from ..errors import FieldIssue, InvalidInput
-from ..estimate.architecture import build_config, quiet
-from ..specs import ModelSpec
+from ..hf import build_config, quiet
+from ..model_specs import ModelSpec
 
 # Config keys that hold one entry per layer and must be cut with the layer count.
 PER_LAYER_LISTS = ("layer_types",)
@@ -40,8 +40,9 @@ def make_base_weights(spec: ModelSpec, *, pretrained: bool, seed: int, dtype, at
         if pretrained:
             from transformers import AutoModelForCausalLM
 
-            model = AutoModelForCausalLM.from_pretrained(spec.folder, config=config, dtype=dtype, local_files_only=True,
-                                                         use_safetensors=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                spec.folder, config=config, dtype=dtype, local_files_only=True, use_safetensors=True
+            )
         else:
             torch.manual_seed(seed)
             model = _empty_model(config, torch.device("cpu"), dtype, attention)
@@ -76,7 +77,7 @@ def _empty_model(config, device, dtype, attention: str = "sdpa"):
         with torch.device(device), no_init_weights(), quiet():
             return AutoModelForCausalLM.from_config(config, dtype=dtype, **extra)
     except ValueError as exc:
-        raise InvalidInput(f"transformers cannot build a causal LM from this {config.model_type} config: {exc}",
-                           fields=[FieldIssue(field="model", message=str(exc)[:300])]) from None
-
-
+        raise InvalidInput(
+            f"transformers cannot build a causal LM from this {config.model_type} config: {exc}",
+            fields=[FieldIssue(field="model", message=str(exc)[:300])],
+        ) from None

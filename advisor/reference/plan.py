@@ -1,14 +1,9 @@
-"""How big a reference run can be, and how proxy measurements carry over to the real model.
+"""How big a reference run can be: what fits in free memory and in the time budget.
 
 - **Preflight**: the estimator's peak for the largest run planned, with a margin, must
   fit in the device's free memory, or the run is refused with the numbers.
-- **Proxy**: a model deeper than two layers is first measured cut to 1 and 2 layers
-  (every layer, the embeddings and the head keep their exact shapes). Each figure is
-  linear in the number of layers once the first layer is in (parameters, bytes and
-  step time of identical layers add up), so two depths separate the per-layer cost
-  from the fixed cost of embeddings and head: q(L) = q(1) + (L - 1) * (q(2) - q(1)).
-  For a peak this holds while the peak stays in the same phase of the step; the
-  estimator's figures for the real model sit beside the extrapolation to show it.
+- **Proxy**: a model deeper than two layers is first measured cut to `PROXY_DEPTHS`
+  layers and extrapolated (`extrapolate`).
 - **Whole model**: after the proxies, the whole model also runs when the estimator
   says it fits in free memory with the margin and the deeper proxy's own times, scaled
   by the parameter count, say it ends within the time budget.
@@ -18,10 +13,9 @@ from __future__ import annotations
 
 from ..errors import FieldIssue, Refused
 from ..estimate.settings import Estimate
-from ..units import fmt_bytes
-from .measure import FreeMemory, median
-from .result import Compared, Figures, Preflight, Savings
-from .train import Measured
+from ..fmt import fmt_bytes
+from .measure import FreeMemory
+from .result import Preflight
 
 PROXY_DEPTHS = (1, 2)
 MEMORY_MARGIN = 0.25
@@ -62,10 +56,12 @@ def preflight(planned: dict[str, Estimate], free: FreeMemory, *, fused_optimizer
     needed = int(peaks[label] * (1 + MEMORY_MARGIN)) + held
     if needed > free.bytes:
         beside = f", beside the starting weights ({fmt_bytes(held)})" if held else ""
-        message = (f"the reference run would not fit: {label} needs {fmt_bytes(needed)} "
-                   f"({what}, {fmt_bytes(peaks[label])}, + {MEMORY_MARGIN:.0%} margin{beside}), "
-                   f"and {fmt_bytes(free.bytes)} is free ({free.source}); "
-                   "use a smaller --batch or --seq, or a device with more memory")
+        message = (
+            f"the reference run would not fit: {label} needs {fmt_bytes(needed)} "
+            f"({what}, {fmt_bytes(peaks[label])}, + {MEMORY_MARGIN:.0%} margin{beside}), "
+            f"and {fmt_bytes(free.bytes)} is free ({free.source}); "
+            "use a smaller --batch or --seq, or a device with more memory"
+        )
         raise Refused(message, fields=[FieldIssue(field="model", message=message)])
     return Preflight(free_bytes=free.bytes, free_source=free.source, needed_bytes=needed, margin=MEMORY_MARGIN)
 
@@ -83,80 +79,3 @@ def fits(estimates: list[Estimate], free: FreeMemory, *, fused_optimizer: bool, 
         return False, 0
     needed = int(max(peaks) * (1 + MEMORY_MARGIN)) + held
     return needed <= free.bytes, needed
-
-
-def extrapolate(low: float | None, high: float | None, d_low: int, d_high: int, target: int) -> float | None:
-    """The value at `target` layers on the line through (d_low, low) and (d_high, high)."""
-    if low is None or high is None:
-        return None
-    return low + (high - low) * (target - d_low) / (d_high - d_low)
-
-
-def extrapolate_time(low: float | None, high: float | None, d_low: int, d_high: int, target: int) -> float | None:
-    """Like `extrapolate`, for a time: None when the deeper model measured faster, since then
-    the noise of the clock (other work on the machine) is larger than one layer's cost."""
-    if low is None or high is None or high < low:
-        return None
-    return extrapolate(low, high, d_low, d_high, target)
-
-
-def figures(m: Measured, est: Estimate, *, fused_optimizer: bool) -> Figures:
-    """One run's measurements beside the estimator's prediction for the same depth and settings."""
-    sizes = est.sizes
-    return Figures(
-        total_params=Compared.of(m.total_params, est.total_params),
-        trainable_params=Compared.of(m.trainable_params, est.trainable_params),
-        weight_bytes=Compared.of(m.weight_bytes, sizes.get("weights")),
-        gradient_bytes=Compared.of(m.gradient_bytes, sizes.get("gradients")),
-        optimizer_state_bytes=Compared.of(m.optimizer_state_bytes, sizes.get("optimizer_states")),
-        activation_bytes=Compared.of(m.activation_bytes, sizes.get("activations")),
-        output_bytes=Compared.of(m.output_bytes, sizes.get("previous_step_outputs")),
-        peak_bytes=Compared.of(m.peak_bytes if m.steps else None, predicted_peak(est, fused_optimizer=fused_optimizer)),
-        # LoRA saves its adapter file; full fine-tuning saves every weight (its file adds a header of a few KB).
-        checkpoint_bytes=Compared.of(m.checkpoint.bytes if m.checkpoint else m.weight_bytes, est.checkpoint_bytes),
-        step_seconds=median([s.seconds for s in m.steps[1:]]),  # the first step warms up
-    )
-
-
-def extrapolate_figures(low: Figures, high: Figures, d_low: int, d_high: int, target: int, est: Estimate, *,
-                        fused_optimizer: bool) -> Figures:
-    """Figures at `target` layers from two measured depths, beside the estimator's prediction for the real model."""
-
-    def line(name: str, estimated: float | None) -> Compared:
-        value = extrapolate(getattr(low, name).measured, getattr(high, name).measured, d_low, d_high, target)
-        return Compared.of(None if value is None else round(value), estimated)
-
-    sizes = est.sizes
-    return Figures(
-        total_params=line("total_params", est.total_params),
-        trainable_params=line("trainable_params", est.trainable_params),
-        weight_bytes=line("weight_bytes", sizes.get("weights")),
-        gradient_bytes=line("gradient_bytes", sizes.get("gradients")),
-        optimizer_state_bytes=line("optimizer_state_bytes", sizes.get("optimizer_states")),
-        activation_bytes=line("activation_bytes", sizes.get("activations")),
-        output_bytes=line("output_bytes", sizes.get("previous_step_outputs")),
-        peak_bytes=line("peak_bytes", predicted_peak(est, fused_optimizer=fused_optimizer)),
-        checkpoint_bytes=line("checkpoint_bytes", est.checkpoint_bytes),
-        step_seconds=extrapolate_time(low.step_seconds, high.step_seconds, d_low, d_high, target),
-    )
-
-
-def savings(full: Figures, lora: Figures) -> Savings:
-    """How many times more full fine-tuning needs than LoRA, measured and estimated."""
-
-    def ratio(name: str) -> Compared:
-        f, lo = getattr(full, name), getattr(lora, name)
-        return Compared.of(_div(f.measured, lo.measured), _div(f.estimated, lo.estimated))
-
-    return Savings(
-        trainable_params=ratio("trainable_params"),
-        gradient_bytes=ratio("gradient_bytes"),
-        optimizer_state_bytes=ratio("optimizer_state_bytes"),
-        peak_bytes=ratio("peak_bytes"),
-        checkpoint_bytes=ratio("checkpoint_bytes"),
-        step_seconds=_div(full.step_seconds, lora.step_seconds),
-    )
-
-
-def _div(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None

@@ -4,7 +4,7 @@ Each number is either measured on the device (live tensors, the allocator, files
 disk, a clock) or extrapolated from measurements at two depths, and says which; the
 estimator's figure beside it is its prediction for the same settings. Nothing here
 imports torch: the models serialise to the JSON agents get and render into the report
-(`advisor/templates/reference_run.md.j2`).
+(`advisor/report/templates/reference_run.md.j2`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,15 @@ RunMethod = Literal["full", "lora"]
 class Compared(BaseModel):
     """A measured figure beside the estimator's prediction for the same model, depth and settings."""
 
-    measured: int | float | None = Field(description="Measured on the device, or extrapolated from two measured depths (see `basis`).")
-    estimated: int | float | None = Field(description="The estimator's prediction; null where it predicts nothing for this figure.")
-    error: float | None = Field(description="(estimated - measured) / measured: the estimator's relative error, positive when it over-predicts.")
+    measured: int | float | None = Field(
+        description="Measured on the device, or extrapolated from two measured depths (see `basis`)."
+    )
+    estimated: int | float | None = Field(
+        description="The estimator's prediction; null where it predicts nothing for this figure."
+    )
+    error: float | None = Field(
+        description="(estimated - measured) / measured: the estimator's relative error, positive when it over-predicts."
+    )
 
     @classmethod
     def of(cls, measured: int | float | None, estimated: int | float | None) -> "Compared":
@@ -41,18 +47,41 @@ class Figures(BaseModel):
     trainable_params: Compared
     weight_bytes: Compared = Field(description="All parameters as stored (base weights, adapters), tied weights once.")
     gradient_bytes: Compared = Field(description="The .grad tensors after backward.")
-    optimizer_state_bytes: Compared = Field(description="AdamW's exp_avg and exp_avg_sq (its per-parameter step counters are counted apart).")
-    activation_bytes: Compared = Field(description="Tensors autograd saved for backward during the forward pass, up to and including the LM head (weights excluded).")
-    output_bytes: Compared = Field(description="Tensors the model's output holds (logits, KV cache), alive until the next step's forward returns.")
-    peak_bytes: Compared = Field(description="Peak of tensor bytes during the training steps, above what was allocated before the model was built (building it is reported apart).")
-    checkpoint_bytes: Compared = Field(description="What training saves: LoRA's adapter file written with save_pretrained (safetensors); for full fine-tuning the model's weight bytes, which its checkpoint holds (not written: its header adds a few KB).")
-    step_seconds: float | None = Field(description="Median wall time of the steps after the warm-up step (no estimate).")
+    optimizer_state_bytes: Compared = Field(
+        description="AdamW's exp_avg and exp_avg_sq (its per-parameter step counters are counted apart)."
+    )
+    activation_bytes: Compared = Field(
+        description=(
+            "Tensors autograd saved for backward during the forward pass, up to and including the LM head "
+            "(weights excluded)."
+        )
+    )
+    output_bytes: Compared = Field(
+        description="Tensors the model's output holds (logits, KV cache), alive until the next step's forward returns."
+    )
+    peak_bytes: Compared = Field(
+        description=(
+            "Peak of tensor bytes during the training steps, above what was allocated before the model was "
+            "built (building it is reported apart)."
+        )
+    )
+    checkpoint_bytes: Compared = Field(
+        description=(
+            "What training saves: LoRA's adapter file written with save_pretrained (safetensors); for full "
+            "fine-tuning the model's weight bytes, which its checkpoint holds (not written: its header adds a few KB)."
+        )
+    )
+    step_seconds: float | None = Field(
+        description="Median wall time of the steps after the warm-up step (no estimate)."
+    )
 
 
 class StepRecord(BaseModel):
     loss: float
     seconds: float
-    peak_bytes: int = Field(description="Peak tensor bytes during this step, above what was allocated before the model was built.")
+    peak_bytes: int = Field(
+        description="Peak tensor bytes during this step, above what was allocated before the model was built."
+    )
 
 
 class RunMeasurement(BaseModel):
@@ -62,8 +91,13 @@ class RunMeasurement(BaseModel):
     layers: int
     learning_rate: float
     figures: Figures = Field(description="Measured at this depth, beside the estimator's prediction for this depth.")
-    optimizer_step_counter_bytes: int | None = Field(None, description="AdamW's scalar `step` tensors (one per trainable tensor).")
-    checkpoint_header_bytes: int | None = Field(None, description="The safetensors header of the adapter file (its JSON index of tensor names, dtypes and offsets).")
+    optimizer_step_counter_bytes: int | None = Field(
+        None, description="AdamW's scalar `step` tensors (one per trainable tensor)."
+    )
+    checkpoint_header_bytes: int | None = Field(
+        None,
+        description="The safetensors header of the adapter file (its JSON index of tensor names, dtypes and offsets).",
+    )
     build_peak_bytes: int = Field(description="Peak tensor bytes while building the model and loading its weights.")
     steps: list[StepRecord]
     steps_planned: int
@@ -72,11 +106,16 @@ class RunMeasurement(BaseModel):
 
 
 class MethodResult(BaseModel):
-    """One method at the model's real depth: measured when the whole model ran, else extrapolated from the proxy depths."""
+    """One method at the model's real depth: measured when the whole model ran, else extrapolated from the
+    proxy depths."""
 
     method: RunMethod
-    basis: Basis | None = Field(description="measured, extrapolated, or null when too little was measured (run cut short).")
-    figures: Figures | None = Field(description="At the real depth, beside the estimator's prediction for the real model.")
+    basis: Basis | None = Field(
+        description="measured, extrapolated, or null when too little was measured (run cut short)."
+    )
+    figures: Figures | None = Field(
+        description="At the real depth, beside the estimator's prediction for the real model."
+    )
     loss_first: float | None = Field(description="Training loss at the first step of the deepest run measured.")
     loss_last: float | None = Field(description="Training loss at the last step of the deepest run measured.")
     learning_rate: float
@@ -88,12 +127,20 @@ class LatencyMeasurement(BaseModel):
 
     layers: int
     base_seconds: float = Field(description="Fastest forward pass with the adapter disabled (PEFT's disable_adapter).")
-    unmerged_seconds: float = Field(description="Fastest forward pass with the adapter applied beside the frozen weights.")
+    unmerged_seconds: float = Field(
+        description="Fastest forward pass with the adapter applied beside the frozen weights."
+    )
     merged_seconds: float = Field(description="Fastest forward pass after merge_and_unload().")
-    repeats: int = Field(description="Timed forward passes of the merged model, after one warm-up pass (as many or more for the others).")
+    repeats: int = Field(
+        description="Timed forward passes of the merged model, after one warm-up pass (as many or more for the others)."
+    )
     merged_max_abs_diff: float = Field(description="Largest |merged - unmerged| over the logits.")
-    adapter_max_abs_diff: float = Field(description="Largest |unmerged - base| over the logits: the trained adapter's effect, for scale.")
-    tolerance: float = Field(description="merged and unmerged agree when |merged - unmerged| <= tolerance x max|unmerged| everywhere.")
+    adapter_max_abs_diff: float = Field(
+        description="Largest |unmerged - base| over the logits: the trained adapter's effect, for scale."
+    )
+    tolerance: float = Field(
+        description="merged and unmerged agree when |merged - unmerged| <= tolerance x max|unmerged| everywhere."
+    )
     outputs_match: bool
 
 
@@ -124,7 +171,11 @@ class Savings(BaseModel):
 
 
 class Scale(BaseModel):
-    kind: Literal["full", "proxy"] = Field(description="full: the model ran at its real depth; proxy: layer-truncated copies ran and the figures are extrapolated.")
+    kind: Literal["full", "proxy"] = Field(
+        description=(
+            "full: the model ran at its real depth; proxy: layer-truncated copies ran and the figures are extrapolated."
+        )
+    )
     target_layers: int
     depths: list[int] = Field(description="Depths (layers) measured.")
     reason: str
@@ -134,7 +185,12 @@ class Scale(BaseModel):
 class Preflight(BaseModel):
     free_bytes: int = Field(description="Free memory on the device before the run.")
     free_source: str = Field(description="Where `free_bytes` came from.")
-    needed_bytes: int = Field(description="The estimator's peak for the largest run planned, with the margin (on the CPU, plus the starting weights kept in memory).")
+    needed_bytes: int = Field(
+        description=(
+            "The estimator's peak for the largest run planned, with the margin (on the CPU, plus the "
+            "starting weights kept in memory)."
+        )
+    )
     margin: float
 
 
@@ -171,7 +227,9 @@ class ReferenceRun(BaseModel):
     """A real, small run of full fine-tuning and LoRA side by side on the user's architecture."""
 
     model: ModelInfo
-    settings: TrainingSettings = Field(description="The estimator's settings for the LoRA run (the full run differs only in method).")
+    settings: TrainingSettings = Field(
+        description="The estimator's settings for the LoRA run (the full run differs only in method)."
+    )
     steps: int = Field(description="Training steps per run; the first is the warm-up and is not timed.")
     seed: int
     dataset: DatasetInfo
@@ -182,7 +240,9 @@ class ReferenceRun(BaseModel):
     lora: MethodResult
     savings: Savings | None
     serving: Serving
-    complete: bool = Field(description="False when --max-seconds stopped the run before everything planned was measured.")
+    complete: bool = Field(
+        description="False when --max-seconds stopped the run before everything planned was measured."
+    )
     cut_short: str | None = Field(None, description="What was skipped, when the run was stopped early.")
     seconds: float = Field(description="Wall time of the reference run, after imports.")
     timings: dict[str, float] = Field(default_factory=dict, description="Wall time by phase, seconds.")

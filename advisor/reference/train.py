@@ -22,12 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..estimate.architecture import inject_lora
 from ..estimate.settings import TrainingSettings
-from ..specs import ModelSpec
-from .measure import (CheckpointSize, SavedForBackward, memory_tracker, safetensors_size, storage_bytes,
-                      tensors_in)
-from ..estimate.architecture import quiet
+from ..hf import inject_lora, quiet
+from ..model_specs import ModelSpec
+from .measure import CheckpointSize, SavedForBackward, memory_tracker, safetensors_size, storage_bytes, tensors_in
 from .model import build_model
 from .result import LatencyMeasurement, StepRecord
 
@@ -98,8 +96,9 @@ def train(job: Job, deadline: Deadline, on_step: Callable[[int, float], None]) -
     tracker = memory_tracker(job.device)
     with tracker, quiet():
         with tracker.window("build"):
-            model = build_model(job.spec, job.weights, device=job.device, dtype=job.dtype,
-                                attention=job.settings.attention)
+            model = build_model(
+                job.spec, job.weights, device=job.device, dtype=job.dtype, attention=job.settings.attention
+            )
             if job.method == "lora":
                 s = job.settings
                 model = inject_lora(model, job.spec, rank=s.rank, alpha=s.lora_alpha, targets=s.targets)
@@ -156,7 +155,9 @@ def _step(model, optimizer, params, ids, live: dict, job: Job, m: Measured, *, f
     if saved:
         # What the loss saves is not an activation of the model: stop counting once the LM head has run.
         head_hook = model.get_output_embeddings().register_forward_hook(lambda *_: setattr(saved, "recording", False))
-    autocast = torch.autocast(job.device.type, dtype=torch.bfloat16) if job.settings.precision == "mixed" else nullcontext()
+    autocast = (
+        torch.autocast(job.device.type, dtype=torch.bfloat16) if job.settings.precision == "mixed" else nullcontext()
+    )
     try:
         with hooks, autocast:
             # The previous step's output is released only now, once this forward has returned.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .settings import TrainingSettings
+from advisor.estimate.settings import TrainingSettings
 
-DEFAULT_ROWS = Path(__file__).resolve().parents[2] / "bench" / "data" / "h200_training_memory.jsonl"
+DEFAULT_ROWS = Path(__file__).resolve().parent / "data" / "h200_training_memory.jsonl"
 
 
 def load_rows(path: Path = DEFAULT_ROWS) -> list[dict]:

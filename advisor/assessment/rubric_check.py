@@ -1,9 +1,9 @@
-"""The rubric as data: its schema, its loader, and the validator that keeps data and engine in step.
+"""The rubric's validator: every way rubric data and the engine (or the Answers contract) can disagree.
 
-`load_rubric()` reads `rubrics/lora_fit.yaml` (and the license table it names),
-checks its shape with pydantic and its meaning with `rubric_problems`, and refuses
-a rubric that disagrees with the engine or the `Answers` contract in either
-direction (`advisor rubric validate` prints the same findings).
+`load_rubric` refuses a rubric with any of these problems; `validate_rubric` (what
+`advisor rubric validate` runs) adds what is too slow for every start: the license
+table checked against SPDX, the per-rule cases of `rubrics/cases/`, and the worked
+examples' expected decisions.
 """
 
 from __future__ import annotations
@@ -11,240 +11,61 @@ from __future__ import annotations
 import string
 import types
 import typing
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-
-from .data import data_dir
-from .errors import FieldIssue, InvalidFile, invalid_input
-from .files import load_mapping
-from .licenses import UNKNOWN, LicenseTable, license_table_problems, load_license_table
-from .models import (
-    TRAINING_OPTIONS,
-    Answers,
-    ComputeStatus,
-    ConfidenceLevel,
-    Decision,
-    OptionId,
+from ..errors import FieldIssue, InvalidFile
+from .contract import TRAINING_OPTIONS, Answers, ConfidenceLevel, Decision, OptionId
+from .licenses import UNKNOWN, license_table_problems
+from .rubric import (
+    COMPUTE_FACT,
+    LICENSE_FIELD,
+    SUMMARY_FIELDS,
+    GateDef,
+    Question,
+    Rubric,
+    default_rubric_path,
+    load_rubric,
 )
-
-RUBRIC_FILE = "lora_fit.yaml"
-LICENSE_FIELD = "dataset_license"
-COMPUTE_FACT = "compute.{}"
-MAX_RUBRIC_BYTES = 512 * 1024
-SUMMARY_FIELDS = frozenset({"primary", "primary_label", "blockers"})
+from .rule_cases import case_problems, cases_folder, load_cases
 
 
-def _level_text(value: Any) -> Any:
-    """YAML reads `true`/`false` as booleans; levels are strings."""
-    return str(value).lower() if isinstance(value, bool) else value
+@dataclass(frozen=True)
+class Validated:
+    """What `advisor rubric validate` checked and found sound."""
+
+    rubric: Rubric
+    path: Path
+    cases: int  # rule cases run
+    examples: int  # worked examples run
 
 
-def _level_keys(value: Any) -> Any:
-    return {_level_text(k): v for k, v in value.items()} if isinstance(value, dict) else value
-
-
-def _conditions(value: Any) -> Any:
-    """`when` is one mapping or a list of them (any of); normalized to a list."""
-    items = [value] if isinstance(value, dict) else value
-    if not isinstance(items, list):
-        return items
-    return [
-        {fact: [_level_text(v) for v in levels] if isinstance(levels, list) else levels for fact, levels in item.items()}
-        if isinstance(item, dict) else item
-        for item in items
-    ]
-
-
-Score = Annotated[float, Field(ge=0, le=10)]
-Delta = Annotated[float, Field(ge=-10, le=10)]
-Levels = Annotated[dict[str, str], BeforeValidator(_level_keys)]
-Scores = Annotated[dict[str, Score], BeforeValidator(_level_keys)]
-Condition = dict[str, Annotated[list[str], Field(min_length=1)]]
-When = Annotated[list[Condition], BeforeValidator(_conditions), Field(min_length=1)]
-SourceIds = list[str]
-
-
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceDef(_Data):
-    title: str
-    kind: Literal["article", "article_fact", "paper", "vendor", "documentation", "standard", "measurement"]
-    url: str | None = Field(default=None, pattern=r"^https://")
-    arxiv: str | None = Field(default=None, pattern=r"^\d{4}\.\d{4,5}$")
-    secondary: bool = False
-
-
-class Criterion(_Data):
-    title: str
-    help: str
-    sources: SourceIds
-
-
-class Band(_Data):
-    level: str
-    max: float | None = Field(default=None, description="Inclusive upper bound; the last band has none.")
-
-
-class Question(_Data):
-    id: str
-    role: Literal["scored", "input", "context", "compute"]
-    type: Literal["choice", "integer", "number", "boolean", "license", "text"]
-    text: str
-    help: str
-    sources: SourceIds
-    criterion: str | None = None
-    weight: float = Field(default=0, ge=0)
-    unit: str | None = None
-    choices: Levels = Field(default_factory=dict, description="Choice value -> short description.")
-    bands: list[Band] = Field(default_factory=list)
-    scores: Scores = Field(default_factory=dict)
-    remediation: Levels = Field(default_factory=dict)
-
-
-class OptionDef(_Data):
-    label: str
-    base: Score
-    description: str
-    sources: SourceIds
-
-
-class Rule(_Data):
-    id: str
-    when: When
-    fit: dict[str, Delta] = Field(min_length=1)
-    reason: str
-    sources: SourceIds
-
-
-class GateDef(_Data):
-    id: str
-    question: str
-    when: When
-    blocks: list[str] = Field(min_length=1)
-    reason: str
-    remediation: str
-    sources: SourceIds
-
-
-class Caution(_Data):
-    id: str
-    when: When
-    text: str
-    sources: SourceIds
-    decisions: list[str] | None = Field(default=None, description="Show only for these decisions; all when absent.")
-
-
-class DecisionParams(_Data):
-    training_margin: float = Field(ge=0, le=10)
-    weak_below: Score
-    summaries: dict[str, str]
-
-
-class ConfidenceRule(_Data):
-    level: str
-    min_coverage: float = Field(ge=0, le=1)
-    max_open_changes: int = Field(ge=0)
-
-
-class ConfidenceParams(_Data):
-    levels: list[ConfidenceRule]
-    otherwise: str
-
-
-class Limit(_Data):
-    id: str
-    text: str
-    sources: SourceIds
-
-
-class Rubric(_Data):
-    id: str
-    version: str
-    title: str
-    license_table: str
-    licenses: LicenseTable
-    sources: dict[str, SourceDef]
-    criteria: dict[str, Criterion]
-    questions: list[Question]
-    options: dict[str, OptionDef]
-    rules: list[Rule]
-    gates: list[GateDef]
-    cautions: list[Caution]
-    decision: DecisionParams
-    confidence: ConfidenceParams
-    limits: list[Limit]
-
-    def question(self, question_id: str) -> Question:
-        return next(q for q in self.questions if q.id == question_id)
-
-    def levels(self, question: Question) -> list[str]:
-        """The levels a question's answers fall into, without `unknown` (always possible)."""
-        if question.type == "choice":
-            return list(question.choices)
-        if question.type in ("integer", "number"):
-            return [band.level for band in question.bands]
-        if question.type == "boolean":
-            return ["true", "false"]
-        if question.type == "license":
-            return [c for c in self.licenses.class_ids if c != UNKNOWN]
-        return []
-
-    def facts(self) -> dict[str, list[str]]:
-        """Everything a `when` may name, with its levels (`unknown` included)."""
-        facts = {q.id: [*self.levels(q), UNKNOWN] for q in self.questions if self.levels(q)}
-        for option in TRAINING_OPTIONS:
-            facts[COMPUTE_FACT.format(option)] = list(get_args(ComputeStatus))
-        return facts
-
-    @property
-    def version_label(self) -> str:
-        return f"{self.id} {self.version}"
-
-
-def default_rubric_path() -> Path:
-    return data_dir("rubrics") / RUBRIC_FILE
-
-
-def load_rubric(path: str | Path | None = None) -> Rubric:
-    """The rubric at `path` (default: the shipped one), validated; raises InvalidFile naming every problem."""
-    resolved = Path(path).resolve() if path is not None else default_rubric_path()
-    return _load_rubric(resolved)
-
-
-@cache
-def _load_rubric(path: Path) -> Rubric:
-    data = load_mapping(path, field="rubric", limit=MAX_RUBRIC_BYTES)
-    table_name = data.get("license_table")
-    if not isinstance(table_name, str):
-        raise InvalidFile(f"{path}: license_table must name the license table file", fields=[FieldIssue(field="rubric.license_table", message="required: a file name next to the rubric, e.g. licenses.yaml")])
-    table = load_license_table((path.parent / table_name).resolve())
-    try:
-        rubric = Rubric.model_validate({**data, "licenses": table})
-    except ValidationError as exc:
-        err = invalid_input(exc, what=f"rubric {path}", prefix="rubric")
-        raise InvalidFile(err.message, fields=err.fields) from None
-    problems = rubric_problems(rubric)
-    if problems:
-        raise InvalidFile(f"rubric {path} disagrees with the engine ({len(problems)} problem{'s' * (len(problems) > 1)})", fields=problems)
-    return rubric
-
-
-def validate_rubric(path: str | Path | None = None) -> Rubric:
-    """Load the rubric and also check its license table against SPDX (`advisor rubric validate`).
-
-    `load_rubric` skips the SPDX check to keep start-up fast: it needs license-expression's
-    whole index, and a bad id in the table can only make a license classify as unknown.
-    """
-    rubric = load_rubric(path)
+def validate_rubric(path: str | Path | None = None, *, examples: bool = True) -> Validated:
+    """Load the rubric, then check what `load_rubric` leaves out to keep start-up fast: its license table
+    against SPDX (license-expression's whole index), the rule cases in the `cases/` folder beside it, and
+    the worked examples' expected decisions. Raises InvalidFile naming every problem."""
+    where = Path(path).resolve() if path is not None else default_rubric_path()
+    rubric = load_rubric(where)
     problems = license_table_problems(rubric.licenses)
+    folder = cases_folder(where)
+    cases = load_cases(folder) if folder.is_dir() else []
+    if not cases:
+        problems.append(FieldIssue(field="rubric.cases", message=f"no rule cases in {folder}"))
+    problems += case_problems(rubric, cases)
+    checked = 0
+    if examples:
+        from .worked_examples import example_problems, expected_outcomes
+
+        problems += example_problems(rubric)
+        checked = len(expected_outcomes())
     if problems:
-        raise InvalidFile(f"license table of rubric {rubric.version_label} is invalid ({len(problems)} problem{'s' * (len(problems) > 1)})", fields=problems)
-    return rubric
+        raise InvalidFile(
+            f"rubric {rubric.version_label} ({where}) fails validation "
+            f"({len(problems)} problem{'s' * (len(problems) > 1)})",
+            fields=problems,
+        )
+    return Validated(rubric=rubric, path=where, cases=len(cases), examples=checked)
 
 
 def rubric_problems(rubric: Rubric) -> list[FieldIssue]:
@@ -252,7 +73,9 @@ def rubric_problems(rubric: Rubric) -> list[FieldIssue]:
     problems: list[FieldIssue] = []
 
     def problem(field: str, message: str, allowed: list[str] | None = None) -> None:
-        problems.append(FieldIssue(field=f"rubric.{field}", message=message, allowed=sorted(allowed) if allowed else None))
+        problems.append(
+            FieldIssue(field=f"rubric.{field}", message=message, allowed=sorted(allowed) if allowed else None)
+        )
 
     _check_contract(rubric, problem)
     _check_questions(rubric, problem)
@@ -288,7 +111,10 @@ def rubric_problems(rubric: Rubric) -> list[FieldIssue]:
         if question.role == "input" and question.id not in conditioned:
             problem(f"questions.{question.id}", "an input question must be read by a rule, gate or caution")
         if question.role in ("context", "compute") and question.id in conditioned:
-            problem(f"questions.{question.id}", f"a {question.role} question cannot be read by rules; make it scored or input")
+            problem(
+                f"questions.{question.id}",
+                f"a {question.role} question cannot be read by rules; make it scored or input",
+            )
 
     _check_decision(rubric, problem)
     _check_sources(rubric, problem)
@@ -322,7 +148,11 @@ def _check_contract(rubric: Rubric, problem) -> None:
 def _contract_type(name: str) -> tuple[str, set[str]]:
     """The rubric type a contract field needs, and its allowed values (for choices, without unknown)."""
     annotation = Answers.model_fields[name].annotation
-    args = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) in (typing.Union, types.UnionType) else [annotation]
+    args = (
+        [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) in (typing.Union, types.UnionType)
+        else [annotation]
+    )
     inner = args[0]
     if get_origin(inner) is Literal:
         return "choice", set(get_args(inner)) - {UNKNOWN}
@@ -345,30 +175,36 @@ def _check_questions(rubric: Rubric, problem) -> None:
             problem(f"{where}.bands", f"only integer and number questions have bands, not {question.type}")
         if question.role == "scored":
             if question.criterion not in rubric.criteria:
-                problem(f"{where}.criterion", f"a scored question needs a known criterion, not {question.criterion!r}", list(rubric.criteria))
+                problem(
+                    f"{where}.criterion",
+                    f"a scored question needs a known criterion, not {question.criterion!r}",
+                    list(rubric.criteria),
+                )
             scored_criteria.add(question.criterion or "")
             if question.weight <= 0:
                 problem(f"{where}.weight", "a scored question needs a weight above 0")
             if not levels:
                 problem(f"{where}.type", f"a {question.type} question without bands has no levels to score")
-            if UNKNOWN in question.scores:
-                problem(f"{where}.scores.{UNKNOWN}", "unknown is never scored (its score is null, never 0)")
+            if UNKNOWN in question.readiness:
+                problem(f"{where}.readiness.{UNKNOWN}", "unknown is never graded (its grade is null, never 0)")
             for level in levels:
-                if level not in question.scores:
-                    problem(f"{where}.scores", f"answer {level!r} has no score")
-            weak = [level for level in levels if question.scores.get(level, 10) < weak_below] + [UNKNOWN]
+                if level not in question.readiness:
+                    problem(f"{where}.readiness", f"answer {level!r} has no readiness grade")
+            weak = [level for level in levels if question.readiness.get(level, 10) < weak_below] + [UNKNOWN]
             for level in weak:
                 if level not in question.remediation:
                     problem(f"{where}.remediation", f"answer {level!r} is weak or open and needs remediation")
         else:
-            for attribute in ("criterion", "scores", "remediation"):
+            for attribute in ("criterion", "readiness", "remediation"):
                 if getattr(question, attribute):
-                    problem(f"{where}.{attribute}", f"only scored questions have {attribute} (this one is {question.role})")
+                    problem(
+                        f"{where}.{attribute}", f"only scored questions have {attribute} (this one is {question.role})"
+                    )
             if question.weight:
                 problem(f"{where}.weight", f"only scored questions have a weight (this one is {question.role})")
             if question.role == "input" and not levels:
                 problem(f"{where}.type", "an input question needs levels (choices, bands or a boolean)")
-        for kind, mapping in (("scores", question.scores), ("remediation", question.remediation)):
+        for kind, mapping in (("readiness", question.readiness), ("remediation", question.remediation)):
             for level in mapping:
                 if level not in levels and not (kind == "remediation" and level == UNKNOWN):
                     problem(f"{where}.{kind}.{level}", "not an answer of this question", levels)
@@ -384,7 +220,9 @@ def _check_questions(rubric: Rubric, problem) -> None:
 def _check_bands(question: Question, where: str, problem) -> None:
     if not question.bands:
         if question.role in ("scored", "input"):
-            problem(f"{where}.bands", f"a {question.role} {question.type} question needs bands to turn numbers into levels")
+            problem(
+                f"{where}.bands", f"a {question.role} {question.type} question needs bands to turn numbers into levels"
+            )
         return
     names = [band.level for band in question.bands]
     if len(set(names)) != len(names) or UNKNOWN in names:
@@ -392,7 +230,7 @@ def _check_bands(question: Question, where: str, problem) -> None:
     limits = [band.max for band in question.bands[:-1]]
     if any(limit is None for limit in limits) or question.bands[-1].max is not None:
         problem(f"{where}.bands", "every band but the last needs a max; the last has none (it is open-ended)")
-    elif any(b <= a for a, b in zip(limits, limits[1:])):
+    elif any(b <= a for a, b in zip(limits, limits[1:], strict=False)):
         problem(f"{where}.bands", "band maxima must increase")
     if question.type == "integer" and any(limit is not None and limit != int(limit) for limit in limits):
         problem(f"{where}.bands", "an integer question's band maxima must be whole numbers")
@@ -405,7 +243,11 @@ def _check_when(when: list[dict[str, list[str]]], facts: dict[str, list[str]], w
             problem(where, "an empty condition matches everything; name at least one question")
         for fact, levels in condition.items():
             if fact not in facts:
-                problem(f"{where}.{fact}", "unknown question or fact (text and compute questions cannot be conditions)", list(facts))
+                problem(
+                    f"{where}.{fact}",
+                    "unknown question or fact (text and compute questions cannot be conditions)",
+                    list(facts),
+                )
                 continue
             named.add(fact)
             for level in levels:

@@ -22,7 +22,7 @@ from typing import Literal
 
 from ..errors import FieldIssue, InvalidFile, InvalidInput
 from ..files import read_text
-from ..specs import ModelSpec
+from ..model_specs import ModelSpec
 from .result import DatasetInfo
 
 MAX_DATASET_BYTES = 64 << 20
@@ -122,7 +122,10 @@ def _tokenizer_from(path: Path):
     try:
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as exc:  # noqa: BLE001 - tokenizers raises its own kinds for a bad file
-        raise InvalidFile(f"{path} is not a tokenizers file: {exc}", fields=[FieldIssue(field="model", message=f"bad tokenizer.json: {exc}")]) from None
+        raise InvalidFile(
+            f"{path} is not a tokenizers file: {exc}",
+            fields=[FieldIssue(field="model", message=f"bad tokenizer.json: {exc}")],
+        ) from None
     return lambda text: tokenizer.encode(text, add_special_tokens=False).ids
 
 

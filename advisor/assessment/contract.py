@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from .licenses import LicenseFinding, load_license_table, normalize_license
+from .licenses import LicenseFinding
 
 ChangeKind = Literal["style", "format", "behavior", "skill", "knowledge", "actions", "unknown"]
 Imitates = Literal["person", "character", "brand_or_asset", "none", "unknown"]
@@ -23,13 +23,17 @@ Privacy = Literal["no_personal_data", "personal_data_cleared", "personal_data_un
 ServingMode = Literal["merged", "separate_adapters", "runtime_switching", "unknown"]
 EvalSet = Literal["none", "generic", "production_like", "unknown"]
 
-Decision = Literal["recommend_lora", "use_alternative", "not_ready"]
+Decision = Literal["recommend_lora", "recommend_full_finetune", "use_alternative", "not_ready"]
 OptionId = Literal["lora", "qlora", "full_finetune", "retrieval", "prompting", "tool_access", "targeted_evals"]
 TrainingOption = Literal["lora", "qlora", "full_finetune"]
 ComputeStatus = Literal["fits", "does_not_fit", "not_assessed"]
 ConfidenceLevel = Literal["high", "medium", "low"]
 
 TRAINING_OPTIONS: tuple[str, ...] = TrainingOption.__args__
+# The decisions that say to train now: an adapter (LoRA or QLoRA is primary) or every weight (full fine-tuning).
+TRAIN_DECISIONS: tuple[str, ...] = ("recommend_lora", "recommend_full_finetune")
+# Each training option is one of the estimator's methods (`TrainingSettings.method`).
+OPTION_METHOD: dict[str, str] = {"lora": "lora", "qlora": "qlora", "full_finetune": "full"}
 
 
 class Answers(BaseModel):
@@ -39,8 +43,11 @@ class Answers(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Answers")
 
     goal: str | None = Field(
-        default=None, max_length=2000,
-        description="Free text: what the adapted model should do better, in a sentence or two. Echoed in reports, never scored.",
+        default=None,
+        max_length=2000,
+        description=(
+            "Free text: what the adapted model should do better, in a sentence or two. Echoed in reports, never scored."
+        ),
     )
     change_kind: ChangeKind | None = Field(
         default=None,
@@ -59,7 +66,10 @@ class Answers(BaseModel):
     )
     stability: Stability | None = Field(
         default=None,
-        description="How long the target behavior holds: stable (months), evolving (changes every few weeks), volatile (changes daily or per request).",
+        description=(
+            "How long the target behavior holds: stable (months), evolving (changes every few weeks), "
+            "volatile (changes daily or per request)."
+        ),
     )
     context_tried: ContextTried | None = Field(
         default=None,
@@ -69,14 +79,20 @@ class Answers(BaseModel):
         ),
     )
     dataset_examples: int | None = Field(
-        default=None, ge=0, description="How many training examples of the target behavior exist (input and desired output pairs).",
+        default=None,
+        ge=0,
+        description="How many training examples of the target behavior exist (input and desired output pairs).",
     )
     dataset_quality: DatasetQuality | None = Field(
         default=None,
-        description="curated (reviewed, consistent, representative), mixed (partly reviewed), raw (logs or scraped, unreviewed).",
+        description=(
+            "curated (reviewed, consistent, representative), mixed (partly reviewed), raw (logs or scraped, "
+            "unreviewed)."
+        ),
     )
     dataset_license: str | None = Field(
-        default=None, max_length=500,
+        default=None,
+        max_length=500,
         description=(
             "The training data's license: an SPDX expression (Apache-2.0, MIT OR CC-BY-4.0), a LicenseRef-... "
             "(LicenseRef-Proprietary for your own data), a Hugging Face card id (cc-by-nc-4.0, llama3.1, openrail), "
@@ -84,11 +100,17 @@ class Answers(BaseModel):
         ),
     )
     commercial_use: bool | None = Field(
-        default=None, description="Whether the adapted model will be used commercially (a product, a paid service, internal business use).",
+        default=None,
+        description=(
+            "Whether the adapted model will be used commercially (a product, a paid service, internal business use)."
+        ),
     )
     privacy: Privacy | None = Field(
         default=None,
-        description="Personal data in the training set: no_personal_data, personal_data_cleared (consent or legal basis documented), personal_data_uncleared.",
+        description=(
+            "Personal data in the training set: no_personal_data, personal_data_cleared (consent or legal "
+            "basis documented), personal_data_uncleared."
+        ),
     )
     serving_mode: ServingMode | None = Field(
         default=None,
@@ -97,47 +119,73 @@ class Answers(BaseModel):
             "adapter loaded side by side), runtime_switching (many adapters swapped or mixed per request)."
         ),
     )
-    adapters: int | None = Field(default=None, ge=1, description="How many adapters will be served from one base model.")
+    adapters: int | None = Field(
+        default=None, ge=1, description="How many adapters will be served from one base model."
+    )
     latency_budget_ms: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="End-to-end latency budget per request, in milliseconds.",
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="End-to-end latency budget per request, in milliseconds.",
     )
     eval_set: EvalSet | None = Field(
         default=None,
-        description="The evaluation set: none, generic (public benchmarks or ad hoc checks), production_like (measures the actual production task).",
+        description=(
+            "The evaluation set: none, generic (public benchmarks or ad hoc checks), production_like "
+            "(measures the actual production task)."
+        ),
     )
     baseline_measured: bool | None = Field(
-        default=None, description="Whether the current system (base model with the best prompt) has been measured on that evaluation set.",
+        default=None,
+        description=(
+            "Whether the current system (base model with the best prompt) has been measured on that evaluation set."
+        ),
     )
     base_model: str | None = Field(
-        default=None, max_length=500,
-        description="The model to adapt: a catalog id, a config.json path or a model folder. Used by compute feasibility.",
+        default=None,
+        max_length=500,
+        description=(
+            "The model to adapt: a catalog id, a config.json path or a model folder. Used by compute feasibility."
+        ),
     )
     gpu_memory_gib: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="Memory per GPU in GiB. Used by compute feasibility.",
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Memory per GPU in GiB. Used by compute feasibility.",
     )
-    gpus: int | None = Field(default=None, ge=1, description="Number of GPUs available for training. Used by compute feasibility.")
-    batch_size: int | None = Field(default=None, ge=1, description="Training micro-batch size per GPU. Used by compute feasibility.")
-    seq_len: int | None = Field(default=None, ge=1, description="Training sequence length in tokens. Used by compute feasibility.")
-
-    @field_validator("dataset_license")
-    @classmethod
-    def _canonical_license(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_license(value, load_license_table())
+    gpus: int | None = Field(
+        default=None, ge=1, description="Number of GPUs available for training. Used by compute feasibility."
+    )
+    batch_size: int | None = Field(
+        default=None, ge=1, description="Training micro-batch size per GPU. Used by compute feasibility."
+    )
+    seq_len: int | None = Field(
+        default=None, ge=1, description="Training sequence length in tokens. Used by compute feasibility."
+    )
 
 
 class ComputeAssessment(BaseModel):
     """Whether the training options fit the hardware described in the answers.
 
-    Produced by `advisor.feasibility.assess_compute`; the rubric's rules and gates read
+    Produced by `advisor.assessment.compute.assess_compute`; the rubric's rules and gates read
     `options` as the facts `compute.lora`, `compute.qlora` and `compute.full_finetune`.
     """
 
-    status: Literal["assessed", "not_assessed"] = Field(description="not_assessed until the estimator is wired in.")
+    status: Literal["assessed", "not_assessed"] = Field(
+        description="assessed when base_model and gpu_memory_gib were given and the estimator ran; else not_assessed."
+    )
     reason: str = Field(description="Why it was or was not assessed, in one sentence.")
-    options: dict[TrainingOption, ComputeStatus] = Field(description="Per training option: fits, does_not_fit or not_assessed.")
-    details: list[str] = Field(default_factory=list, description="Readable lines behind the verdict (memory needed vs. available, ...).")
+    options: dict[TrainingOption, ComputeStatus] = Field(
+        description="Per training option: fits, does_not_fit or not_assessed."
+    )
+    details: list[str] = Field(
+        default_factory=list, description="Readable lines behind the verdict (memory needed vs. available, ...)."
+    )
     option_details: dict[TrainingOption, str] = Field(
-        default_factory=dict, description="Per training option, the estimate in a few words (memory needed of memory available).")
+        default_factory=dict,
+        description="Per training option, the estimate in a few words (memory needed of memory available).",
+    )
     sources: list[str] = Field(default_factory=list, description="Source ids behind the figures.")
 
 
@@ -152,16 +200,22 @@ class Reason(BaseModel):
 
 class QuestionScore(BaseModel):
     question: str = Field(description="The question id (an Answers field).")
-    answer: str | int | float | bool | None = Field(description="The answer as given (canonical), or null when unknown.")
+    answer: str | int | float | bool | None = Field(
+        description="The answer as given (canonical), or null when unknown."
+    )
     level: str = Field(description="The answer's level in the rubric (a band for numbers); `unknown` when unanswered.")
-    score: float | None = Field(description="0-10, or null when unanswered (never 0 for unknown).")
-    weak: bool = Field(description="Scored below the rubric's weak threshold.")
+    score: float | None = Field(description="Readiness grade 0-10, or null when unanswered (never 0 for unknown).")
+    weak: bool = Field(description="Graded below the rubric's weak threshold: its remediation is listed.")
 
 
 class CriterionScore(BaseModel):
+    """One of the article's criteria and how ready the answers make it. Readiness informs; rules and gates decide."""
+
     id: str = Field(description="The criterion id in the rubric.")
     title: str = Field(description="The criterion, as the article asks it.")
-    score: float | None = Field(description="Weighted mean of its answered questions, 0-10; null when none is answered.")
+    score: float | None = Field(
+        description="Readiness 0-10: the weighted mean of its answered questions' grades; null when none is answered."
+    )
     questions: list[QuestionScore] = Field(description="The scored questions of this criterion.")
 
 
@@ -209,7 +263,9 @@ class WhatWouldChange(BaseModel):
     question: str = Field(description="An open, weak or blocking question.")
     current: str = Field(description="The current level (`unknown` for an open question).")
     open: bool = Field(description="True when the question is unanswered.")
-    outcomes: list[Outcome] = Field(description="Each single change of this answer that changes the decision or the primary option.")
+    outcomes: list[Outcome] = Field(
+        description="Each single change of this answer that changes the decision or the primary option."
+    )
 
 
 class Confidence(BaseModel):
@@ -238,25 +294,64 @@ class Versions(BaseModel):
     peft: str | None = Field(description="Installed version, or null.")
 
 
+Evidence = Literal["stated", "measured"]
+
+
+class Conflict(BaseModel):
+    """Two things the advisor was told, or told and measured, that cannot both be true."""
+
+    id: str = Field(
+        description="A stable id: the rubric's conflict id, or `measured.<field>` where the data contradicts an answer."
+    )
+    fields: list[str] = Field(description="The answer fields involved.")
+    text: str = Field(description="What disagrees, in one sentence, with the figures.")
+    resolution: str = Field(description="What the advisor did about it (which answer it assessed) and what to check.")
+    sources: list[str] = Field(default_factory=list, description="Source ids; see `Assessment.sources`.")
+
+
 class Assessment(BaseModel):
     """The advisor's answer: a decision, the option to pursue, and why."""
 
-    decision: Decision = Field(description="recommend_lora: train now; use_alternative: a cheaper option fits better; not_ready: training fits but gates block it.")
-    primary: OptionId = Field(description="The option that fits best on the merits (for not_ready, the training option to pursue once unblocked).")
+    decision: Decision = Field(
+        description=(
+            "recommend_lora: train an adapter now (primary lora or qlora); recommend_full_finetune: train every "
+            "weight now (primary full_finetune); use_alternative: a cheaper option fits better; not_ready: "
+            "training fits but gates block it."
+        )
+    )
+    primary: OptionId = Field(
+        description=(
+            "The option that fits best on the merits (for not_ready, the training option to pursue once unblocked)."
+        )
+    )
     summary: str = Field(description="The decision in one or two sentences.")
     blockers: list[str] = Field(description="Question ids that block the primary training option (not_ready only).")
-    gates: list[Gate] = Field(description="Every gate that fired, with remediation, including those that would block training when an alternative is primary.")
+    gates: list[Gate] = Field(
+        description=(
+            "Every gate that fired, with remediation, including those that would block training when an "
+            "alternative is primary."
+        )
+    )
     criteria: list[CriterionScore] = Field(description="Per-criterion scores, 0-10 or null when unanswered.")
     options: list[OptionFit] = Field(description="Every option, best fit first.")
     reasons: list[Reason] = Field(description="The rules and gates behind the decision, each citing sources.")
     cautions: list[Reason] = Field(description="Cautions that apply to these answers.")
     remediation: list[Remediation] = Field(description="What to do about each open or weak answer.")
-    what_would_change: list[WhatWouldChange] = Field(description="Computed by re-running the assessment with each alternative answer.")
+    what_would_change: list[WhatWouldChange] = Field(
+        description="Computed by re-running the assessment with each alternative answer."
+    )
     confidence: Confidence = Field(description="How far to trust the decision, and why.")
     limits: list[Reason] = Field(description="The limits of this advice: what the rubric and its sources do not cover.")
     license: LicenseFinding | None = Field(description="The dataset license's class, when a license was given.")
     compute: ComputeAssessment = Field(description="Compute feasibility of the training options.")
     answers: Answers = Field(description="The answers assessed, echoed (license in canonical SPDX).")
+    evidence: dict[str, Evidence] = Field(
+        default_factory=dict,
+        description="For each answer given: stated by the team, or measured (from an inspection of its dataset).",
+    )
+    conflicts: list[Conflict] = Field(
+        default_factory=list, description="Answers that contradict each other or the measured data; never hidden."
+    )
     sources: list[SourceRef] = Field(description="Every source cited above.")
     versions: Versions = Field(description="Versions of advisor, the rubric and the ML libraries installed.")
 
@@ -287,7 +382,11 @@ class QuestionInfo(_OnDemand):
     text: str = Field(description="The question as asked.")
     help: str = Field(description="Why it matters, with the sources it rests on.")
     type: Literal["choice", "integer", "number", "boolean", "license", "text"] = Field(description="The answer type.")
-    role: Literal["scored", "input", "context", "compute"] = Field(description="scored: counts in a criterion; input: read by rules; context: echoed; compute: for compute feasibility.")
+    role: Literal["scored", "input", "context", "compute"] = Field(
+        description=(
+            "scored: counts in a criterion; input: read by rules; context: echoed; compute: for compute feasibility."
+        )
+    )
     criterion: str | None = Field(description="The criterion a scored question counts in.")
     unit: str | None = Field(description="The unit of a numeric answer.")
     choices: list[Choice] = Field(description="For choice questions; `unknown` is always accepted too.")

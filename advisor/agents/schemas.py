@@ -2,11 +2,11 @@
 
 The JSON Schemas come straight from the pydantic models every door returns
 (inputs in validation mode, results in serialization mode). The OpenAI
-definitions are the same tools the MCP server serves (`advisor.tools.TOOLS`),
+definitions are the same tools the MCP server serves (`advisor.agents.tools.TOOLS`),
 with their input schemas rewritten to OpenAI's strict mode: every object closed
-and every property required, optional ones as null unions. `advisor.tools`
+and every property required, optional ones as null unions. `advisor.agents.tools`
 treats a null argument as a left-out one, so a strict-mode call runs unchanged
-through `advisor.tools.call_tool`.
+through `advisor.agents.tools.call_tool`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from .estimate.settings import Estimate, TrainingSettings
-from .models import Answers, Assessment
+from ..assessment.contract import Answers, Assessment
+from ..estimate.settings import Estimate, TrainingSettings
 from .tools import TOOLS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -40,7 +40,9 @@ _UNSUPPORTED = ("allOf", "oneOf", "not", "if", "patternProperties", "propertyNam
 
 def contract_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema (draft 2020-12) of each contract: answers, assessment, training_settings, estimate."""
-    return {name: {"$schema": DIALECT, **model.model_json_schema(mode=mode)} for name, (model, mode) in CONTRACTS.items()}
+    return {
+        name: {"$schema": DIALECT, **model.model_json_schema(mode=mode)} for name, (model, mode) in CONTRACTS.items()
+    }
 
 
 def openai_tools() -> list[dict[str, Any]]:
@@ -84,7 +86,11 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
             if keyword in node:
                 raise ValueError(f"{where}: {keyword} cannot be expressed in OpenAI strict mode")
         out = {key: value for key, value in node.items() if key not in _DROPPED}
-        limits = [f"{word} {node[key]} characters." for key, word in (("minLength", "At least"), ("maxLength", "At most")) if key in node]
+        limits = [
+            f"{word} {node[key]} characters."
+            for key, word in (("minLength", "At least"), ("maxLength", "At most"))
+            if key in node
+        ]
         if limits:
             out["description"] = " ".join([node.get("description", ""), *limits]).strip()
         if "properties" in node or node.get("type") == "object":
@@ -117,18 +123,26 @@ def _nullable(strict: dict[str, Any], original: dict[str, Any]) -> dict[str, Any
     if _accepts_null(strict):
         return strict
     description = strict.get("description", "")
-    note = f"Null for the default ({json.dumps(original['default'])})." if "default" in original else "Null to leave it out."
+    note = (
+        f"Null for the default ({json.dumps(original['default'])})."
+        if "default" in original
+        else "Null to leave it out."
+    )
     branch = {key: value for key, value in strict.items() if key != "description"}
     return {"anyOf": [branch, {"type": "null"}], "description": f"{description} {note}".strip()}
 
 
 def _accepts_null(node: dict[str, Any]) -> bool:
     kind = node.get("type")
-    return kind == "null" or (isinstance(kind, list) and "null" in kind) or any(_accepts_null(b) for b in node.get("anyOf", ()))
+    return (
+        kind == "null"
+        or (isinstance(kind, list) and "null" in kind)
+        or any(_accepts_null(b) for b in node.get("anyOf", ()))
+    )
 
 
 def _def_name(ref: str, defs: dict[str, Any], where: str) -> str:
     prefix = "#/$defs/"
-    if not ref.startswith(prefix) or ref[len(prefix):] not in defs:
+    if not ref.startswith(prefix) or ref[len(prefix) :] not in defs:
         raise ValueError(f"{where}: $ref {ref!r} does not name a definition in $defs")
-    return ref[len(prefix):]
+    return ref[len(prefix) :]

@@ -35,9 +35,21 @@ class CatalogEntry(BaseModel):
     name: str
     source: str = Field(description="Where the config values were published.")
     task: Task
-    published_params: int | None = Field(default=None, description="Parameter count the publisher states, to check our build against.")
+    published_params: int | None = Field(
+        default=None, description="Parameter count the publisher states, to check our build against."
+    )
     note: str | None = None
-    aliases: list[str] = Field(default_factory=list, description="Other hub ids with the same architecture (instruct and chat variants).")
+    license: str | None = Field(
+        default=None,
+        description="The model's own licence as an SPDX expression or LicenseRef in the licence table's spelling "
+        "(e.g. Apache-2.0, LicenseRef-Llama-3.1-Community, LicenseRef-Qwen-Research); null when not yet recorded.",
+    )
+    license_source: str | None = Field(
+        default=None, description="An https link to the licence as its publisher states it."
+    )
+    aliases: list[str] = Field(
+        default_factory=list, description="Other hub ids with the same architecture (instruct and chat variants)."
+    )
     config: dict[str, Any]
 
     @property
@@ -81,15 +93,27 @@ def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
     spec = spec.strip()
     catalog = load_catalog()
     entry = catalog.get(spec.lower()) or next(
-        (e for e in catalog.values() if spec.lower() in {n.lower() for n in (e.repo, *e.aliases) if n}), None)
+        (e for e in catalog.values() if spec.lower() in {n.lower() for n in (e.repo, *e.aliases) if n}), None
+    )
     if entry is not None:
-        return _from_config(spec, entry.id, "catalog", entry.task, entry.config, entry.source, field=field, notes=[entry.note] if entry.note else [])
+        return _from_config(
+            spec,
+            entry.id,
+            "catalog",
+            entry.task,
+            entry.config,
+            entry.source,
+            field=field,
+            notes=[entry.note] if entry.note else [],
+        )
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
         return _from_folder(spec, path, field)
     if path.is_file():
         config = _read_config(path, field)
-        return _from_config(spec, path.parent.name or path.stem, "config", _task_of(config), config, str(path), field=field)
+        return _from_config(
+            spec, path.parent.name or path.stem, "config", _task_of(config), config, str(path), field=field
+        )
     looks_like_path = spec.endswith(".json") or spec.startswith((".", "/", "~"))
     if _HUB_ID.match(spec) and not looks_like_path:
         return _from_hub(spec, field)
@@ -113,17 +137,33 @@ def _from_folder(spec: str, folder: Path, field: str) -> ModelSpec:
             f"{folder} holds only pickle weights ({', '.join(pickled[:3])}); advisor reads safetensors only, "
             "so runs use random weights of the same architecture"
         )
-    return _from_config(spec, folder.name, "folder", _task_of(config), config, str(config_path), field=field,
-                        folder=str(folder), weight_files=weights, notes=notes)
+    return _from_config(
+        spec,
+        folder.name,
+        "folder",
+        _task_of(config),
+        config,
+        str(config_path),
+        field=field,
+        folder=str(folder),
+        weight_files=weights,
+        notes=notes,
+    )
 
 
 def _from_hub(spec: str, field: str) -> ModelSpec:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise _spec_error(field, f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub is offline (HF_HUB_OFFLINE); "
-                                 "download its config.json and pass the path")
+        raise _spec_error(
+            field,
+            f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub is offline (HF_HUB_OFFLINE); "
+            "download its config.json and pass the path",
+        )
     if not _hub_reachable():
-        raise _spec_error(field, f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub is not reachable; "
-                                 "download its config.json and pass the path")
+        raise _spec_error(
+            field,
+            f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub is not reachable; "
+            "download its config.json and pass the path",
+        )
     try:
         from huggingface_hub import hf_hub_download
 
@@ -131,10 +171,15 @@ def _from_hub(spec: str, field: str) -> ModelSpec:
     except ImportError:
         raise _spec_error(field, f"{spec!r} looks like a hub id, but huggingface_hub is not installed") from None
     except Exception as exc:  # noqa: BLE001 - any network or hub failure is the same answer for the user
-        raise _spec_error(field, f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub could not be reached "
-                                 f"({type(exc).__name__}); download its config.json and pass the path") from None
+        raise _spec_error(
+            field,
+            f"{spec!r} is not in the catalog or on disk, and the Hugging Face Hub could not be reached "
+            f"({type(exc).__name__}); download its config.json and pass the path",
+        ) from None
     config = _read_config(Path(path), field)
-    return _from_config(spec, spec.split("/")[-1], "hub", _task_of(config), config, f"https://huggingface.co/{spec}", field=field)
+    return _from_config(
+        spec, spec.split("/")[-1], "hub", _task_of(config), config, f"https://huggingface.co/{spec}", field=field
+    )
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:
@@ -150,7 +195,9 @@ def _hub_reachable(timeout: float = 2.0) -> bool:
     return True
 
 
-def _from_config(spec, id_, origin, task, config, source, *, field, folder=None, weight_files=(), notes=()) -> ModelSpec:
+def _from_config(
+    spec, id_, origin, task, config, source, *, field, folder=None, weight_files=(), notes=()
+) -> ModelSpec:
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise _spec_error(field, f"{source}: config has no model_type")
@@ -158,14 +205,30 @@ def _from_config(spec, id_, origin, task, config, source, *, field, folder=None,
     known = _known_model_types()
     if model_type not in known:
         if config.get("auto_map"):
-            raise _spec_error(field, f"{source}: model_type {model_type!r} needs code from the model repository "
-                                     "(auto_map, trust_remote_code), which advisor never runs")
-        raise _spec_error(field, f"{source}: unknown model_type {model_type!r}; this transformers knows {len(known)} types "
-                                 "(e.g. llama, qwen2, mistral, gemma2, phi3, gpt2)")
+            raise _spec_error(
+                field,
+                f"{source}: model_type {model_type!r} needs code from the model repository "
+                "(auto_map, trust_remote_code), which advisor never runs",
+            )
+        raise _spec_error(
+            field,
+            f"{source}: unknown model_type {model_type!r}; this transformers knows {len(known)} types "
+            "(e.g. llama, qwen2, mistral, gemma2, phi3, gpt2)",
+        )
     if config.get("auto_map"):
         notes.append(f"config has auto_map; built with transformers' own {model_type} implementation, no remote code")
-    return ModelSpec(spec=spec, id=id_, origin=origin, task=task, model_type=model_type, config=config, source=source,
-                     folder=folder, weight_files=list(weight_files), notes=notes)
+    return ModelSpec(
+        spec=spec,
+        id=id_,
+        origin=origin,
+        task=task,
+        model_type=model_type,
+        config=config,
+        source=source,
+        folder=folder,
+        weight_files=list(weight_files),
+        notes=notes,
+    )
 
 
 def _read_config(path: Path, field: str) -> dict[str, Any]:
@@ -173,8 +236,10 @@ def _read_config(path: Path, field: str) -> dict[str, Any]:
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidFile(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})",
-                          fields=[FieldIssue(field=field, message=f"malformed JSON at line {exc.lineno}")]) from None
+        raise InvalidFile(
+            f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})",
+            fields=[FieldIssue(field=field, message=f"malformed JSON at line {exc.lineno}")],
+        ) from None
     if not isinstance(config, dict):
         raise _spec_error(field, f"{path} must hold a JSON object")
     return config

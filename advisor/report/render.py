@@ -1,4 +1,4 @@
-"""Markdown reports from an Assessment, with jinja2 templates kept in `advisor/templates/`.
+"""Markdown reports of an assessment and of a reference run, from the jinja2 templates in `templates/`.
 
 Every value a template prints is escaped for Markdown by default (jinja's `finalize`),
 so user text cannot open a heading, a table cell, a code span, a link or raw HTML.
@@ -15,11 +15,11 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .units import fmt_bytes
+from ..assessment.contract import Assessment
+from ..fmt import fmt_bytes, fmt_count, fmt_number, fmt_pct, fmt_ratio, fmt_seconds
 
-from .models import Assessment
-
-TEMPLATE = "assessment.md.j2"
+ASSESSMENT_TEMPLATE = "assessment.md.j2"
+REFERENCE_RUN_TEMPLATE = "reference_run.md.j2"
 # Escaped wherever they appear: the characters that open inline Markdown or HTML
 # (code, emphasis, links and images, raw HTML and autolinks, entities, table cells,
 # strikethrough). Underscores only at a word's edge: inside a word they are inert.
@@ -79,12 +79,22 @@ def source_link(url: str | None, arxiv: str | None) -> Markup:
 
 def render_report(assessment: Assessment) -> str:
     """The markdown report; a `MeasuredAssessment` adds its reference run (or why there was none)."""
-    template = environment().get_template(TEMPLATE)
+    template = environment().get_template(ASSESSMENT_TEMPLATE)
     labels = {option.option: option.label for option in assessment.options}
     fits = {option.option: option.fit for option in assessment.options}
-    text = template.render(a=assessment, labels=labels, fits=fits, run=getattr(assessment, "reference_run", None),
-                           skipped=getattr(assessment, "reference_run_skipped", None))
+    text = template.render(
+        a=assessment,
+        labels=labels,
+        fits=fits,
+        run=getattr(assessment, "reference_run", None),
+        skipped=getattr(assessment, "reference_run_skipped", None),
+    )
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def render_reference_run(run) -> str:
+    """The reference run (`advisor.reference.ReferenceRun`) as a report of its own."""
+    return environment().get_template(REFERENCE_RUN_TEMPLATE).render(run=run)
 
 
 @cache  # compiling a template is most of a render's time (64 ms of 66)
@@ -93,7 +103,7 @@ def environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(
-        loader=PackageLoader("advisor", "templates"),
+        loader=PackageLoader("advisor.report", "templates"),
         autoescape=False,  # HTML escaping is wrong for Markdown; `finalize` escapes instead
         finalize=md_escape,
         undefined=StrictUndefined,
@@ -111,13 +121,13 @@ def environment():
     return env
 
 
-# Numbers print as digits and units only, so they pass through unescaped ("+1.5%" must
-# not become "\+1.5%"); None prints as a dash.
+# Numbers print as digits and units only (advisor.fmt), so they pass through unescaped
+# ("+1.5%" must not become "\\+1.5%"); None prints as a dash.
 _NUMBER_FILTERS = {
     "bytes": fmt_bytes,
-    "count": lambda n: f"{int(n):,}",
-    "pct": lambda x: f"{100 * float(x):+.1f}%",
-    "ratio": lambda x: f"{float(x):.1f}x",
-    "secs": lambda s: f"{1000 * float(s):.1f} ms" if float(s) < 1 else f"{float(s):.2f} s",
-    "fixed": lambda x: f"{float(x):.3g}",
+    "count": fmt_count,
+    "pct": lambda x: fmt_pct(x, signed=True),
+    "ratio": fmt_ratio,
+    "secs": fmt_seconds,
+    "fixed": fmt_number,
 }

@@ -8,7 +8,8 @@ The mechanism, in the order it runs:
 3. Gates whose `when` matches block training options.
 4. The decision: the best alternative sets the bar; a training option wins on the
    merits only if it beats the bar by the rubric's `training_margin`. If an unblocked
-   training option wins, train it (`recommend_lora`); if every winner is blocked, fix
+   training option wins, train it (`recommend_lora` for an adapter, `recommend_full_finetune`
+   for every weight); if every winner is blocked, fix
    the blockers first (`not_ready`); otherwise use the alternative (`use_alternative`).
 5. What would change it: the same steps re-run with each alternative answer to every
    open or weak question.
@@ -19,8 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .licenses import UNKNOWN, classify_license
-from .models import (
+from .contract import (
     TRAINING_OPTIONS,
     Answers,
     Assessment,
@@ -37,6 +37,7 @@ from .models import (
     Versions,
     WhatWouldChange,
 )
+from .licenses import UNKNOWN, classify_license
 from .rubric import COMPUTE_FACT, Caution, GateDef, Question, Rubric, Rule
 
 
@@ -77,7 +78,8 @@ def decide(answers: Answers, rubric: Rubric, compute: ComputeAssessment) -> Verd
     winners = [option for option in ranking if option in TRAINING_OPTIONS and fits[option] >= bar]
     unblocked = [option for option in winners if not blocked_by[option]]
     if unblocked:
-        decision, primary, blockers = "recommend_lora", unblocked[0], []
+        primary, blockers = unblocked[0], []
+        decision = "recommend_full_finetune" if primary == "full_finetune" else "recommend_lora"
     elif winners:
         decision, primary = "not_ready", winners[0]
         blockers = [q.id for q in rubric.questions if q.id in blocked_by[primary]]
@@ -117,8 +119,12 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
     criteria = _criteria(answers, rubric, verdict.levels)
     changes = what_would_change(answers, rubric, compute, verdict)
     weak_or_open = [q for q in rubric.questions if q.id in _weak_or_open(rubric, verdict.levels)]
-    rule_reasons = {rule.id: Reason(id=rule.id, text=_with_figures(rule.reason, rule.when, compute), sources=rule.sources, effects=rule.fit)
-                    for rule in verdict.rules}
+    rule_reasons = {
+        rule.id: Reason(
+            id=rule.id, text=_with_figures(rule.reason, rule.when, compute), sources=rule.sources, effects=rule.fit
+        )
+        for rule in verdict.rules
+    }
     options = [
         OptionFit(
             option=option,
@@ -132,9 +138,19 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
     ]
     gates = [_gate(gate, verdict.levels, compute) for gate in verdict.gates]
     reasons = _decision_reasons(rubric, verdict, rule_reasons, gates)
-    cautions = [_caution(c) for c in rubric.cautions if matches(c.when, verdict.levels) and (c.decisions is None or verdict.decision in c.decisions)]
+    cautions = [
+        _caution(c)
+        for c in rubric.cautions
+        if matches(c.when, verdict.levels) and (c.decisions is None or verdict.decision in c.decisions)
+    ]
     remediation = [
-        Remediation(question=q.id, level=verdict.levels[q.id], score=q.scores.get(verdict.levels[q.id]), text=q.remediation[verdict.levels[q.id]], sources=q.sources)
+        Remediation(
+            question=q.id,
+            level=verdict.levels[q.id],
+            score=q.readiness.get(verdict.levels[q.id]),
+            text=q.remediation[verdict.levels[q.id]],
+            sources=q.sources,
+        )
         for q in weak_or_open
         if q.role == "scored"
     ]
@@ -153,18 +169,25 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
         cautions=cautions,
         remediation=remediation,
         what_would_change=changes,
-        confidence=_confidence(rubric, verdict.levels, [q for q in weak_or_open if verdict.levels[q.id] == UNKNOWN], changes),
+        confidence=_confidence(
+            rubric, verdict.levels, [q for q in weak_or_open if verdict.levels[q.id] == UNKNOWN], changes
+        ),
         limits=limits,
         license=classify_license(answers.dataset_license, rubric.licenses) if answers.dataset_license else None,
         compute=compute,
         answers=answers,
-        sources=[SourceRef(id=sid, **source.model_dump()) for sid, source in rubric.sources.items() if sid in cited_ids],
+        sources=[
+            SourceRef(id=sid, **source.model_dump()) for sid, source in rubric.sources.items() if sid in cited_ids
+        ],
         versions=versions,
     )
 
 
-def what_would_change(answers: Answers, rubric: Rubric, compute: ComputeAssessment, verdict: Verdict) -> list[WhatWouldChange]:
-    """For every open, weak or gate-firing answer, each single alternative answer that changes the decision or primary."""
+def what_would_change(
+    answers: Answers, rubric: Rubric, compute: ComputeAssessment, verdict: Verdict
+) -> list[WhatWouldChange]:
+    """For every open, weak or gate-firing answer, each single alternative answer that changes the decision
+    or the primary option."""
     changes = []
     for question in _to_revisit(rubric, verdict):
         current = verdict.levels[question.id]
@@ -177,7 +200,9 @@ def what_would_change(answers: Answers, rubric: Rubric, compute: ComputeAssessme
             if (other.decision, other.primary) != (verdict.decision, verdict.primary):
                 outcomes.append(Outcome(answer=value, level=level, decision=other.decision, primary=other.primary))
         if outcomes:
-            changes.append(WhatWouldChange(question=question.id, current=current, open=current == UNKNOWN, outcomes=outcomes))
+            changes.append(
+                WhatWouldChange(question=question.id, current=current, open=current == UNKNOWN, outcomes=outcomes)
+            )
     return changes
 
 
@@ -205,7 +230,7 @@ def _weak_or_open(rubric: Rubric, levels: dict[str, str]) -> set[str]:
         if question.role not in ("scored", "input"):
             continue
         level = levels[question.id]
-        if level == UNKNOWN or (question.role == "scored" and question.scores[level] < weak_below):
+        if level == UNKNOWN or (question.role == "scored" and question.readiness[level] < weak_below):
             found.add(question.id)
     return found
 
@@ -225,16 +250,31 @@ def _criteria(answers: Answers, rubric: Rubric, levels: dict[str, str]) -> list[
         for q in rubric.questions:
             if q.criterion != criterion_id:
                 continue
-            score = q.scores.get(levels[q.id])
-            scores.append((q, QuestionScore(question=q.id, answer=getattr(answers, q.id), level=levels[q.id], score=score, weak=score is not None and score < weak_below)))
+            score = q.readiness.get(levels[q.id])
+            scores.append(
+                (
+                    q,
+                    QuestionScore(
+                        question=q.id,
+                        answer=getattr(answers, q.id),
+                        level=levels[q.id],
+                        score=score,
+                        weak=score is not None and score < weak_below,
+                    ),
+                )
+            )
         answered = [(q.weight, s.score) for q, s in scores if s.score is not None]
         total = sum(weight for weight, _ in answered)
         mean = round(sum(weight * score for weight, score in answered) / total, 1) if answered else None
-        result.append(CriterionScore(id=criterion_id, title=criterion.title, score=mean, questions=[s for _, s in scores]))
+        result.append(
+            CriterionScore(id=criterion_id, title=criterion.title, score=mean, questions=[s for _, s in scores])
+        )
     return result
 
 
-def _decision_reasons(rubric: Rubric, verdict: Verdict, rule_reasons: dict[str, Reason], gates: list[Gate]) -> list[Reason]:
+def _decision_reasons(
+    rubric: Rubric, verdict: Verdict, rule_reasons: dict[str, Reason], gates: list[Gate]
+) -> list[Reason]:
     """The argument for the decision: the gates blocking the primary, then the rules that
     raised the primary or lowered its strongest rival from the other side (the best
     alternative against training, the best training option against an alternative),
@@ -250,19 +290,32 @@ def _decision_reasons(rubric: Rubric, verdict: Verdict, rule_reasons: dict[str, 
     reasons = blocking + [rule_reasons[rule.id] for rule in supporting]
     if not reasons:  # no rule moved anything: the primary won on its base fit
         option = rubric.options[verdict.primary]
-        reasons.append(Reason(id=f"{verdict.primary}_base_fit", text=f"{option.label}: {option.description}", sources=option.sources))
+        reasons.append(
+            Reason(
+                id=f"{verdict.primary}_base_fit", text=f"{option.label}: {option.description}", sources=option.sources
+            )
+        )
     return reasons
 
 
 def _gate(gate: GateDef, levels: dict[str, str], compute: ComputeAssessment) -> Gate:
     level = levels.get(gate.question) or next(levels[fact] for condition in gate.when for fact in condition)
-    return Gate(id=gate.id, question=gate.question, level=level, blocks=gate.blocks, reason=_with_figures(gate.reason, gate.when, compute),
-                remediation=gate.remediation, sources=gate.sources)
+    return Gate(
+        id=gate.id,
+        question=gate.question,
+        level=level,
+        blocks=gate.blocks,
+        reason=_with_figures(gate.reason, gate.when, compute),
+        remediation=gate.remediation,
+        sources=gate.sources,
+    )
 
 
 def _with_figures(text: str, when: list[dict[str, list[str]]], compute: ComputeAssessment) -> str:
     """A reason that rests on compute facts, with the estimator's figures for those options."""
-    named = dict.fromkeys(fact.split(".", 1)[1] for condition in when for fact in condition if fact.startswith(COMPUTE_FACT.format("")))
+    named = dict.fromkeys(
+        fact.split(".", 1)[1] for condition in when for fact in condition if fact.startswith(COMPUTE_FACT.format(""))
+    )
     figures = [compute.option_details[option] for option in named if option in compute.option_details]
     return f"{text} Estimated: {'; '.join(figures)}." if figures else text
 
@@ -273,10 +326,16 @@ def _caution(caution: Caution) -> Reason:
 
 def _summary(rubric: Rubric, verdict: Verdict) -> str:
     template = rubric.decision.summaries[verdict.decision]
-    return template.format(primary=verdict.primary, primary_label=rubric.options[verdict.primary].label, blockers=", ".join(verdict.blockers) or "none")
+    return template.format(
+        primary=verdict.primary,
+        primary_label=rubric.options[verdict.primary].label,
+        blockers=", ".join(verdict.blockers) or "none",
+    )
 
 
-def _confidence(rubric: Rubric, levels: dict[str, str], open_questions: list[Question], changes: list[WhatWouldChange]) -> Confidence:
+def _confidence(
+    rubric: Rubric, levels: dict[str, str], open_questions: list[Question], changes: list[WhatWouldChange]
+) -> Confidence:
     scored = [q for q in rubric.questions if q.role == "scored"]
     total = sum(q.weight for q in scored)
     answered = [q for q in scored if levels[q.id] != UNKNOWN]
@@ -284,9 +343,17 @@ def _confidence(rubric: Rubric, levels: dict[str, str], open_questions: list[Que
     open_ids = [q.id for q in open_questions]
     open_changes = [change.question for change in changes if change.open]
     level = next(
-        (rule.level for rule in rubric.confidence.levels if coverage >= rule.min_coverage and len(open_changes) <= rule.max_open_changes),
+        (
+            rule.level
+            for rule in rubric.confidence.levels
+            if coverage >= rule.min_coverage and len(open_changes) <= rule.max_open_changes
+        ),
         rubric.confidence.otherwise,
     )
     basis = f"{len(answered)} of {len(scored)} scored questions answered ({coverage:.0%} of the weight); "
-    basis += f"open answers that alone could change the decision: {', '.join(open_changes)}" if open_changes else "no open answer alone could change the decision"
+    basis += (
+        f"open answers that alone could change the decision: {', '.join(open_changes)}"
+        if open_changes
+        else "no open answer alone could change the decision"
+    )
     return Confidence(level=level, coverage=coverage, open_questions=open_ids, open_changes=open_changes, basis=basis)

@@ -23,4 +23,9 @@ def data_dir(name: str) -> Path:
     for candidate in (PACKAGE_DIR / name, PACKAGE_DIR.parent / name):
         if candidate.is_dir():
             return candidate
-    raise AdvisorError(f"advisor's {name!r} data is missing (looked in {PACKAGE_DIR / name} and {PACKAGE_DIR.parent / name}); reinstall advisor")
+    raise AdvisorError(
+        (
+            f"advisor's {name!r} data is missing (looked in {PACKAGE_DIR / name} and {PACKAGE_DIR.parent / name}); "
+            f"reinstall advisor"
+        )
+    )

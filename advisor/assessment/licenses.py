@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from .errors import FieldIssue, InvalidFile, invalid_input
+from ..errors import FieldIssue, InvalidFile, invalid_input
 
 UNKNOWN = "unknown"
 LICENSE_TABLE_FILE = "licenses.yaml"
@@ -84,22 +84,26 @@ class LicensePart(BaseModel):
 class LicenseFinding(BaseModel):
     """What the dataset's license allows, as far as the table can tell."""
 
-    expression: str = Field(description="The canonical SPDX expression (Hugging Face ids already mapped), or `unknown`.")
+    expression: str = Field(
+        description="The canonical SPDX expression (Hugging Face ids already mapped), or `unknown`."
+    )
     license_class: str = Field(description="permissive, copyleft, proprietary, non_commercial or unknown.")
     parts: list[LicensePart] = Field(description="Each license in the expression with its class.")
-    explanation: str = Field(description="How the class was reached (OR: the least restrictive choice; AND: the most restrictive).")
+    explanation: str = Field(
+        description="How the class was reached (OR: the least restrictive choice; AND: the most restrictive)."
+    )
 
 
 def load_license_table(path: Path | None = None) -> LicenseTable:
     """The license table at `path` (default: the one shipped next to the rubric)."""
-    from .data import data_dir
+    from ..package_data import data_dir
 
     return _load_license_table((path or data_dir("rubrics") / LICENSE_TABLE_FILE).resolve())
 
 
 @cache
 def _load_license_table(path: Path) -> LicenseTable:
-    from .files import load_mapping
+    from ..files import load_mapping
 
     data = load_mapping(path, field="license_table", limit=256 * 1024)
     try:
@@ -224,7 +228,9 @@ def classify_license(expression: str, table: LicenseTable) -> LicenseFinding:
     elif operators == {"AND"}:
         explanation = f"{expression}: every part binds, so the most restrictive applies ({label})"
     else:
-        explanation = f"{expression}: OR takes the least restrictive choice and AND the most restrictive, giving {label}"
+        explanation = (
+            f"{expression}: OR takes the least restrictive choice and AND the most restrictive, giving {label}"
+        )
     return LicenseFinding(expression=expression, license_class=license_class, parts=parts, explanation=explanation)
 
 

@@ -1,9 +1,9 @@
-"""`advisor mcp`: the tools of `advisor.tools` served over the Model Context Protocol.
+"""`advisor mcp`: the tools of `advisor.agents.tools` served over the Model Context Protocol.
 
 Built on the official SDK (v2, `MCPServer`). Each tool is registered as its
 contract says: the input model's JSON Schema is the tool's `inputSchema`, the
 output model is its `outputSchema` and the result its structured content. This
-module only translates between the protocol and `advisor.tools`:
+module only translates between the protocol and `advisor.agents.tools`:
 
 - arguments reach `Tool.parse`, which refuses unknown keys and names every bad
   field (the SDK alone would drop keys a tool does not declare, so calls that
@@ -28,15 +28,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool as SDKTool
 from mcp.types import CallToolResult, ToolAnnotations
 
-from .errors import AdvisorError
+from ..errors import AdvisorError
 from .tools import TOOLS, Tool, ToolContext
 
 INSTRUCTIONS = (
     "advisor decides whether a team should adapt a model with LoRA or use something cheaper first. "
     "Call assess_lora_fit with whatever answers you have (list_questions says what each one means); "
     "its what_would_change lists the questions worth asking the user next. "
-    "estimate_training_memory checks whether training fits a GPU; render_report turns the same answers into "
-    "a markdown report. Errors name each bad field and the values it accepts: fix those and call again."
+    "Errors name each bad field and the values it accepts: fix those and call again. Tools: "
+    + "; ".join(f"{tool.name}: {tool.title}" for tool in TOOLS.values())
+    + "."
 )
 
 
@@ -44,7 +45,7 @@ class AdvisorServer(MCPServer):
     """An `MCPServer` whose tool errors are advisor's error objects."""
 
     def __init__(self, context: ToolContext):
-        from . import __version__
+        from .. import __version__
 
         super().__init__(
             name="advisor",
@@ -88,7 +89,10 @@ def _sdk_tool(tool: Tool, context: ToolContext) -> SDKTool:
     # The SDK builds its argument model from the signature; `Any` leaves validation to the contract's
     # model, and None (left out) lets `Tool.parse` apply the defaults and report missing fields.
     call.__signature__ = inspect.Signature(
-        [inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any) for field in tool.input.model_fields],
+        [
+            inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
+            for field in tool.input.model_fields
+        ],
         return_annotation=tool.output,
     )
     call.__name__ = tool.name

@@ -1,0 +1,350 @@
+"""The tools agents call: one contract behind the MCP server, `advisor schema --format openai` and `call_tool`.
+
+A tool is a name, a description written for the model that reads it (what it is
+for, when to call it, what it costs), an input model, an output model and a thin
+function over the public API. The MCP server registers `TOOLS` as they are;
+`advisor schema --format openai` publishes the same inputs as strict OpenAI tool
+definitions; `call_tool(name, arguments)` runs one from Python, which is what an
+OpenAI tool-calling loop dispatches to. Nothing is decided here that the CLI
+does not decide the same way.
+
+Two rules hold for every tool's arguments: unknown keys are refused (the input
+models forbid extras), and a null argument means the same as leaving it out, so
+the strict-mode convention of sending every key with null for "not given" works
+unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..assessment.contract import Answers, Assessment, Questionnaire
+from ..assessment.service import assess, questionnaire
+from ..errors import FieldIssue, InvalidInput, Refused, invalid_input
+from ..estimate.settings import Estimate, TrainingSettings
+from ..files import ensure_writable, write_atomic
+from ..reference import REFERENCE_RUN_COST
+from ..reference.result import ReferenceRun
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What the process serving the tools was configured with (not something the caller chooses)."""
+
+    reports_dir: Path | None = None  # render_report writes here and nowhere else; None: it writes nothing
+
+
+class ToolInput(BaseModel):
+    """Arguments of a tool: unknown keys are an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ListQuestionsInput(ToolInput):
+    """list_questions takes no arguments."""
+
+
+class AssessInput(ToolInput):
+    """The team's answers, as far as they are known."""
+
+    answers: Answers = Field(
+        default_factory=Answers,
+        description=(
+            "What is known about the team's situation; every field is optional and `unknown` is a valid answer."
+        ),
+    )
+
+
+class EstimateInput(TrainingSettings):
+    """The model to estimate and how it would be trained (the estimator's `TrainingSettings`, flattened)."""
+
+    model: str = Field(
+        max_length=500,
+        description=(
+            "The model: a catalog id such as qwen2.5-0.5b, llama-3.1-8b or mistral-7b (`advisor models` lists them), "
+            "or a path to a config.json or a model folder on the machine running advisor."
+        ),
+    )
+
+
+class ReferenceRunInput(EstimateInput):
+    """The model and LoRA settings to measure, and how long the run may take."""
+
+    steps: int = Field(
+        default=4,
+        ge=2,
+        le=50,
+        description="Training steps per run (full and LoRA); the first warms up and is not timed.",
+    )
+    dataset: str | None = Field(
+        default=None,
+        max_length=500,
+        description=(
+            "A JSONL (`text`, or `prompt` and `completion`) or text file on the machine running advisor; "
+            "default: a built-in corpus."
+        ),
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where to run; auto picks CUDA when there is a GPU."
+    )
+    max_seconds: float = Field(
+        default=120,
+        gt=0,
+        le=1800,
+        description=(
+            "Stop after this long and return what was measured (complete: false). "
+            "Keep it under your client's request timeout."
+        ),
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of the random starting weights and data order.")
+
+
+class RenderReportInput(ToolInput):
+    """The answers to report on, and where to write the report."""
+
+    answers: Answers = Field(
+        default_factory=Answers,
+        description="The same answers you passed to assess_lora_fit; the report is of their assessment.",
+    )
+    filename: str | None = Field(
+        default=None,
+        max_length=255,
+        description=(
+            "Also write the report to this file in the server's reports folder: a relative path ending in .md, "
+            "in a folder that exists there (no absolute paths, no `..`). Leave out to get the markdown only."
+        ),
+    )
+    overwrite: bool = Field(
+        default=False, description="Replace the file if it exists; otherwise an existing file is an error."
+    )
+
+
+class RenderedReport(BaseModel):
+    """A markdown report, and where it was written."""
+
+    markdown: str = Field(
+        description=(
+            "The report: decision first, then blockers, criteria, options, what would change it, limits, sources."
+        )
+    )
+    path: str | None = Field(description="Absolute path of the file written, or null when no filename was given.")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One tool: its contract (name, description, input and output models) and the call it makes."""
+
+    name: str
+    title: str
+    description: str
+    input: type[BaseModel]  # forbids unknown keys
+    output: type[BaseModel]
+    run: Callable[[Any, ToolContext], BaseModel]
+    read_only: bool = True
+    open_world: bool = False  # may reach outside this machine (a hub download)
+
+    def parse(self, arguments: Mapping[str, Any]) -> BaseModel:
+        """Validate `arguments`; raises InvalidInput naming every bad field and what it accepts."""
+        if not isinstance(arguments, Mapping):
+            raise InvalidInput(
+                f"{self.name} arguments must be an object",
+                fields=[FieldIssue(field="(input)", message=f"got {type(arguments).__name__}")],
+            )
+        given = {key: value for key, value in arguments.items() if value is not None}
+        try:
+            return self.input.model_validate(given)
+        except ValidationError as exc:
+            raise invalid_input(exc, what=f"{self.name} arguments") from None
+
+
+def call_tool(
+    name: str, arguments: Mapping[str, Any] | None = None, *, context: ToolContext = ToolContext()
+) -> BaseModel:
+    """Run tool `name` with `arguments` (a JSON object's worth); raises the errors the CLI reports."""
+    tool = TOOLS.get(name)
+    if tool is None:
+        raise InvalidInput(
+            f"no tool named {name!r}",
+            fields=[FieldIssue(field="name", message=f"unknown tool {name!r}", allowed=list(TOOLS))],
+        )
+    return tool.run(tool.parse(arguments or {}), context)
+
+
+def report_path(reports_dir: Path | None, filename: str, *, overwrite: bool) -> Path:
+    """Where `filename` lands in `reports_dir`, refusing anything that would land outside it."""
+    if reports_dir is None:
+        raise Refused(
+            "this server has no reports folder, so it writes no files",
+            fields=[
+                FieldIssue(
+                    field="filename",
+                    message="leave it out to get the markdown only; "
+                    "the server must be started with `advisor mcp --reports-dir DIR` to write reports",
+                )
+            ],
+        )
+
+    def bad(message: str) -> InvalidInput:
+        return InvalidInput(f"filename {filename!r}: {message}", fields=[FieldIssue(field="filename", message=message)])
+
+    if "\x00" in filename:
+        raise bad("contains a NUL character")
+    relative = Path(filename)
+    if relative.is_absolute():
+        raise bad("must be relative to the reports folder")
+    if ".." in relative.parts:
+        raise bad("must not contain `..`")
+    if relative.suffix != ".md":
+        raise bad("must end in .md")
+    root = reports_dir.resolve()
+    try:
+        target = (root / relative).resolve()  # follows symbolic links, so one pointing outside is caught here
+    except (OSError, RuntimeError) as exc:  # a symbolic link loop
+        raise bad(f"cannot be resolved ({exc})") from None
+    if not target.is_relative_to(root):
+        raise bad("resolves outside the reports folder (through a symbolic link)")
+    if target.exists() and not overwrite:
+        raise bad("exists in the reports folder; pass overwrite: true to replace it")
+    return ensure_writable(target, force=overwrite, field="filename")
+
+
+def _list_questions(_: ListQuestionsInput, context: ToolContext) -> Questionnaire:
+    return questionnaire()
+
+
+def _assess(inp: AssessInput, context: ToolContext) -> Assessment:
+    return _assessment(inp.answers)
+
+
+def _assessment(answers: Answers) -> Assessment:
+    """`assess(answers)`, with errors naming the tool's argument (`answers.dataset_license`)."""
+    try:
+        return assess(answers)
+    except InvalidInput as exc:
+        raise exc.within("answers") from None
+
+
+def _estimate(inp: EstimateInput, context: ToolContext) -> Estimate:
+    from ..estimate import estimate_training_memory, training_settings  # torch, transformers and peft load here
+
+    settings = training_settings(**inp.model_dump(exclude={"model"}, exclude_unset=True))
+    return estimate_training_memory(inp.model, settings)
+
+
+def _reference_run(inp: ReferenceRunInput, context: ToolContext) -> ReferenceRun:
+    from ..reference import default_settings, reference_run  # torch, transformers and peft load in the run
+
+    run_options = {"model", *ReferenceRunInput.model_fields.keys() - EstimateInput.model_fields.keys()}
+    settings = default_settings(**inp.model_dump(exclude=run_options, exclude_unset=True))  # batch 1 x 64 unless given
+    return reference_run(
+        inp.model,
+        settings,
+        steps=inp.steps,
+        dataset=inp.dataset,
+        device=inp.device,
+        max_seconds=inp.max_seconds,
+        seed=inp.seed,
+    )
+
+
+def _render_report(inp: RenderReportInput, context: ToolContext) -> RenderedReport:
+    from ..report.render import render_report
+
+    target = report_path(context.reports_dir, inp.filename, overwrite=inp.overwrite) if inp.filename else None
+    markdown = render_report(_assessment(inp.answers))
+    if target is not None:
+        write_atomic(target, markdown, force=inp.overwrite, field="filename")
+    return RenderedReport(markdown=markdown, path=os.fspath(target) if target else None)
+
+
+TOOLS: dict[str, Tool] = {
+    tool.name: tool
+    for tool in (
+        Tool(
+            name="list_questions",
+            title="List the advisor's questions",
+            description=(
+                "The questionnaire behind assess_lora_fit: every question id (the answers' field names), the "
+                "question, why it matters, its allowed values or numeric bands, and the sources behind it, plus the "
+                "answers' JSON Schema. Call it once before assess_lora_fit when you do not know which answers exist "
+                "or what they mean. Cost: milliseconds; reads nothing but the shipped rubric, no side effects."
+            ),
+            input=ListQuestionsInput,
+            output=Questionnaire,
+            run=_list_questions,
+        ),
+        Tool(
+            name="assess_lora_fit",
+            title="Decide: LoRA, a cheaper alternative, or not ready",
+            description=(
+                "Decide whether a team should adapt a model with LoRA now (recommend_lora), use something cheaper "
+                "first such as retrieval, better prompts, tool access or targeted evals (use_alternative), or fix "
+                "blockers such as data licensing, privacy or missing evals first (not_ready). Pass what you know; "
+                "every answer is optional and unknown lowers confidence instead of failing. The result gives the "
+                "primary option, blockers with remediation, 0-10 criterion readiness grades, every option's fit with "
+                "reasons and sources, the confidence, and what_would_change: the single answers that would flip the "
+                "decision, which are the questions worth asking the user next. Call it again with more answers as you "
+                "learn them. Cost: milliseconds; deterministic, no side effects."
+            ),
+            input=AssessInput,
+            output=Assessment,
+            run=_assess,
+        ),
+        Tool(
+            name="estimate_training_memory",
+            title="Estimate training memory and trainable parameters",
+            description=(
+                "Per-GPU peak training memory and exact trainable parameter counts for one model under full "
+                "fine-tuning, LoRA or QLoRA, with the memory broken into weights, gradients, optimizer states, "
+                "activations and logits. Use it to check whether training fits a GPU, to compare methods (call once "
+                "per method), or to size batch and sequence length. Counts are exact (the real architecture built "
+                "without weights); memory follows the step's mechanisms, checked against measured GPU peaks "
+                "(QLoRA is not yet validated against a measurement). Cost: the first call in a server loads torch, "
+                "transformers and peft (seconds); later calls take milliseconds. A hub id is fetched only when the "
+                "Hugging Face Hub is reachable."
+            ),
+            input=EstimateInput,
+            output=Estimate,
+            run=_estimate,
+            open_world=True,
+        ),
+        Tool(
+            name="run_reference_lora",
+            title="Measure LoRA against full fine-tuning with a real run",
+            description=(
+                "Prove a LoRA recommendation on the model's own architecture: trains full fine-tuning and LoRA side "
+                "by side for a few steps on this machine (same weights, data and seed) and measures trainable "
+                "parameters, weights, gradients, optimizer states, activations, peak memory, step time, the adapter "
+                "checkpoint's size against the full model's, and serving latency merged vs unmerged, each beside the "
+                "estimator's prediction. Large models run as layer-cut proxies at two depths and are extrapolated "
+                "(the result says so). Call it after assess_lora_fit recommends training, when the user wants "
+                "evidence. A run that would not fit in free memory is refused with the numbers. Cost: seconds for "
+                f"small models, {REFERENCE_RUN_COST}; bounded by max_seconds; writes only temporary files it removes."
+            ),
+            input=ReferenceRunInput,
+            output=ReferenceRun,
+            run=_reference_run,
+        ),
+        Tool(
+            name="render_report",
+            title="Write the assessment as a markdown report",
+            description=(
+                "The assessment of the given answers as a markdown report for people: the decision and primary option "
+                "first, then blockers with remediation, criteria, all options compared, what would change the "
+                "decision, limits and sources, with user text escaped. Call it when the user wants a document to "
+                "share or keep. With filename, the report is also written to the server's reports folder (and nowhere "
+                "else). Cost: milliseconds; writes one file only when filename is given."
+            ),
+            input=RenderReportInput,
+            output=RenderedReport,
+            run=_render_report,
+            read_only=False,
+        ),
+    )
+}

@@ -1,0 +1,245 @@
+"""The rubric as data: its schema, its loader, and the validator that keeps data and engine in step.
+
+`load_rubric()` reads `rubrics/lora_fit.yaml` (and the license table it names),
+checks its shape with pydantic and its meaning with `rubric_problems`, and refuses
+a rubric that disagrees with the engine or the `Answers` contract in either
+direction (`advisor rubric validate` prints the same findings).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from ..errors import FieldIssue, InvalidFile, invalid_input
+from ..files import load_mapping
+from ..package_data import data_dir
+from .contract import (
+    TRAINING_OPTIONS,
+    ComputeStatus,
+)
+from .licenses import UNKNOWN, LicenseTable, load_license_table
+
+RUBRIC_FILE = "lora_fit.yaml"
+LICENSE_FIELD = "dataset_license"
+COMPUTE_FACT = "compute.{}"
+MAX_RUBRIC_BYTES = 512 * 1024
+SUMMARY_FIELDS = frozenset({"primary", "primary_label", "blockers"})
+
+
+def _level_text(value: Any) -> Any:
+    """YAML reads `true`/`false` as booleans; levels are strings."""
+    return str(value).lower() if isinstance(value, bool) else value
+
+
+def _level_keys(value: Any) -> Any:
+    return {_level_text(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def _conditions(value: Any) -> Any:
+    """`when` is one mapping or a list of them (any of); normalized to a list."""
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        return items
+    return [
+        {
+            fact: [_level_text(v) for v in levels] if isinstance(levels, list) else levels
+            for fact, levels in item.items()
+        }
+        if isinstance(item, dict)
+        else item
+        for item in items
+    ]
+
+
+Score = Annotated[float, Field(ge=0, le=10)]
+Delta = Annotated[float, Field(ge=-10, le=10)]
+Levels = Annotated[dict[str, str], BeforeValidator(_level_keys)]
+Scores = Annotated[dict[str, Score], BeforeValidator(_level_keys)]
+Condition = dict[str, Annotated[list[str], Field(min_length=1)]]
+When = Annotated[list[Condition], BeforeValidator(_conditions), Field(min_length=1)]
+SourceIds = list[str]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceDef(_Data):
+    title: str
+    kind: Literal["article", "article_fact", "paper", "vendor", "documentation", "standard", "measurement"]
+    url: str | None = Field(default=None, pattern=r"^https://")
+    arxiv: str | None = Field(default=None, pattern=r"^\d{4}\.\d{4,5}$")
+    secondary: bool = False
+
+
+class Criterion(_Data):
+    title: str
+    help: str
+    sources: SourceIds
+
+
+class Band(_Data):
+    level: str
+    max: float | None = Field(default=None, description="Inclusive upper bound; the last band has none.")
+
+
+class Question(_Data):
+    id: str
+    role: Literal["scored", "input", "context", "compute"]
+    type: Literal["choice", "integer", "number", "boolean", "license", "text"]
+    text: str
+    help: str
+    sources: SourceIds
+    criterion: str | None = None
+    weight: float = Field(default=0, ge=0)
+    unit: str | None = None
+    choices: Levels = Field(default_factory=dict, description="Choice value -> short description.")
+    bands: list[Band] = Field(default_factory=list)
+    readiness: Scores = Field(
+        default_factory=dict, description="Answer level -> readiness grade 0-10 (not a decision input)."
+    )
+    remediation: Levels = Field(default_factory=dict)
+
+
+class OptionDef(_Data):
+    label: str
+    base: Score
+    description: str
+    sources: SourceIds
+
+
+class Rule(_Data):
+    id: str
+    when: When
+    fit: dict[str, Delta] = Field(min_length=1)
+    reason: str
+    sources: SourceIds
+
+
+class GateDef(_Data):
+    id: str
+    question: str
+    when: When
+    blocks: list[str] = Field(min_length=1)
+    reason: str
+    remediation: str
+    sources: SourceIds
+
+
+class Caution(_Data):
+    id: str
+    when: When
+    text: str
+    sources: SourceIds
+    decisions: list[str] | None = Field(default=None, description="Show only for these decisions; all when absent.")
+
+
+class DecisionParams(_Data):
+    training_margin: float = Field(ge=0, le=10)
+    weak_below: Score
+    summaries: dict[str, str]
+
+
+class ConfidenceRule(_Data):
+    level: str
+    min_coverage: float = Field(ge=0, le=1)
+    max_open_changes: int = Field(ge=0)
+
+
+class ConfidenceParams(_Data):
+    levels: list[ConfidenceRule]
+    otherwise: str
+
+
+class Limit(_Data):
+    id: str
+    text: str
+    sources: SourceIds
+
+
+class Rubric(_Data):
+    id: str
+    version: str
+    title: str
+    license_table: str
+    licenses: LicenseTable
+    sources: dict[str, SourceDef]
+    criteria: dict[str, Criterion]
+    questions: list[Question]
+    options: dict[str, OptionDef]
+    rules: list[Rule]
+    gates: list[GateDef]
+    cautions: list[Caution]
+    decision: DecisionParams
+    confidence: ConfidenceParams
+    limits: list[Limit]
+
+    def question(self, question_id: str) -> Question:
+        return next(q for q in self.questions if q.id == question_id)
+
+    def levels(self, question: Question) -> list[str]:
+        """The levels a question's answers fall into, without `unknown` (always possible)."""
+        if question.type == "choice":
+            return list(question.choices)
+        if question.type in ("integer", "number"):
+            return [band.level for band in question.bands]
+        if question.type == "boolean":
+            return ["true", "false"]
+        if question.type == "license":
+            return [c for c in self.licenses.class_ids if c != UNKNOWN]
+        return []
+
+    def facts(self) -> dict[str, list[str]]:
+        """Everything a `when` may name, with its levels (`unknown` included)."""
+        facts = {q.id: [*self.levels(q), UNKNOWN] for q in self.questions if self.levels(q)}
+        for option in TRAINING_OPTIONS:
+            facts[COMPUTE_FACT.format(option)] = list(get_args(ComputeStatus))
+        return facts
+
+    @property
+    def version_label(self) -> str:
+        return f"{self.id} {self.version}"
+
+
+def default_rubric_path() -> Path:
+    return data_dir("rubrics") / RUBRIC_FILE
+
+
+def load_rubric(path: str | Path | None = None) -> Rubric:
+    """The rubric at `path` (default: the shipped one), validated; raises InvalidFile naming every problem."""
+    resolved = Path(path).resolve() if path is not None else default_rubric_path()
+    return _load_rubric(resolved)
+
+
+@cache
+def _load_rubric(path: Path) -> Rubric:
+    data = load_mapping(path, field="rubric", limit=MAX_RUBRIC_BYTES)
+    table_name = data.get("license_table")
+    if not isinstance(table_name, str):
+        raise InvalidFile(
+            f"{path}: license_table must name the license table file",
+            fields=[
+                FieldIssue(
+                    field="rubric.license_table", message="required: a file name next to the rubric, e.g. licenses.yaml"
+                )
+            ],
+        )
+    table = load_license_table((path.parent / table_name).resolve())
+    try:
+        rubric = Rubric.model_validate({**data, "licenses": table})
+    except ValidationError as exc:
+        err = invalid_input(exc, what=f"rubric {path}", prefix="rubric")
+        raise InvalidFile(err.message, fields=err.fields) from None
+    from .rubric_check import rubric_problems
+
+    problems = rubric_problems(rubric)
+    if problems:
+        raise InvalidFile(
+            f"rubric {path} disagrees with the engine ({len(problems)} problem{'s' * (len(problems) > 1)})",
+            fields=problems,
+        )
+    return rubric

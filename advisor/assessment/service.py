@@ -1,0 +1,96 @@
+"""The public API behind every door: `assess(answers) -> Assessment`.
+
+This layer gathers what the pure engine needs (the rubric, compute feasibility,
+installed versions) and hands it over; the engine itself does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import FieldIssue, InvalidInput, field_issues
+from ..versions import installed_version
+from .compute import assess_compute
+from .contract import Answers, Assessment, Band, Choice, QuestionInfo, Questionnaire, SourceRef, Versions
+from .engine import evaluate
+from .licenses import normalize_license
+from .rubric import Rubric, load_rubric
+
+
+def parse_answers(data: Answers | Mapping[str, Any], *, rubric: Rubric | None = None) -> Answers:
+    """Validate answers from a mapping (a parsed YAML/JSON file, an agent's call) and write the dataset
+    license in canonical SPDX with the rubric's license table; raises InvalidInput naming each bad field."""
+    if not isinstance(data, (Answers, Mapping)):
+        raise InvalidInput(
+            "answers must be a mapping of field: value",
+            fields=[FieldIssue(field="(input)", message=f"got {type(data).__name__}")],
+        )
+    issues: list[FieldIssue] = []
+    try:
+        answers = data if isinstance(data, Answers) else Answers.model_validate(dict(data))
+    except ValidationError as exc:
+        answers, issues = None, field_issues(exc)
+    license = answers.dataset_license if answers is not None else data.get("dataset_license")
+    canonical = None
+    if isinstance(license, str) and not any(issue.field == "dataset_license" for issue in issues):
+        try:
+            canonical = normalize_license(license, (rubric or load_rubric()).licenses)
+        except ValueError as exc:  # every bad field in one error, so one retry can fix them all
+            issues.append(FieldIssue(field="dataset_license", message=str(exc)))
+    if issues:
+        raise InvalidInput("invalid answers", fields=issues)
+    return answers if canonical is None else answers.model_copy(update={"dataset_license": canonical})
+
+
+def assess(answers: Answers | Mapping[str, Any], *, rubric: Rubric | None = None) -> Assessment:
+    """Assess a team's answers: the decision, the option to pursue, and why."""
+    rubric = rubric or load_rubric()
+    parsed = parse_answers(answers, rubric=rubric)
+    return evaluate(parsed, rubric, compute=assess_compute(parsed), versions=installed_versions(rubric))
+
+
+def questionnaire(*, rubric: Rubric | None = None) -> Questionnaire:
+    """Every question with its help, allowed answers and sources, plus the Answers JSON Schema."""
+    rubric = rubric or load_rubric()
+    questions = []
+    for q in rubric.questions:
+        lows = [None, *(band.max for band in q.bands[:-1])]
+        questions.append(
+            QuestionInfo(
+                id=q.id,
+                text=q.text,
+                help=q.help,
+                type=q.type,
+                role=q.role,
+                criterion=q.criterion,
+                unit=q.unit,
+                choices=[Choice(value=value, label=label) for value, label in q.choices.items()],
+                bands=[
+                    Band(level=band.level, above=low, max=band.max) for band, low in zip(q.bands, lows, strict=False)
+                ],
+                sources=q.sources,
+            )
+        )
+    cited = {s for q in rubric.questions for s in q.sources}
+    return Questionnaire(
+        rubric=rubric.version_label,
+        title=rubric.title,
+        questions=questions,
+        answers_schema=Answers.model_json_schema(),
+        sources=[SourceRef(id=sid, **source.model_dump()) for sid, source in rubric.sources.items() if sid in cited],
+    )
+
+
+def installed_versions(rubric: Rubric) -> Versions:
+    """The advisor and rubric versions, and torch/transformers/peft as installed (from metadata, never imported)."""
+    return Versions(
+        advisor=installed_version("advisor") or "0.0.0+source",
+        rubric=rubric.version_label,
+        license_table=rubric.licenses.version,
+        torch=installed_version("torch"),
+        transformers=installed_version("transformers"),
+        peft=installed_version("peft"),
+    )

@@ -1,0 +1,139 @@
+"""The one place advisor meets transformers and peft: config and model building, LoRA injection, quiet logs.
+
+Every model advisor builds comes from transformers' own class for the config's
+`model_type` (never remote code), and LoRA is always PEFT's `get_peft_model`, so the
+estimator's meta-device model and the reference run's real one are the same
+architecture. torch, transformers and peft are imported inside these functions:
+importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+
+from .errors import FieldIssue, InvalidInput, MissingDependency
+from .model_specs import ModelSpec
+
+LORA_INSTALL = "pip install 'advisor[lora]' -c constraints.txt"
+
+
+def require_lora_stack():
+    """Import torch, transformers and peft, or say how to install them."""
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependency(
+            f"this needs torch, transformers and peft ({exc.name} is missing): run `{LORA_INSTALL}`"
+        ) from None
+
+
+def build_config(spec: ModelSpec, *, field_name: str = "model"):
+    """The transformers config for a spec: transformers' own class for its model_type, never remote code."""
+    require_lora_stack()
+    from transformers import AutoConfig
+
+    values = {k: v for k, v in spec.config.items() if k not in ("model_type", "auto_map", "transformers_version")}
+    try:
+        with quiet():
+            config = AutoConfig.for_model(spec.model_type, **values)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a bad config
+        raise InvalidInput(
+            f"{spec.source}: transformers cannot build a {spec.model_type} config: {exc}",
+            fields=[FieldIssue(field=field_name, message=str(exc)[:300])],
+        ) from None
+    return config
+
+
+def build_meta_model(spec: ModelSpec, config=None):
+    """The model with every parameter on the meta device (nothing allocated)."""
+    require_lora_stack()
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    config = config or build_config(spec)
+    auto = AutoModelForCausalLM if spec.task == "causal-lm" else AutoModel
+    try:
+        with torch.device("meta"), quiet():
+            model = auto.from_config(config, dtype=torch.bfloat16)
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidInput(
+            f"{spec.source}: transformers cannot build this {spec.model_type} model: {exc}",
+            fields=[FieldIssue(field="model", message=str(exc)[:300])],
+        ) from None
+    return model
+
+
+def lora_config(spec: ModelSpec, *, rank: int, alpha: float, targets, dropout: float = 0.0, init: bool = True):
+    """PEFT's LoraConfig for `spec`. `init=False` skips initialising the adapter weights
+    (meaningless on the meta device, and most of PEFT's time on large models)."""
+    from peft import LoraConfig
+
+    task_type = "CAUSAL_LM" if spec.task == "causal-lm" else "FEATURE_EXTRACTION"
+    return LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=targets,
+        task_type=task_type,
+        init_lora_weights=init,
+    )
+
+
+def inject_lora(model, spec: ModelSpec, *, rank: int, alpha: float, targets, init: bool = True):
+    """PEFT's get_peft_model, with its errors turned into field errors."""
+    from peft import get_peft_model
+
+    try:
+        with quiet():
+            return get_peft_model(model, lora_config(spec, rank=rank, alpha=alpha, targets=targets, init=init))
+    except ValueError as exc:
+        message = str(exc)
+        if "target_modules" in message or "Target module" in message or "not found" in message:
+            names = sorted(linear_module_names(model))
+            raise InvalidInput(
+                f"LoRA targets {targets!r} do not match this {spec.model_type} model",
+                fields=[
+                    FieldIssue(field="targets", message=message.splitlines()[0][:300], allowed=["all-linear", *names])
+                ],
+            ) from None
+        raise InvalidInput(
+            f"PEFT refused the LoRA config: {message[:300]}",
+            fields=[FieldIssue(field="targets", message=message[:300])],
+        ) from None
+
+
+def linear_module_names(model) -> set[str]:
+    """The last names of every linear layer (what `--targets` accepts)."""
+    return {name.split(".")[-1] for name, module in model.named_modules() if is_linear(module) and name}
+
+
+def is_linear(module) -> bool:
+    import torch.nn as nn
+
+    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+@contextmanager
+def quiet():
+    """transformers and peft warn about things that do not concern an estimate or a measurement
+    (meta tensors, unused checkpoint keys of a layer-cut proxy, deprecations), and draw progress bars."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    logger = logging.getLogger("transformers")
+    level = logger.level
+    bars = hf_logging.is_progress_bar_enabled()
+    logger.setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -1,0 +1,250 @@
+"""From the measurements of a reference run to the `ReferenceRun` it returns.
+
+Pure functions over `Measurements` (what the runs recorded, by method and depth) and
+the estimator's figures: which figures are measured and which extrapolated, what LoRA
+saves, the serving comparison, the notes. No torch and no clock: the orchestration in
+`run` does the measuring, this only reads what it measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..estimate.settings import Estimate, TrainingSettings
+from ..fmt import fmt_bytes
+from ..model_specs import ModelSpec
+from . import extrapolate, plan
+from .result import (
+    DatasetInfo,
+    DeviceInfo,
+    Figures,
+    LatencyMeasurement,
+    MethodResult,
+    ModelInfo,
+    Preflight,
+    ReferenceRun,
+    RunMeasurement,
+    Scale,
+    Serving,
+)
+from .train import Measured
+
+METHODS = ("full", "lora")
+# Full fine-tuning and LoRA are trained with the learning rates each is usually given:
+# adapters start at zero and take a rate about ten times higher.
+LEARNING_RATES = {"full": 1e-4, "lora": 1e-3}
+TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "mixed": "float32"}
+
+
+@dataclass
+class Measurements:
+    """What a reference run recorded, and what it needs to read it: the model, its settings and the estimator."""
+
+    spec: ModelSpec
+    settings: TrainingSettings
+    layers: int  # the model's real depth
+    steps: int
+    seed: int
+    fused_optimizer: bool
+    estimate: Callable[[str, int], Estimate]  # (method, layers) -> the estimator's figures at that depth
+    runs: dict[tuple[str, int], Measured] = field(default_factory=dict)
+    latency: dict[int, LatencyMeasurement] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def complete(self, method: str, layers: int) -> bool:
+        run = self.runs.get((method, layers))
+        return run is not None and len(run.steps) == self.steps
+
+    @property
+    def pretrained(self) -> bool:
+        return self.spec.origin == "folder" and bool(self.spec.weight_files)
+
+
+def reference_run_result(
+    m: Measurements,
+    *,
+    device: DeviceInfo,
+    dataset: DatasetInfo,
+    preflight: Preflight,
+    reason: str,
+    cut: str | None,
+    seconds: float,
+    versions: dict[str, str],
+) -> ReferenceRun:
+    """The result: every figure at the real depth, measured or extrapolated, beside the estimator's."""
+    whole = all(m.complete(method, m.layers) for method in METHODS)
+    results = {method: method_result(m, method) for method in METHODS}
+    full, lora = results["full"], results["lora"]
+    d1, d2 = plan.PROXY_DEPTHS
+    any_run = next(iter(m.runs.values()), None)
+    served = serving(m)
+    s = m.settings
+    return ReferenceRun(
+        model=ModelInfo(
+            spec=m.spec.spec,
+            id=m.spec.id,
+            model_type=m.spec.model_type,
+            layers=m.layers,
+            weights=(
+                f"pretrained: safetensors in {m.spec.folder}"
+                if m.pretrained
+                else f"random (transformers' initialisation, seed {m.seed})"
+            ),
+            attention=any_run.attention if any_run else "",
+            dtype=TORCH_DTYPES[s.precision],
+        ),
+        settings=s,
+        steps=m.steps,
+        seed=m.seed,
+        dataset=dataset,
+        device=device,
+        preflight=preflight,
+        scale=Scale(
+            kind="full" if whole else "proxy",
+            target_layers=m.layers,
+            depths=sorted({layers for _, layers in m.runs}),
+            reason=reason,
+            extrapolation=None
+            if whole
+            else (
+                f"linear in depth through the measurements at {d1} and {d2} layers: "
+                f"q({m.layers}) = q({d1}) + ({m.layers} - {d1}) x (q({d2}) - q({d1}))"
+            ),
+        ),
+        full=full,
+        lora=lora,
+        savings=extrapolate.savings(full.figures, lora.figures) if full.figures and lora.figures else None,
+        serving=served,
+        complete=cut is None,
+        cut_short=None if cut is None else f"stopped by --max-seconds; not measured: {cut}",
+        seconds=seconds,
+        timings={k: round(v, 3) for k, v in m.seconds.items()}
+        | {f"{method}.{d}": round(r.seconds, 3) for (method, d), r in sorted(m.runs.items())},
+        notes=notes(m, results, served, whole=whole, device_kind=device.kind),
+        versions=versions,
+    )
+
+
+def run_measurement(m: Measurements, method: str, layers: int) -> RunMeasurement:
+    """One run at one depth, beside the estimator's figures for that depth."""
+    run = m.runs[(method, layers)]
+    return RunMeasurement(
+        method=method,
+        layers=layers,
+        learning_rate=LEARNING_RATES[method],
+        figures=extrapolate.figures(run, m.estimate(method, layers), fused_optimizer=m.fused_optimizer),
+        optimizer_step_counter_bytes=run.optimizer_step_counter_bytes,
+        checkpoint_header_bytes=run.checkpoint.header_bytes if run.checkpoint else None,
+        build_peak_bytes=run.build_peak_bytes,
+        steps=run.steps,
+        steps_planned=m.steps,
+        build_seconds=run.build_seconds,
+        seconds=run.seconds,
+    )
+
+
+def extrapolated(m: Measurements, method: str) -> Figures | None:
+    """`method`'s figures at the real depth from the two proxy depths, or None when one is missing."""
+    d1, d2 = plan.PROXY_DEPTHS
+    if (method, d1) not in m.runs or (method, d2) not in m.runs:
+        return None
+    low, high = (
+        extrapolate.figures(m.runs[(method, d)], m.estimate(method, d), fused_optimizer=m.fused_optimizer)
+        for d in (d1, d2)
+    )
+    return extrapolate.extrapolate_figures(
+        low, high, d1, d2, m.layers, m.estimate(method, m.layers), fused_optimizer=m.fused_optimizer
+    )
+
+
+def method_result(m: Measurements, method: str) -> MethodResult:
+    """`method` at the real depth: measured when the whole model ran, else extrapolated, else nothing."""
+    runs = [run_measurement(m, method, d) for d in sorted(layers for mm, layers in m.runs if mm == method)]
+    if m.complete(method, m.layers):
+        basis, figures = "measured", runs[-1].figures
+    else:
+        figures = extrapolated(m, method)
+        basis = "extrapolated" if figures else None
+    deepest = runs[-1].steps if runs else []
+    return MethodResult(
+        method=method,
+        basis=basis,
+        figures=figures,
+        loss_first=deepest[0].loss if deepest else None,
+        loss_last=deepest[-1].loss if deepest else None,
+        learning_rate=LEARNING_RATES[method],
+        runs=runs,
+    )
+
+
+def serving(m: Measurements) -> Serving:
+    """Base, unmerged and merged forward latency at the real depth: measured, extrapolated, or not at all."""
+    measurements = [m.latency[d] for d in sorted(m.latency)]
+    values: dict[str, float | None] = {"base_seconds": None, "unmerged_seconds": None, "merged_seconds": None}
+    basis = None
+    if m.layers in m.latency:
+        basis = "measured"
+        values = {k: getattr(m.latency[m.layers], k) for k in values}
+    elif all(d in m.latency for d in plan.PROXY_DEPTHS):
+        d1, d2 = plan.PROXY_DEPTHS
+        values = {
+            k: extrapolate.extrapolate_time(getattr(m.latency[d1], k), getattr(m.latency[d2], k), d1, d2, m.layers)
+            for k in values
+        }
+        if None in values.values():
+            values = dict.fromkeys(values)
+        else:
+            basis = "extrapolated"
+    base = values["base_seconds"]
+    return Serving(
+        batch=m.settings.batch,
+        seq=m.settings.seq,
+        basis=basis,
+        **values,
+        unmerged_overhead=values["unmerged_seconds"] / base - 1 if base else None,
+        merged_overhead=values["merged_seconds"] / base - 1 if base else None,
+        outputs_match=all(x.outputs_match for x in measurements) if measurements else None,
+        measurements=measurements,
+    )
+
+
+def notes(
+    m: Measurements, results: dict[str, MethodResult], served: Serving, *, whole: bool, device_kind: str
+) -> list[str]:
+    """What the reader must know to trust the figures: the optimizer, the weights, the device, the checks."""
+    d1, d2 = plan.PROXY_DEPTHS
+    out = list(m.spec.notes)
+    if m.fused_optimizer:
+        out.append(
+            "AdamW runs fused on the CPU; the estimator models foreach AdamW, so the peak beside each measurement "
+            "is the estimator's without foreach's step temporaries (one copy of the trainable parameters)"
+        )
+    if not m.pretrained:
+        out.append(
+            f"random weights (transformers' initialisation, seed {m.seed}): memory and time do not depend "
+            "on the values; the losses show only that training moves"
+        )
+    if device_kind == "cpu":
+        out.append(
+            "measured on the CPU: the estimator predicts CUDA's allocator; CPU kernels may allocate "
+            "temporaries of their own (and skip some of CUDA's), which shows in the peak and activation errors"
+        )
+    if whole and m.layers > d2:
+        for method in METHODS:
+            check = extrapolated(m, method)
+            measured = results[method].figures.peak_bytes.measured
+            if check is not None and check.peak_bytes.measured and measured:
+                out.append(
+                    f"check of the proxy method: {method} peak extrapolated from {d1} and {d2} layers "
+                    f"{fmt_bytes(check.peak_bytes.measured)} vs {fmt_bytes(measured)} measured whole "
+                    f"({(check.peak_bytes.measured - measured) / measured:+.1%})"
+                )
+    if served.basis is None and len(served.measurements) > 1:
+        out.append(
+            "serving latency is not extrapolated to the real depth: a deeper proxy ran faster than a shallower "
+            "one, so the clock's noise (other work on the machine) exceeds one layer's cost; see the measurements"
+        )
+    for est in (m.estimate("full", m.layers), m.estimate("lora", m.layers)):
+        out += [n for n in est.notes if n not in out]
+    return out

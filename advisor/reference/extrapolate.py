@@ -1,0 +1,99 @@
+"""From what a run measured to the figures it reports: one depth beside the estimator, the real depth
+from two proxy depths, and what LoRA saves.
+
+A model deeper than two layers is first measured cut to 1 and 2 layers (every layer,
+the embeddings and the head keep their exact shapes). Each figure is linear in the
+number of layers once the first layer is in (parameters, bytes and step time of
+identical layers add up), so two depths separate the per-layer cost from the fixed
+cost of embeddings and head: q(L) = q(1) + (L - 1) * (q(2) - q(1)). For a peak this
+holds while the peak stays in the same phase of the step; the estimator's figures for
+the real model sit beside the extrapolation to show it.
+
+Pure functions: no torch, no clock, no device.
+"""
+
+from __future__ import annotations
+
+from ..estimate.settings import Estimate
+from .measure import median
+from .plan import predicted_peak
+from .result import Compared, Figures, Savings
+from .train import Measured
+
+
+def extrapolate(low: float | None, high: float | None, d_low: int, d_high: int, target: int) -> float | None:
+    """The value at `target` layers on the line through (d_low, low) and (d_high, high)."""
+    if low is None or high is None:
+        return None
+    return low + (high - low) * (target - d_low) / (d_high - d_low)
+
+
+def extrapolate_time(low: float | None, high: float | None, d_low: int, d_high: int, target: int) -> float | None:
+    """Like `extrapolate`, for a time: None when the deeper model measured faster, since then
+    the noise of the clock (other work on the machine) is larger than one layer's cost."""
+    if low is None or high is None or high < low:
+        return None
+    return extrapolate(low, high, d_low, d_high, target)
+
+
+def figures(m: Measured, est: Estimate, *, fused_optimizer: bool) -> Figures:
+    """One run's measurements beside the estimator's prediction for the same depth and settings."""
+    sizes = est.sizes
+    return Figures(
+        total_params=Compared.of(m.total_params, est.total_params),
+        trainable_params=Compared.of(m.trainable_params, est.trainable_params),
+        weight_bytes=Compared.of(m.weight_bytes, sizes.get("weights")),
+        gradient_bytes=Compared.of(m.gradient_bytes, sizes.get("gradients")),
+        optimizer_state_bytes=Compared.of(m.optimizer_state_bytes, sizes.get("optimizer_states")),
+        activation_bytes=Compared.of(m.activation_bytes, sizes.get("activations")),
+        output_bytes=Compared.of(m.output_bytes, sizes.get("previous_step_outputs")),
+        peak_bytes=Compared.of(m.peak_bytes if m.steps else None, predicted_peak(est, fused_optimizer=fused_optimizer)),
+        # LoRA saves its adapter file; full fine-tuning saves every weight (its file adds a header of a few KB).
+        checkpoint_bytes=Compared.of(m.checkpoint.bytes if m.checkpoint else m.weight_bytes, est.checkpoint_bytes),
+        step_seconds=median([s.seconds for s in m.steps[1:]]),  # the first step warms up
+    )
+
+
+def extrapolate_figures(
+    low: Figures, high: Figures, d_low: int, d_high: int, target: int, est: Estimate, *, fused_optimizer: bool
+) -> Figures:
+    """Figures at `target` layers from two measured depths, beside the estimator's prediction for the real model."""
+
+    def line(name: str, estimated: float | None) -> Compared:
+        value = extrapolate(getattr(low, name).measured, getattr(high, name).measured, d_low, d_high, target)
+        return Compared.of(None if value is None else round(value), estimated)
+
+    sizes = est.sizes
+    return Figures(
+        total_params=line("total_params", est.total_params),
+        trainable_params=line("trainable_params", est.trainable_params),
+        weight_bytes=line("weight_bytes", sizes.get("weights")),
+        gradient_bytes=line("gradient_bytes", sizes.get("gradients")),
+        optimizer_state_bytes=line("optimizer_state_bytes", sizes.get("optimizer_states")),
+        activation_bytes=line("activation_bytes", sizes.get("activations")),
+        output_bytes=line("output_bytes", sizes.get("previous_step_outputs")),
+        peak_bytes=line("peak_bytes", predicted_peak(est, fused_optimizer=fused_optimizer)),
+        checkpoint_bytes=line("checkpoint_bytes", est.checkpoint_bytes),
+        step_seconds=extrapolate_time(low.step_seconds, high.step_seconds, d_low, d_high, target),
+    )
+
+
+def savings(full: Figures, lora: Figures) -> Savings:
+    """How many times more full fine-tuning needs than LoRA, measured and estimated."""
+
+    def ratio(name: str) -> Compared:
+        f, lo = getattr(full, name), getattr(lora, name)
+        return Compared.of(_div(f.measured, lo.measured), _div(f.estimated, lo.estimated))
+
+    return Savings(
+        trainable_params=ratio("trainable_params"),
+        gradient_bytes=ratio("gradient_bytes"),
+        optimizer_state_bytes=ratio("optimizer_state_bytes"),
+        peak_bytes=ratio("peak_bytes"),
+        checkpoint_bytes=ratio("checkpoint_bytes"),
+        step_seconds=_div(full.step_seconds, lora.step_seconds),
+    )
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
