@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 
+
+@cache  # a process sees one installation; reading metadata parses files (milliseconds each)
 def installed_version(distribution: str) -> str | None:
     """The installed version of `distribution`, or None when it is not installed."""
     from importlib.metadata import PackageNotFoundError, version
