@@ -122,13 +122,20 @@ MAX_FIELD_ISSUES = 100  # a file with 100,000 unknown keys gets a readable error
 
 
 def field_issues(exc: ValidationError, prefix: str = "") -> list[FieldIssue]:
-    """Turn pydantic's errors into `FieldIssue`s, with the allowed values of enums (at most
-    MAX_FIELD_ISSUES of them, then one line saying how many more there were)."""
-    issues = []
-    errors = exc.errors(include_url=False)
-    for err in errors[:MAX_FIELD_ISSUES]:
-        loc = ".".join(str(part) for part in err["loc"] if part != "__root__")
+    """Turn pydantic's errors into `FieldIssue`s, one per field, with the allowed values of enums (at most
+    MAX_FIELD_ISSUES of them, then one line saying how many more there were).
+
+    A field whose type is a union (a number, or `unknown`) gets one error from each branch; they are
+    reported as one issue that names the field itself and says `unknown` is accepted too."""
+    issues: dict[str, FieldIssue] = {}
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"] if p != "__root__" and not _BRANCH.fullmatch(str(p)))
         field = ".".join(p for p in (prefix, loc) if p) or "(input)"
+        unknown_branch = err["type"] == "literal_error" and err.get("ctx", {}).get("expected") == "'unknown'"
+        if field in issues:
+            if unknown_branch and "unknown" not in issues[field].message:
+                issues[field].message += "; or unknown"
+            continue
         allowed = None
         if err["type"] in ("literal_error", "enum"):
             allowed = _QUOTED.findall(str(err.get("ctx", {}).get("expected", ""))) or None
@@ -137,12 +144,17 @@ def field_issues(exc: ValidationError, prefix: str = "") -> list[FieldIssue]:
             message = "unknown field"
         if "input" in err and err["type"] not in ("missing", "extra_forbidden"):
             message = f"{message} (got {_short(err['input'])})"
-        issues.append(FieldIssue(field=field, message=message, allowed=allowed))
-    if len(errors) > MAX_FIELD_ISSUES:
-        issues.append(
-            FieldIssue(field="(more)", message=f"{len(errors) - MAX_FIELD_ISSUES:,} more problems not listed")
-        )
-    return issues
+        issues[field] = FieldIssue(field=field, message=message, allowed=allowed)
+    found = list(issues.values())
+    if len(found) > MAX_FIELD_ISSUES:
+        more = len(found) - MAX_FIELD_ISSUES
+        found = [*found[:MAX_FIELD_ISSUES], FieldIssue(field="(more)", message=f"{more:,} more problems not listed")]
+    return found
+
+
+# The tags pydantic puts in an error's location for the branch of a union that failed (`constrained-int`,
+# `bool`, `literal['unknown']`, `function-after[...]`): not field names.
+_BRANCH = re.compile(r"constrained-\w+|literal\[.*\]|bool|int|float|str|function-[\w-]+\[.*\]")
 
 
 def invalid_input(exc: ValidationError, what: str = "input", prefix: str = "") -> InvalidInput:
