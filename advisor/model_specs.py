@@ -86,15 +86,21 @@ def load_catalog() -> dict[str, CatalogEntry]:
     return entries
 
 
+def catalog_entry(spec: str) -> CatalogEntry | None:
+    """The catalog entry `spec` names (its id, its hub repo or an alias, in any case), or None."""
+    key = spec.strip().lower()
+    catalog = load_catalog()
+    return catalog.get(key) or next(
+        (e for e in catalog.values() if key in {n.lower() for n in (e.repo, *e.aliases) if n}), None
+    )
+
+
 def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
     """Resolve a catalog id, a path to config.json, a model folder, or (online only) a hub id."""
     if not isinstance(spec, str) or not spec.strip():
         raise _spec_error(field, "give a catalog id (see `advisor models`), a config.json path or a model folder")
     spec = spec.strip()
-    catalog = load_catalog()
-    entry = catalog.get(spec.lower()) or next(
-        (e for e in catalog.values() if spec.lower() in {n.lower() for n in (e.repo, *e.aliases) if n}), None
-    )
+    entry = catalog_entry(spec)
     if entry is not None:
         return _from_config(
             spec,
@@ -119,7 +125,7 @@ def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
         return _from_hub(spec, field)
     if looks_like_path or os.sep in spec:
         raise _spec_error(field, f"no such file or folder: {spec}")
-    close = [k for k in catalog if spec.lower().split("-")[0] in k][:5]
+    close = [k for k in load_catalog() if spec.lower().split("-")[0] in k][:5]
     hint = f"; close matches: {', '.join(close)}" if close else "; run `advisor models` for the catalog"
     raise _spec_error(field, f"unknown model {spec!r}: not a catalog id, a config.json or a model folder{hint}")
 

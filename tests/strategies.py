@@ -1,22 +1,26 @@
-"""Hypothesis strategies and independent oracles for the fuzz tests (`tests/test_fuzz_*.py`).
+"""Hypothesis strategies for the fuzz tests (`tests/test_fuzz_*.py`): valid and invalid answers read from the
+Answers contract, answers at a given level of a rubric fact, and compute facts.
 
-The oracles recompute what the rubric data says (levels, gates, fits, the decision rule
-in the rubric's header) without calling the engine, so a test compares two readings of
-the same data. `FUZZ` is the budget every property runs with: 500 examples, the same
-ones on every run (derandomized), no per-example deadline.
+There is no oracle here that recomputes the engine: the fuzz tests state what the article's criteria require
+of any decision (tests/test_fuzz_answers.py) and how a decision must move when one answer changes
+(tests/test_fuzz_monotonic.py). `FUZZ` is the budget every property runs with: 500 examples, the same ones on
+every run (derandomized), no per-example deadline.
 """
 
 from __future__ import annotations
 
 import math
 import string
-from typing import Any, Literal, get_args
+import types
+import typing
+from typing import Any, Literal, get_args, get_origin
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import advisor
 from advisor.assessment.contract import TRAINING_OPTIONS, Answers, ComputeAssessment
+from advisor.assessment.rubric import BASE_MODEL_NAMED, LICENSE_FIELDS
 
 FUZZ_EXAMPLES = 500
 FUZZ = settings(
@@ -33,8 +37,6 @@ CASE_SECONDS = 20.0
 RUBRIC = advisor.load_rubric()
 TABLE = RUBRIC.licenses
 UNKNOWN = "unknown"
-CLASS_ORDER = [c.id for c in TABLE.classes]  # least to most restrictive
-CLASS_OF = {lic.casefold(): cls for cls, ids in TABLE.licenses.items() for lic in ids}
 COMPUTE_STATUSES = ["fits", "does_not_fit", "not_assessed"]
 FIELDS = list(Answers.model_fields)
 QUESTIONS = {q.id: q for q in RUBRIC.questions}
@@ -50,36 +52,47 @@ UNLISTED_LICENSES = [
     "LicenseRef-Custom-Terms",
     "LicenseRef-X.1",
 ]
-WITH_EXCEPTIONS = [
-    ("GPL-2.0-only WITH Classpath-exception-2.0", "copyleft"),
-    ("Apache-2.0 WITH LLVM-exception", "permissive"),
-]
+WITH_EXCEPTIONS = ["GPL-2.0-only WITH Classpath-exception-2.0", "Apache-2.0 WITH LLVM-exception"]
+# A base model outside the catalog: its licence is whatever base_model_license says.
+LOCAL_MODEL = "./models/our-base"
 
 
 # --- the Answers contract, read from the model ------------------------------------------
 
 
+def _branches(name: str) -> list[Any]:
+    """The types a field accepts, without None and the `unknown` every field accepts, bounds unwrapped."""
+    annotation = Answers.model_fields[name].annotation
+    args = get_args(annotation) if get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    return [a for a in args if a is not type(None) and not (get_origin(a) is Literal and get_args(a) == (UNKNOWN,))]
+
+
 def field_kind(name: str) -> str:
     """choice, int, float, bool, text or license: how the contract types the field."""
-    if name == "dataset_license":
+    if name in LICENSE_FIELDS:
         return "license"
-    inner = next(a for a in get_args(Answers.model_fields[name].annotation) if a is not type(None))
-    if getattr(inner, "__origin__", None) is Literal:
+    inner = _branches(name)[0]
+    if get_origin(inner) is Literal:
         return "choice"
-    return {int: "int", float: "float", bool: "bool", str: "text"}[inner]
+    base = get_args(inner)[0] if get_origin(inner) is typing.Annotated else inner
+    return {int: "int", float: "float", bool: "bool", str: "text"}[base]
 
 
 def field_bound(name: str, attribute: str) -> Any:
-    """A constraint of the field (ge, gt, max_length), or None."""
-    return next((getattr(m, attribute) for m in Answers.model_fields[name].metadata if hasattr(m, attribute)), None)
+    """A constraint of the field or of its number (ge, gt, le, max_length), or None."""
+    inner = _branches(name)[0]
+    metadata = [*Answers.model_fields[name].metadata]
+    if get_origin(inner) is typing.Annotated:
+        for item in get_args(inner)[1:]:
+            metadata += [item, *getattr(item, "metadata", [])]
+    return next((getattr(m, attribute) for m in metadata if getattr(m, attribute, None) is not None), None)
 
 
 def choices(name: str) -> list[str]:
-    inner = next(a for a in get_args(Answers.model_fields[name].annotation) if a is not type(None))
-    return list(get_args(inner))
+    return list(get_args(_branches(name)[0]))
 
 
-# --- valid answers, with the license class the table gives them -------------------------
+# --- valid answers ------------------------------------------------------------------------
 
 
 def _case(text: str):
@@ -87,37 +100,23 @@ def _case(text: str):
 
 
 def _license_leaf():
-    listed = st.sampled_from([(lic, cls) for cls, ids in TABLE.licenses.items() for lic in ids]).flatmap(
-        lambda pair: _case(pair[0]).map(lambda text: (text, pair[1]))
-    )
-    hugging_face = st.sampled_from(sorted(TABLE.hugging_face.items())).map(
-        lambda pair: (pair[0], CLASS_OF.get(pair[1].casefold(), UNKNOWN))
-    )
-    unlisted = st.sampled_from(UNLISTED_LICENSES).map(lambda text: (text, UNKNOWN))
-    return st.one_of(listed, hugging_face, unlisted, st.sampled_from(WITH_EXCEPTIONS))
+    listed = st.sampled_from(sorted(TABLE.licenses)).flatmap(_case)
+    hugging_face = st.sampled_from(sorted(TABLE.hugging_face))
+    return st.one_of(listed, hugging_face, st.sampled_from(UNLISTED_LICENSES), st.sampled_from(WITH_EXCEPTIONS))
 
 
-def _license_tree():
-    return st.recursive(_license_leaf(), lambda sub: st.tuples(st.sampled_from(["AND", "OR"]), sub, sub), max_leaves=4)
-
-
-def _render_license(tree, top: bool = True) -> tuple[str, str]:
-    """The expression's text and its class: OR takes the least restrictive class, AND the most."""
-    if len(tree) == 2:
+def _render_license(tree, top: bool = True) -> str:
+    if isinstance(tree, str):
         return tree
     operator, left, right = tree
-    (lt, lc), (rt, rc) = _render_license(left, False), _render_license(right, False)
-    pick = min if operator == "OR" else max
-    text = f"{lt} {operator} {rt}"
-    return (text if top else f"({text})"), pick(lc, rc, key=CLASS_ORDER.index)
+    text = f"{_render_license(left, False)} {operator} {_render_license(right, False)}"
+    return text if top else f"({text})"
 
 
 def licenses():
-    """(expression, class) pairs: table ids in any case, Hugging Face ids, unlisted ids, WITH, AND/OR trees."""
-    return st.one_of(
-        st.sampled_from([("unknown", UNKNOWN), ("Unknown", UNKNOWN)]),
-        _license_tree().map(_render_license),
-    )
+    """Licence expressions: table ids in any case, Hugging Face ids, unlisted ids, WITH, AND/OR trees."""
+    tree = st.recursive(_license_leaf(), lambda sub: st.tuples(st.sampled_from(["AND", "OR"]), sub, sub), max_leaves=4)
+    return st.one_of(st.sampled_from(["unknown", "Unknown", "NOASSERTION"]), tree.map(_render_license))
 
 
 def _band_values(name: str):
@@ -144,15 +143,16 @@ def _text(max_length: int):
 
 
 @st.composite
-def valid_answers(draw) -> tuple[dict[str, Any], str]:
-    """A mapping the contract accepts (each field left out half the time), and its license class."""
+def valid_answers(draw) -> dict[str, Any]:
+    """A mapping the contract accepts, each field left out half the time (or answered `unknown`)."""
     data: dict[str, Any] = {}
-    license_class = UNKNOWN
     for name in FIELDS:
         if draw(st.booleans()):
             continue
         kind = field_kind(name)
-        if kind == "choice":
+        if kind != "text" and draw(st.integers(0, 9)) == 0:
+            data[name] = UNKNOWN
+        elif kind == "choice":
             data[name] = draw(st.sampled_from(choices(name)))
         elif kind == "bool":
             data[name] = draw(st.booleans())
@@ -160,14 +160,17 @@ def valid_answers(draw) -> tuple[dict[str, Any], str]:
             if QUESTIONS[name].bands:
                 data[name] = draw(_band_values(name))
             elif kind == "int":
-                data[name] = draw(st.integers(field_bound(name, "ge"), 10**12))
+                data[name] = draw(st.integers(field_bound(name, "ge"), field_bound(name, "le") or 10**12))
             else:
-                data[name] = draw(st.floats(min_value=0, exclude_min=True, allow_nan=False, allow_infinity=False))
+                high = field_bound(name, "le") or 1e12
+                data[name] = draw(st.floats(min_value=0, max_value=high, exclude_min=True, allow_nan=False))
         elif kind == "license":
-            data[name], license_class = draw(licenses())
+            data[name] = draw(licenses())
+        elif name == "base_model":
+            data[name] = draw(st.sampled_from([LOCAL_MODEL, "llama-3.1-8b", "mistral-7b", "qwen2.5-3b", "gemma-2-9b"]))
         else:
             data[name] = draw(_text(field_bound(name, "max_length")))
-    return data, license_class
+    return data
 
 
 @st.composite
@@ -184,96 +187,54 @@ def computes(draw) -> ComputeAssessment:
     )
 
 
-# --- the oracle: what the rubric data says, computed without the engine -------------------
-
-
-def level_of(name: str, value: Any, license_class: str) -> str:
-    if value is None or value == UNKNOWN:
-        return UNKNOWN
-    kind = field_kind(name)
-    if kind == "license":
-        return license_class
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind in ("int", "float"):
-        return next(band.level for band in QUESTIONS[name].bands if band.max is None or value <= band.max)
-    return value
-
-
-def expected_levels(data: dict[str, Any], license_class: str, compute: ComputeAssessment) -> dict[str, str]:
-    levels = {q.id: level_of(q.id, data.get(q.id), license_class) for q in RUBRIC.questions if RUBRIC.levels(q)}
-    levels.update({f"compute.{option}": status for option, status in compute.options.items()})
-    return levels
-
-
-def holds(when: list[dict[str, list[str]]], levels: dict[str, str]) -> bool:
-    return any(all(levels[fact] in allowed for fact, allowed in condition.items()) for condition in when)
-
-
-def expected_verdict(levels: dict[str, str]) -> dict[str, Any]:
-    """Fits, gates, decision, primary and blockers as the rubric's header states the rule."""
-    fits = {option: definition.base for option, definition in RUBRIC.options.items()}
-    for rule in RUBRIC.rules:
-        if holds(rule.when, levels):
-            for option, delta in rule.fit.items():
-                fits[option] += delta
-    fits = {option: min(10.0, max(0.0, fit)) for option, fit in fits.items()}
-    gates = [gate for gate in RUBRIC.gates if holds(gate.when, levels)]
-    blocked_by = {option: {g.question for g in gates if option in g.blocks} for option in RUBRIC.options}
-    order = list(RUBRIC.options)
-    ranked = sorted(order, key=lambda option: (-fits[option], order.index(option)))
-    alternative = next(option for option in ranked if option not in TRAINING_OPTIONS)
-    winners = [
-        o for o in ranked if o in TRAINING_OPTIONS and fits[o] >= fits[alternative] + RUBRIC.decision.training_margin
-    ]
-    free = [option for option in winners if not blocked_by[option]]
-    if free:
-        primary = free[0]
-        decision = "recommend_full_finetune" if primary == "full_finetune" else "recommend_lora"
-    elif winners:
-        decision, primary = "not_ready", winners[0]
-    else:
-        decision, primary = "use_alternative", alternative
-    blockers = [q.id for q in RUBRIC.questions if q.id in blocked_by[primary]] if decision == "not_ready" else []
-    return {
-        "fits": fits,
-        "gates": [g.id for g in gates],
-        "blocked_by": blocked_by,
-        "decision": decision,
-        "primary": primary,
-        "blockers": blockers,
-    }
+def _licences_where(term: str, held: bool) -> list[str]:
+    """Licences of the table that carry (or do not carry) `term`."""
+    return sorted(lic for lic, terms in TABLE.licenses.items() if (term in terms) == held)
 
 
 @st.composite
-def answer_at_level(draw, name: str, level: str) -> Any:
-    """A value of question `name` whose level is `level` (a compute fact's level is the level itself)."""
+def answer_at_level(draw, fact: str, level: str) -> dict[str, Any]:
+    """Answers that put a rubric fact at `level`: the answer itself for a question; for a licence term
+    (`dataset_license.share_alike`) a licence that carries it or not; for `base_model.named`, a base model or
+    none. Compute facts are not answers (see `computes`)."""
+    if fact == BASE_MODEL_NAMED:
+        return {"base_model": LOCAL_MODEL if level == "true" else None}
+    if "." in fact:
+        question, term = fact.split(".", 1)
+        if level == UNKNOWN:
+            return {question: draw(st.sampled_from([None, UNKNOWN, *UNLISTED_LICENSES]))}
+        return {question: draw(st.sampled_from(_licences_where(term, level == "true")))}
+    return {fact: draw(_value_at_level(fact, level))}
+
+
+@st.composite
+def _value_at_level(draw, name: str, level: str) -> Any:
     kind = field_kind(name)
     if level == UNKNOWN:
-        return draw(st.sampled_from([None, UNKNOWN])) if kind in ("choice", "license") else None
+        return draw(st.sampled_from([None, UNKNOWN]))
     if kind == "choice":
         return level
     if kind == "bool":
         return level == "true"
     if kind == "license":
-        members = TABLE.licenses.get(level, [])
+        members = sorted(lic for lic, terms in TABLE.licenses.items() if TABLE.class_of(terms) == level)
         return draw(st.sampled_from(members)) if members else TABLE.representatives[level]
     bands = QUESTIONS[name].bands
     index = [band.level for band in bands].index(level)
     low = bands[index - 1].max if index else None
     high = bands[index].max
+    ceiling = field_bound(name, "le")
     if kind == "int":
         low = field_bound(name, "ge") if low is None else int(low) + 1
-        return draw(st.integers(low, int(high) if high is not None else 10**12))
+        return draw(st.integers(low, int(high) if high is not None else (ceiling or 10**12)))
     low = 0.0 if low is None else low
-    return draw(
-        st.floats(min_value=low, max_value=high if high is not None else 1e12, exclude_min=True, allow_nan=False)
-    )
+    top = high if high is not None else (ceiling or 1e12)
+    return draw(st.floats(min_value=low, max_value=top, exclude_min=True, allow_nan=False))
 
 
 # --- invalid values: wrong types, out of range, NaN/inf, too long, unknown keys ------------
 
-LETTERS = st.text(alphabet=string.ascii_letters, min_size=1, max_size=20)
+LETTERS = st.text(alphabet=string.ascii_letters, min_size=1, max_size=20).filter(lambda s: s != UNKNOWN)
 JUNK = st.one_of(st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
 # The strings pydantic reads as booleans (lax mode).
 BOOLEAN_WORDS = {"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"}
@@ -344,7 +305,7 @@ UNKNOWN_KEYS = st.one_of(
 @st.composite
 def invalid_answers(draw) -> tuple[dict[Any, Any], set[str]]:
     """Valid answers with one to three fields spoiled or unknown keys added, and the field names to expect."""
-    data, _ = draw(valid_answers())
+    data = draw(valid_answers())
     spoiled = draw(st.lists(st.sampled_from(FIELDS), min_size=0, max_size=3, unique=True))
     for name in spoiled:
         data[name] = draw(invalid_value(name))

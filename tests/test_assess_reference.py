@@ -45,7 +45,7 @@ def test_a_recommendation_is_measured_and_reported(tmp_path):
     res = run_advisor(
         "assess",
         "--answers",
-        answers_file(tmp_path, "support-tone", base_model=str(folder)),
+        answers_file(tmp_path, "support-tone", base_model=str(folder), base_model_license="Apache-2.0"),
         "--reference-run",
         "--json",
         "--report",

@@ -8,7 +8,7 @@ import yaml
 import advisor
 from advisor.assessment.contract import TRAINING_OPTIONS, Answers, ComputeAssessment
 from advisor.assessment.engine import decide, evaluate, representative_answer
-from advisor.assessment.service import installed_versions
+from advisor.assessment.service import installed_versions, looked_up
 from advisor.assessment.worked_examples import example_names, example_path
 from advisor.errors import InvalidInput
 
@@ -19,8 +19,10 @@ NOT_ASSESSED = ComputeAssessment(
 EXAMPLES = {name: advisor.parse_answers(yaml.safe_load(example_path(name).read_text())) for name in example_names()}
 
 
-def run(answers: Answers, compute: ComputeAssessment = NOT_ASSESSED, rubric=RUBRIC):
-    return evaluate(answers, rubric, compute=compute, versions=installed_versions(rubric))
+def run(answers: Answers, compute: ComputeAssessment = NOT_ASSESSED, rubric=RUBRIC, evidence=None):
+    """The engine on the service's path (the catalog consulted), with compute feasibility given."""
+    answers, looked = looked_up(answers, rubric)
+    return evaluate(answers, rubric, compute=compute, versions=installed_versions(rubric), evidence=evidence or looked)
 
 
 def test_no_answers_never_crashes_and_scores_nothing():
@@ -105,13 +107,19 @@ def test_training_margin_is_read_from_the_rubric():
 def test_what_would_change_is_what_the_engine_does(name):
     answers = EXAMPLES[name]
     result = run(answers)
+    looked, _ = looked_up(answers, RUBRIC)
     for change in result.what_would_change:
         question = RUBRIC.question(change.question)
         assert change.open == (change.current == "unknown")
         for outcome in change.outcomes:
-            other = decide(answers.model_copy(update={question.id: outcome.answer}), RUBRIC, NOT_ASSESSED)
-            assert (other.decision, other.primary) == (outcome.decision, outcome.primary)
-            assert (outcome.decision, outcome.primary) != (result.decision, result.primary)
+            other = decide(looked.model_copy(update={question.id: outcome.answer}), RUBRIC, NOT_ASSESSED)
+            assert (other.decision, other.primary, other.training_blockers) == (
+                outcome.decision,
+                outcome.primary,
+                outcome.training_blockers,
+            )
+            moved = (outcome.decision, outcome.primary) != (result.decision, result.primary)
+            assert moved or set(outcome.training_blockers) < set(result.training_blockers)
 
 
 def test_what_would_change_finds_the_flip_for_a_blocker():
@@ -166,7 +174,8 @@ def test_every_reason_cites_known_sources(name):
 
 
 def test_confidence_drops_with_open_answers_that_matter():
-    full = run(EXAMPLES["support-tone"])
+    measured = {name: "measured" for name in RUBRIC.confidence.data_answers}
+    full = run(EXAMPLES["support-tone"], evidence=measured)
     assert full.confidence.level == "high"
     partial = run(
         EXAMPLES["support-tone"].model_copy(update={"context_tried": None, "eval_set": None, "stability": None})
@@ -176,6 +185,7 @@ def test_confidence_drops_with_open_answers_that_matter():
 
 
 READY = dict(
+    data_provenance="human_written",
     dataset_examples=800,
     dataset_quality="curated",
     dataset_license="MIT",
@@ -259,7 +269,7 @@ def test_any_answers_give_a_consistent_assessment():
 
 
 def test_a_primary_that_wins_on_its_base_fit_still_gets_a_cited_reason():
-    result = advisor.assess({"change_kind": "unknown", "eval_set": "production_like"})
+    result = advisor.assess({"change_kind": "unknown", "eval_set": "production_like", "baseline_measured": True})
     assert (result.decision, result.primary) == ("use_alternative", "prompting")
     assert [r.id for r in result.reasons] == ["prompting_base_fit"]
     assert result.reasons[0].sources == RUBRIC.options["prompting"].sources

@@ -37,6 +37,7 @@ def test_qlora_when_lora_does_not_fit():
         context_tried="partly_works",
         dataset_examples=2000,
         dataset_quality="curated",
+        data_provenance="human_written",
         dataset_license="LicenseRef-Proprietary",
         commercial_use=True,
         privacy="no_personal_data",

@@ -7,10 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import advisor
 from advisor.assessment.contract import TRAIN_DECISIONS, ComputeAssessment
 from advisor.assessment.engine import evaluate
-from advisor.assessment.service import installed_versions
+from advisor.assessment.service import installed_versions, looked_up, parse_answers
 from tests.strategies import FUZZ, RUBRIC, answer_at_level, computes, valid_answers
 
 pytestmark = pytest.mark.fuzz
@@ -19,20 +18,21 @@ SCORED = [q for q in RUBRIC.questions if q.role == "scored"]
 
 
 def run(data: dict, compute: ComputeAssessment):
-    return evaluate(advisor.parse_answers(data), RUBRIC, compute=compute, versions=VERSIONS)
+    answers, evidence = looked_up(parse_answers(data, rubric=RUBRIC), RUBRIC)
+    return evaluate(answers, RUBRIC, compute=compute, versions=VERSIONS, evidence=evidence)
 
 
 @st.composite
 def improvements(draw):
     """Answers, a scored question, and two of its levels, the second scored at least as high as the first."""
-    data, _ = draw(valid_answers())
+    data = draw(valid_answers())
     question = draw(st.sampled_from(SCORED))
     worse, better = sorted(
         draw(st.lists(st.sampled_from(sorted(question.readiness)), min_size=2, max_size=2)),
         key=question.readiness.__getitem__,
     )
-    before = {**data, question.id: draw(answer_at_level(question.id, worse))}
-    after = {**data, question.id: draw(answer_at_level(question.id, better))}
+    before = {**data, **draw(answer_at_level(question.id, worse))}
+    after = {**data, **draw(answer_at_level(question.id, better))}
     return question, before, after
 
 
@@ -50,7 +50,8 @@ def test_improving_one_answer_never_lowers_its_criterion(case, compute):
 
 
 GATE_FACTS = {fact for gate in RUBRIC.gates for condition in gate.when for fact in condition}
-# For each fact a gate reads, the levels at which no gate's condition on it holds.
+# For each fact a gate reads, the levels at which no gate's condition on it holds (none for a fact such as
+# change_kind that every condition of a gate names: the other facts of those conditions keep it clear).
 CLEAR = {
     fact: [
         level
@@ -66,28 +67,33 @@ def gate_firings(draw):
     """Answers and compute facts in which one gate does not fire, and the same with one answer (or one compute
     fact) changed so that it does: the rest of the gate's condition already holds. Half the time every other
     gate is clear, so that the change is the only thing that blocks training."""
-    data, _ = draw(valid_answers())
-    compute = draw(computes())
+    answers, options = draw(valid_answers()), dict(draw(computes()).options)
     gate = draw(st.sampled_from(RUBRIC.gates))
     condition = draw(st.sampled_from(gate.when))
     trigger = draw(st.sampled_from(sorted(condition)))
-    facts = {fact: draw(st.sampled_from(levels)) for fact, levels in condition.items() if fact != trigger}
-    if draw(st.booleans()):
-        facts.update({fact: draw(st.sampled_from(CLEAR[fact])) for fact in sorted(GATE_FACTS - set(condition))})
-    levels = RUBRIC.facts()[trigger]
-    off = [level for level in levels if level not in condition[trigger]]
-    before_level, after_level = draw(st.sampled_from(off)), draw(st.sampled_from(condition[trigger]))
+    fields = {question for fact in condition for question in RUBRIC.questions_of(fact)}
 
-    def with_facts(trigger_level: str):
-        answers, options = dict(data), dict(compute.options)
-        for fact, level in {**facts, trigger: trigger_level}.items():
-            if fact.startswith("compute."):
-                options[fact.split(".", 1)[1]] = level
-            else:
-                answers[fact] = draw(answer_at_level(fact, level))
-        return answers, compute.model_copy(update={"options": options, "status": "assessed"})
+    def put(into_answers: dict, into_options: dict, fact: str, level: str) -> None:
+        if fact.startswith("compute."):
+            into_options[fact.split(".", 1)[1]] = level
+        else:
+            into_answers.update(draw(answer_at_level(fact, level)))
 
-    return gate, with_facts(before_level), with_facts(after_level)
+    if draw(st.booleans()):  # every other gate clear, leaving the answers the condition reads alone
+        for fact in sorted(GATE_FACTS - set(condition)):
+            if CLEAR[fact] and not fields & set(RUBRIC.questions_of(fact)):
+                put(answers, options, fact, draw(st.sampled_from(CLEAR[fact])))
+    for fact, levels in condition.items():
+        if fact != trigger:
+            put(answers, options, fact, draw(st.sampled_from(levels)))
+    off = [level for level in RUBRIC.facts()[trigger] if level not in condition[trigger]]
+
+    def with_trigger(level: str):
+        changed_answers, changed_options = dict(answers), dict(options)
+        put(changed_answers, changed_options, trigger, level)
+        return changed_answers, ComputeAssessment(status="assessed", reason="fuzzed", options=changed_options)
+
+    return gate, with_trigger(draw(st.sampled_from(off))), with_trigger(draw(st.sampled_from(condition[trigger])))
 
 
 @FUZZ
@@ -110,10 +116,10 @@ COMPUTE_GATES = [gate for gate in RUBRIC.gates if all(fact.startswith("compute."
 @given(valid_answers(), computes(), st.sampled_from(COMPUTE_GATES), st.data())
 def test_less_hardware_never_makes_training_the_recommendation(drawn, compute, gate, data):
     """A training option that stops fitting the GPU (a smaller GPU, a longer sequence) can only block training."""
-    answers, _ = drawn
+    answers = drawn
     for fact in sorted(GATE_FACTS):  # every other gate clear: the hardware alone decides
-        if not fact.startswith("compute."):
-            answers[fact] = data.draw(answer_at_level(fact, data.draw(st.sampled_from(CLEAR[fact]))))
+        if not fact.startswith("compute.") and CLEAR[fact]:
+            answers.update(data.draw(answer_at_level(fact, data.draw(st.sampled_from(CLEAR[fact])))))
     (fact,) = gate.when[0]
     option = fact.split(".", 1)[1]
     fitting = compute.model_copy(update={"options": {**compute.options, option: "fits"}, "status": "assessed"})

@@ -239,8 +239,8 @@ BROKEN_RUBRICS = [
     ),
     (
         "input-question-unused",
-        _set("cautions.style_voice_character_asset_claims.when", {"change_kind": ["style"]}),
-        "questions.imitates",
+        _set("cautions.unmerged_latency.when", {"serving_mode": ["separate_adapters"]}),
+        "questions.latency_budget_ms",
         "must be read",
     ),
     (
@@ -355,22 +355,28 @@ def test_broken_rubric_fails_by_name(tmp_path, mutate, field, message):
 BROKEN_TABLES = [
     (
         "non-canonical-id",
-        lambda t: t["licenses"]["permissive"].append("apache-2.0"),
-        "licenses.permissive.apache-2.0",
+        lambda t: t["licenses"].update({"bsd-2-clause-patent": ["attribution"]}),
+        "licenses.bsd-2-clause-patent",
         "canonical",
     ),
     (
         "not-a-license",
-        lambda t: t["licenses"]["permissive"].append("NotALicense"),
-        "licenses.permissive.NotALicense",
+        lambda t: t["licenses"].update({"NotALicense": ["attribution"]}),
+        "licenses.NotALicense",
         "unknown license id",
     ),
-    ("listed-twice", lambda t: t["licenses"]["copyleft"].append("MIT"), "licenses.copyleft.MIT", "listed twice"),
+    ("listed-twice", lambda t: t["licenses"].update({"mit": ["share_alike"]}), "licenses.mit", "listed twice"),
     (
-        "unknown-class",
-        lambda t: t["licenses"].update({"public_domain": ["CC0-1.0"]}),
-        "licenses.public_domain",
-        "unknown class",
+        "unknown-term",
+        lambda t: t["licenses"].update({"MIT": ["public_domain"]}),
+        "licenses.MIT",
+        "unknown term",
+    ),
+    (
+        "class-with-unknown-term",
+        lambda t: t["classes"][2]["terms"].append("viral"),
+        "classes.copyleft.terms",
+        "unknown term",
     ),
     ("unknown-not-last", lambda t: t["classes"].reverse(), "license_table.classes", "must be 'unknown'"),
     (

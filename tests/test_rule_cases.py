@@ -67,7 +67,7 @@ def test_a_rule_without_cases_is_reported():
 
 def test_a_case_naming_an_unknown_rule_or_bad_answers_is_reported():
     assert check_case(RUBRIC, RuleCase(rule="nope", why="x", fires=True)) == [
-        "no rule, gate or caution 'nope' in the rubric"
+        "no rule, gate, caution or conflict 'nope' in the rubric"
     ]
     (problem,) = check_case(RUBRIC, RuleCase(rule="raw_data", why="x", answers={"stability": "sometimes"}, fires=False))
     assert problem.startswith("invalid answers") and "stability" in problem

@@ -2,17 +2,22 @@
 
 The mechanism, in the order it runs:
 
-1. Each answer becomes a level (a choice, a band of a number, a license class,
-   true/false, or `unknown`); compute feasibility adds the facts `compute.<option>`.
+1. Facts. Each answer becomes a level (a choice, a band of a number, a licence's class,
+   true/false, or `unknown`). The engine derives a few facts from the answers: each term
+   a licence carries for the intended use (`dataset_license.share_alike`), whether a base
+   model is named, and the payback of training against the prompt tokens it saves
+   (`economics.payback`); compute feasibility adds `compute.<option>`.
 2. Every option starts at its base fit; each rule whose `when` matches adds its deltas.
 3. Gates whose `when` matches block training options.
 4. The decision: the best alternative sets the bar; a training option wins on the
    merits only if it beats the bar by the rubric's `training_margin`. If an unblocked
    training option wins, train it (`recommend_lora` for an adapter, `recommend_full_finetune`
-   for every weight); if every winner is blocked, fix
-   the blockers first (`not_ready`); otherwise use the alternative (`use_alternative`).
-5. What would change it: the same steps re-run with each alternative answer to every
-   open or weak question.
+   for every weight); if every winner is blocked, fix the blockers first (`not_ready`);
+   otherwise use the alternative (`use_alternative`).
+5. Around the decision: the conflicts the answers hold, what single answer would change
+   the decision or lift a blocker (the same steps re-run), and a confidence read from the
+   decision's margin, the answers' coverage and consistency, and whether the data was
+   measured or only stated.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..fmt import fmt_count
 from .contract import (
+    TRAIN_DECISIONS,
     TRAINING_OPTIONS,
     Answers,
     Assessment,
     ComputeAssessment,
     Confidence,
+    Conflict,
     CriterionScore,
     Gate,
     OptionFit,
@@ -37,8 +45,30 @@ from .contract import (
     Versions,
     WhatWouldChange,
 )
-from .licenses import UNKNOWN, classify_license
-from .rubric import COMPUTE_FACT, Caution, GateDef, Question, Rubric, Rule
+from .licenses import UNKNOWN, LicenseFinding, classify_license
+from .rubric import (
+    BASE_MODEL_NAMED,
+    COMPUTE_FACT,
+    NOT_ASSESSED,
+    PAYBACK_FACT,
+    EconomicsParams,
+    GateDef,
+    Question,
+    Rubric,
+    Rule,
+)
+
+CONFIDENCE_ORDER = ("low", "medium", "high")
+DAYS_PER_MONTH = 30.44
+
+
+@dataclass(frozen=True)
+class Payback:
+    """Training compute against the prompt tokens a tuned model no longer sends (a cost motive)."""
+
+    level: str
+    days: float | None = None
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,11 +84,20 @@ class Verdict:
     decision: str
     primary: str
     blockers: list[str]
+    training_blockers: list[str]
+    licenses: dict[str, LicenseFinding]  # question id -> finding, for licence questions answered
+    payback: Payback
 
 
 def decide(answers: Answers, rubric: Rubric, compute: ComputeAssessment) -> Verdict:
-    """Steps 1-4: levels, fits, gates and the decision."""
-    levels = answer_levels(answers, rubric, compute)
+    """Steps 1-4: facts, fits, gates and the decision."""
+    licenses = {
+        q.id: classify_license(getattr(answers, q.id), rubric.licenses, commercial_use=answers.commercial_use)
+        for q in rubric.questions
+        if q.type == "license" and getattr(answers, q.id) is not None
+    }
+    payback = economics(answers, rubric.economics)
+    levels = answer_levels(answers, rubric, compute, licenses, payback)
     fits = {option: definition.base for option, definition in rubric.options.items()}
     rules = [rule for rule in rubric.rules if matches(rule.when, levels)]
     for rule in rules:
@@ -66,11 +105,8 @@ def decide(answers: Answers, rubric: Rubric, compute: ComputeAssessment) -> Verd
             fits[option] += delta
     fits = {option: min(10.0, max(0.0, fit)) for option, fit in fits.items()}
     gates = [gate for gate in rubric.gates if matches(gate.when, levels)]
-    blocked_by = {
-        option: [q.id for q in rubric.questions if any(g.question == q.id and option in g.blocks for g in gates)]
-        for option in rubric.options
-    }
-
+    blocking = {option: {g.question for g in gates if option in g.blocks} for option in rubric.options}
+    blocked_by = {option: [q.id for q in rubric.questions if q.id in blocking[option]] for option in rubric.options}
     order = list(rubric.options)
     ranking = sorted(order, key=lambda option: (-fits[option], order.index(option)))
     best_alternative = next(option for option in ranking if option not in TRAINING_OPTIONS)
@@ -85,27 +121,100 @@ def decide(answers: Answers, rubric: Rubric, compute: ComputeAssessment) -> Verd
         blockers = [q.id for q in rubric.questions if q.id in blocked_by[primary]]
     else:
         decision, primary, blockers = "use_alternative", best_alternative, []
-    return Verdict(levels, fits, rules, gates, blocked_by, ranking, decision, primary, blockers)
+    # What blocks training whatever the decision: the gates on the training option that would be pursued
+    # (the primary when it trains, else the best training option on the merits).
+    target = primary if primary in TRAINING_OPTIONS else next(o for o in ranking if o in TRAINING_OPTIONS)
+    training_blockers = [q.id for q in rubric.questions if q.id in blocked_by[target]]
+    return Verdict(
+        levels,
+        fits,
+        rules,
+        gates,
+        blocked_by,
+        ranking,
+        decision,
+        primary,
+        blockers,
+        training_blockers,
+        licenses,
+        payback,
+    )
 
 
-def answer_levels(answers: Answers, rubric: Rubric, compute: ComputeAssessment) -> dict[str, str]:
-    """The level of every question that has levels, and the compute facts."""
-    levels = {q.id: level_of(q, getattr(answers, q.id), rubric) for q in rubric.questions if rubric.levels(q)}
+def answer_levels(
+    answers: Answers,
+    rubric: Rubric,
+    compute: ComputeAssessment,
+    licenses: dict[str, LicenseFinding],
+    payback: Payback,
+) -> dict[str, str]:
+    """The level of every question that has levels, and every derived fact."""
+    levels = {q.id: level_of(q, getattr(answers, q.id), rubric, licenses) for q in rubric.questions if rubric.levels(q)}
+    for q in rubric.questions:
+        if q.type != "license":
+            continue
+        finding = licenses.get(q.id)
+        for term in rubric.licenses.terms:
+            if finding is None or finding.license_class == UNKNOWN:
+                levels[f"{q.id}.{term}"] = UNKNOWN
+            else:
+                levels[f"{q.id}.{term}"] = "true" if term in finding.terms else "false"
+    levels[BASE_MODEL_NAMED] = "true" if answers.base_model else "false"
+    levels[PAYBACK_FACT] = payback.level
     for option in TRAINING_OPTIONS:
         levels[COMPUTE_FACT.format(option)] = compute.options.get(option, "not_assessed")
     return levels
 
 
-def level_of(question: Question, value: Any, rubric: Rubric) -> str:
+def level_of(question: Question, value: Any, rubric: Rubric, licenses: dict[str, LicenseFinding] | None = None) -> str:
     if value is None or value == UNKNOWN:
         return UNKNOWN
     if question.type == "boolean":
         return "true" if value else "false"
     if question.type in ("integer", "number"):
-        return next(band.level for band in question.bands if band.max is None or value <= band.max)
+        return _band(question.bands, value)
     if question.type == "license":
-        return classify_license(value, rubric.licenses).license_class
+        finding = (licenses or {}).get(question.id) or classify_license(value, rubric.licenses)
+        return finding.license_class
     return str(value)
+
+
+def _band(bands, value: float) -> str:
+    return next(band.level for band in bands if band.max is None or value <= band.max)
+
+
+def economics(answers: Answers, params: EconomicsParams) -> Payback:
+    """How many days of saved prompt tokens pay for training, by compute: a trained token costs
+    `training_to_prompt_token_cost` prompt tokens (6N against 2N FLOPs per token on the same model)."""
+    prompt, requests = answers.prompt_tokens, answers.requests_per_month
+    if not prompt or not requests:
+        return Payback(NOT_ASSESSED)
+    if answers.dataset_tokens:
+        tokens, basis = answers.dataset_tokens, f"{fmt_count(answers.dataset_tokens)} training tokens"
+    elif answers.dataset_examples:
+        tokens = answers.dataset_examples * params.tokens_per_example
+        basis = (
+            f"{fmt_count(tokens)} training tokens ({answers.dataset_examples:,} examples x an assumed "
+            f"{params.tokens_per_example} tokens each)"
+        )
+    else:
+        return Payback(NOT_ASSESSED)
+    training = tokens * params.epochs * params.training_to_prompt_token_cost
+    saved_per_month = prompt * requests
+    days = training / saved_per_month * DAYS_PER_MONTH
+    text = (
+        f"training on {basis} for {params.epochs:g} epochs costs the compute of {fmt_count(training)} prompt tokens; "
+        f"the tuned model no longer sends {prompt:,} prompt tokens on each of {requests:,} requests a month "
+        f"({fmt_count(saved_per_month)} tokens), so training pays back its compute in {_days(days)} "
+        "(compute only: building the data, evaluating and hosting the tuned model come on top)"
+    )
+    return Payback(_band(params.payback_days, days), days, text)
+
+
+def _days(days: float) -> str:
+    if days < 1:
+        return f"{24 * days:.1f} hours"
+    return f"{days:,.0f} days" if days < 3650 else f"{days / 365:,.0f} years"
 
 
 def matches(when: list[dict[str, list[str]]], levels: dict[str, str]) -> bool:
@@ -113,15 +222,30 @@ def matches(when: list[dict[str, list[str]]], levels: dict[str, str]) -> bool:
     return any(all(levels[fact] in allowed for fact, allowed in condition.items()) for condition in when)
 
 
-def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, versions: Versions) -> Assessment:
-    """The full assessment: the verdict, its reasons, scores, remediation and what would change it."""
+def evaluate(
+    answers: Answers,
+    rubric: Rubric,
+    *,
+    compute: ComputeAssessment,
+    versions: Versions,
+    evidence: dict[str, str] | None = None,
+    measured_conflicts: list[Conflict] | None = None,
+) -> Assessment:
+    """The full assessment: the verdict, its reasons, grades, remediation, conflicts, what would change it.
+
+    `evidence` says which answers were measured (or looked up) rather than stated; `measured_conflicts`
+    are the answers an inspection of the data contradicted (see `advisor.assessment.evidence`)."""
     verdict = decide(answers, rubric, compute)
+    evidence = evidence if evidence is not None else {name: "stated" for name in answers.model_fields_set}
     criteria = _criteria(answers, rubric, verdict.levels)
     changes = what_would_change(answers, rubric, compute, verdict)
     weak_or_open = [q for q in rubric.questions if q.id in _weak_or_open(rubric, verdict.levels)]
     rule_reasons = {
         rule.id: Reason(
-            id=rule.id, text=_with_figures(rule.reason, rule.when, compute), sources=rule.sources, effects=rule.fit
+            id=rule.id,
+            text=_with_figures(rule.reason, rule.when, compute, verdict),
+            sources=rule.sources,
+            effects=rule.fit,
         )
         for rule in verdict.rules
     }
@@ -136,13 +260,20 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
         )
         for option in verdict.ranking
     ]
-    gates = [_gate(gate, verdict.levels, compute) for gate in verdict.gates]
+    gates = [_gate(rubric, gate, verdict, compute) for gate in verdict.gates]
     reasons = _decision_reasons(rubric, verdict, rule_reasons, gates)
     cautions = [
-        _caution(c)
+        Reason(id=c.id, text=_with_figures(c.text, c.when, compute, verdict), sources=c.sources)
         for c in rubric.cautions
         if matches(c.when, verdict.levels) and (c.decisions is None or verdict.decision in c.decisions)
     ]
+    conflicts = [
+        Conflict(
+            id=c.id, fields=_questions_read(rubric, c.when), text=c.text, resolution=c.resolution, sources=c.sources
+        )
+        for c in rubric.conflicts
+        if matches(c.when, verdict.levels)
+    ] + list(measured_conflicts or [])
     remediation = [
         Remediation(
             question=q.id,
@@ -155,13 +286,15 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
         if q.role == "scored"
     ]
     limits = [Reason(id=limit.id, text=limit.text, sources=limit.sources) for limit in rubric.limits]
-    cited = [*reasons, *cautions, *limits, *(r for o in options for r in o.reasons)]
+    cited = [*reasons, *cautions, *limits, *conflicts, *(r for o in options for r in o.reasons)]
     cited_ids = {s for item in [*cited, *gates, *remediation] for s in item.sources} | set(compute.sources)
+    open_questions = [q.id for q in weak_or_open if verdict.levels[q.id] == UNKNOWN]
     return Assessment(
         decision=verdict.decision,
         primary=verdict.primary,
         summary=_summary(rubric, verdict),
         blockers=verdict.blockers,
+        training_blockers=verdict.training_blockers,
         gates=gates,
         criteria=criteria,
         options=options,
@@ -169,13 +302,14 @@ def evaluate(answers: Answers, rubric: Rubric, *, compute: ComputeAssessment, ve
         cautions=cautions,
         remediation=remediation,
         what_would_change=changes,
-        confidence=_confidence(
-            rubric, verdict.levels, [q for q in weak_or_open if verdict.levels[q.id] == UNKNOWN], changes
-        ),
+        confidence=confidence(rubric, verdict, open_questions, changes, conflicts, evidence),
         limits=limits,
-        license=classify_license(answers.dataset_license, rubric.licenses) if answers.dataset_license else None,
+        license=verdict.licenses.get("dataset_license"),
+        base_model_license=verdict.licenses.get("base_model_license"),
         compute=compute,
         answers=answers,
+        evidence=evidence,
+        conflicts=conflicts,
         sources=[
             SourceRef(id=sid, **source.model_dump()) for sid, source in rubric.sources.items() if sid in cited_ids
         ],
@@ -187,8 +321,9 @@ def what_would_change(
     answers: Answers, rubric: Rubric, compute: ComputeAssessment, verdict: Verdict
 ) -> list[WhatWouldChange]:
     """For every open, weak or gate-firing answer, each single alternative answer that changes the decision
-    or the primary option."""
+    or the primary option, or lifts a training blocker without adding one."""
     changes = []
+    blocking = set(verdict.training_blockers)
     for question in _to_revisit(rubric, verdict):
         current = verdict.levels[question.id]
         outcomes = []
@@ -197,8 +332,18 @@ def what_would_change(
                 continue
             value = representative_answer(question, level, rubric)
             other = decide(answers.model_copy(update={question.id: value}), rubric, compute)
-            if (other.decision, other.primary) != (verdict.decision, verdict.primary):
-                outcomes.append(Outcome(answer=value, level=level, decision=other.decision, primary=other.primary))
+            moved = (other.decision, other.primary) != (verdict.decision, verdict.primary)
+            lifts = set(other.training_blockers) < blocking
+            if moved or lifts:
+                outcomes.append(
+                    Outcome(
+                        answer=value,
+                        level=level,
+                        decision=other.decision,
+                        primary=other.primary,
+                        training_blockers=other.training_blockers,
+                    )
+                )
         if outcomes:
             changes.append(
                 WhatWouldChange(question=question.id, current=current, open=current == UNKNOWN, outcomes=outcomes)
@@ -223,7 +368,7 @@ def representative_answer(question: Question, level: str, rubric: Rubric) -> Any
 
 
 def _weak_or_open(rubric: Rubric, levels: dict[str, str]) -> set[str]:
-    """Scored and input questions left unknown, and scored answers below the weak threshold."""
+    """Scored and input questions left unknown, and scored answers graded below the weak threshold."""
     weak_below = rubric.decision.weak_below
     found = set()
     for question in rubric.questions:
@@ -238,8 +383,14 @@ def _weak_or_open(rubric: Rubric, levels: dict[str, str]) -> set[str]:
 def _to_revisit(rubric: Rubric, verdict: Verdict) -> list[Question]:
     """Open and weak answers, and every answer a fired gate reads, in questionnaire order."""
     revisit = _weak_or_open(rubric, verdict.levels)
-    revisit |= {fact for gate in verdict.gates for condition in gate.when for fact in condition}
-    return [q for q in rubric.questions if q.id in revisit and q.role in ("scored", "input")]
+    revisit |= {q for gate in verdict.gates for q in _questions_read(rubric, gate.when)}
+    return [q for q in rubric.questions if q.id in revisit and q.role in ("scored", "input") and rubric.levels(q)]
+
+
+def _questions_read(rubric: Rubric, when: list[dict[str, list[str]]]) -> list[str]:
+    """The questions a condition reads, in questionnaire order (a licence term reads its licence question)."""
+    named = {q for condition in when for fact in condition for q in rubric.questions_of(fact)}
+    return [q.id for q in rubric.questions if q.id in named]
 
 
 def _criteria(answers: Answers, rubric: Rubric, levels: dict[str, str]) -> list[CriterionScore]:
@@ -298,30 +449,30 @@ def _decision_reasons(
     return reasons
 
 
-def _gate(gate: GateDef, levels: dict[str, str], compute: ComputeAssessment) -> Gate:
-    level = levels.get(gate.question) or next(levels[fact] for condition in gate.when for fact in condition)
+def _gate(rubric: Rubric, gate: GateDef, verdict: Verdict, compute: ComputeAssessment) -> Gate:
+    level = verdict.levels.get(gate.question) or next(verdict.levels[f] for c in gate.when for f in c)
     return Gate(
         id=gate.id,
         question=gate.question,
         level=level,
         blocks=gate.blocks,
-        reason=_with_figures(gate.reason, gate.when, compute),
+        reason=_with_figures(gate.reason, gate.when, compute, verdict),
         remediation=gate.remediation,
         sources=gate.sources,
     )
 
 
-def _with_figures(text: str, when: list[dict[str, list[str]]], compute: ComputeAssessment) -> str:
-    """A reason that rests on compute facts, with the estimator's figures for those options."""
-    named = dict.fromkeys(
-        fact.split(".", 1)[1] for condition in when for fact in condition if fact.startswith(COMPUTE_FACT.format(""))
-    )
-    figures = [compute.option_details[option] for option in named if option in compute.option_details]
+def _with_figures(text: str, when: list[dict[str, list[str]]], compute: ComputeAssessment, verdict: Verdict) -> str:
+    """A reason with the figures behind the facts it reads: the estimator's for compute facts, the payback
+    of a cost motive, and how a licence's terms were read."""
+    facts = dict.fromkeys(fact for condition in when for fact in condition)
+    options = [fact.split(".", 1)[1] for fact in facts if fact.startswith(COMPUTE_FACT.format(""))]
+    figures = [compute.option_details[option] for option in options if option in compute.option_details]
+    if PAYBACK_FACT in facts and verdict.payback.text:
+        figures.append(verdict.payback.text)
+    read = dict.fromkeys(fact.split(".")[0] for fact in facts if "." in fact and fact.split(".")[0] in verdict.licenses)
+    figures += [verdict.licenses[question].explanation for question in read]
     return f"{text} Estimated: {'; '.join(figures)}." if figures else text
-
-
-def _caution(caution: Caution) -> Reason:
-    return Reason(id=caution.id, text=caution.text, sources=caution.sources)
 
 
 def _summary(rubric: Rubric, verdict: Verdict) -> str:
@@ -333,27 +484,84 @@ def _summary(rubric: Rubric, verdict: Verdict) -> str:
     )
 
 
-def _confidence(
-    rubric: Rubric, levels: dict[str, str], open_questions: list[Question], changes: list[WhatWouldChange]
+def decision_margin(rubric: Rubric, verdict: Verdict) -> float:
+    """How far the decision is from flipping, in fit points (see `Confidence.margin`)."""
+    best_alternative = max(fit for option, fit in verdict.fits.items() if option not in TRAINING_OPTIONS)
+    bar = best_alternative + rubric.decision.training_margin
+    if verdict.decision == "use_alternative":
+        return round(bar - max(verdict.fits[option] for option in TRAINING_OPTIONS), 2)
+    return round(verdict.fits[verdict.primary] - bar, 2)
+
+
+def confidence(
+    rubric: Rubric,
+    verdict: Verdict,
+    open_questions: list[str],
+    changes: list[WhatWouldChange],
+    conflicts: list[Conflict],
+    evidence: dict[str, str],
 ) -> Confidence:
+    """The first confidence level whose thresholds the assessment meets, capped when a decision to train
+    rests on data answers the team stated but nobody measured."""
     scored = [q for q in rubric.questions if q.role == "scored"]
     total = sum(q.weight for q in scored)
-    answered = [q for q in scored if levels[q.id] != UNKNOWN]
+    answered = [q for q in scored if verdict.levels[q.id] != UNKNOWN]
     coverage = round(sum(q.weight for q in answered) / total, 2)
-    open_ids = [q.id for q in open_questions]
-    open_changes = [change.question for change in changes if change.open]
+    margin = decision_margin(rubric, verdict)
+    open_changes = [change.question for change in changes if change.open and _moves(change, verdict)]
+    params = rubric.confidence
     level = next(
         (
             rule.level
-            for rule in rubric.confidence.levels
-            if coverage >= rule.min_coverage and len(open_changes) <= rule.max_open_changes
+            for rule in params.levels
+            if margin >= rule.min_margin
+            and coverage >= rule.min_coverage
+            and len(open_changes) <= rule.max_open_changes
+            and len(conflicts) <= rule.max_conflicts
         ),
-        rubric.confidence.otherwise,
+        params.otherwise,
     )
-    basis = f"{len(answered)} of {len(scored)} scored questions answered ({coverage:.0%} of the weight); "
-    basis += (
-        f"open answers that alone could change the decision: {', '.join(open_changes)}"
-        if open_changes
-        else "no open answer alone could change the decision"
+    measured = [name for name, kind in evidence.items() if kind == "measured"]
+    stated_data = [name for name in params.data_answers if evidence.get(name, "stated") != "measured"]
+    capped = verdict.decision in TRAIN_DECISIONS and stated_data and _rank(level) > _rank(params.stated_data_caps_at)
+    if capped:
+        level = params.stated_data_caps_at
+    parts = [
+        f"the decision is {margin:g} fit points from flipping",
+        f"{len(answered)} of {len(scored)} scored questions answered ({coverage:.0%} of the weight)",
+        (
+            f"open answers that alone could change the decision: {', '.join(open_changes)}"
+            if open_changes
+            else "no open answer alone could change the decision"
+        ),
+    ]
+    if conflicts:
+        parts.append(
+            f"{len(conflicts)} conflict{'s' * (len(conflicts) > 1)} between answers: "
+            + ", ".join(c.id for c in conflicts)
+        )
+    if capped:
+        parts.append(
+            f"capped at {level}: the data answers ({', '.join(stated_data)}) are stated, not measured; "
+            "run advisor inspect-data on the dataset"
+        )
+    elif measured:
+        parts.append(f"measured from the data: {', '.join(measured)}")
+    return Confidence(
+        level=level,
+        margin=margin,
+        coverage=coverage,
+        open_questions=open_questions,
+        open_changes=open_changes,
+        conflicts=len(conflicts),
+        measured=measured,
+        basis="; ".join(parts),
     )
-    return Confidence(level=level, coverage=coverage, open_questions=open_ids, open_changes=open_changes, basis=basis)
+
+
+def _moves(change: WhatWouldChange, verdict: Verdict) -> bool:
+    return any((o.decision, o.primary) != (verdict.decision, verdict.primary) for o in change.outcomes)
+
+
+def _rank(level: str) -> int:
+    return CONFIDENCE_ORDER.index(level)

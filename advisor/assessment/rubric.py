@@ -24,8 +24,16 @@ from .contract import (
 from .licenses import UNKNOWN, LicenseTable, load_license_table
 
 RUBRIC_FILE = "lora_fit.yaml"
-LICENSE_FIELD = "dataset_license"
+LICENSE_FIELDS = ("dataset_license", "base_model_license")
 COMPUTE_FACT = "compute.{}"
+BASE_MODEL_NAMED = "base_model.named"
+PAYBACK_FACT = "economics.payback"
+NOT_ASSESSED = "not_assessed"
+# Facts the engine derives from answers, and the answers each is derived from.
+DERIVED_FROM = {
+    BASE_MODEL_NAMED: ("base_model",),
+    PAYBACK_FACT: ("prompt_tokens", "requests_per_month", "dataset_tokens", "dataset_examples"),
+}
 MAX_RUBRIC_BYTES = 512 * 1024
 SUMMARY_FIELDS = frozenset({"primary", "primary_label", "blockers"})
 
@@ -74,6 +82,7 @@ class SourceDef(_Data):
     url: str | None = Field(default=None, pattern=r"^https://")
     arxiv: str | None = Field(default=None, pattern=r"^\d{4}\.\d{4,5}$")
     secondary: bool = False
+    checked: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Last checked (YYYY-MM-DD).")
 
 
 class Criterion(_Data):
@@ -146,13 +155,39 @@ class DecisionParams(_Data):
 
 class ConfidenceRule(_Data):
     level: str
+    min_margin: float = Field(ge=0, le=10, description="The decision must be at least this far (in fit) from flipping.")
     min_coverage: float = Field(ge=0, le=1)
     max_open_changes: int = Field(ge=0)
+    max_conflicts: int = Field(ge=0)
 
 
 class ConfidenceParams(_Data):
     levels: list[ConfidenceRule]
     otherwise: str
+    stated_data_caps_at: str = Field(
+        description="The highest level of a decision to train while these data answers are stated, not measured."
+    )
+    data_answers: list[str] = Field(description="The answers a dataset inspection can measure.")
+
+
+class ConflictDef(_Data):
+    id: str
+    when: When
+    text: str
+    resolution: str
+    sources: SourceIds
+
+
+class EconomicsParams(_Data):
+    """The payback of training against the prompt tokens a tuned model no longer sends (a cost motive)."""
+
+    training_to_prompt_token_cost: float = Field(
+        gt=0, description="Compute of training on one token over prefilling one prompt token (6N / 2N FLOPs)."
+    )
+    epochs: float = Field(gt=0, description="Passes over the training set assumed.")
+    tokens_per_example: int = Field(gt=0, description="Tokens per example assumed when dataset_tokens is not given.")
+    payback_days: list[Band] = Field(min_length=2, description="Levels of `economics.payback` by days to pay back.")
+    sources: SourceIds
 
 
 class Limit(_Data):
@@ -174,6 +209,8 @@ class Rubric(_Data):
     rules: list[Rule]
     gates: list[GateDef]
     cautions: list[Caution]
+    conflicts: list[ConflictDef]
+    economics: EconomicsParams
     decision: DecisionParams
     confidence: ConfidenceParams
     limits: list[Limit]
@@ -194,11 +231,24 @@ class Rubric(_Data):
         return []
 
     def facts(self) -> dict[str, list[str]]:
-        """Everything a `when` may name, with its levels (`unknown` included)."""
+        """Everything a `when` may name, with its levels (`unknown` included): every question with levels, each
+        term of a licence question (`dataset_license.share_alike`: true, false or unknown), whether a base model
+        is named, the payback of a cost motive, and compute feasibility per training option."""
         facts = {q.id: [*self.levels(q), UNKNOWN] for q in self.questions if self.levels(q)}
+        for q in self.questions:
+            if q.type == "license":
+                facts.update({f"{q.id}.{term}": ["true", "false", UNKNOWN] for term in self.licenses.terms})
+        facts[BASE_MODEL_NAMED] = ["true", "false"]
+        facts[PAYBACK_FACT] = [*(band.level for band in self.economics.payback_days), NOT_ASSESSED]
         for option in TRAINING_OPTIONS:
             facts[COMPUTE_FACT.format(option)] = list(get_args(ComputeStatus))
         return facts
+
+    @staticmethod
+    def questions_of(fact: str) -> tuple[str, ...]:
+        """The questions a fact reads: `dataset_license.share_alike` reads dataset_license; a derived fact reads
+        the answers it is derived from."""
+        return DERIVED_FROM.get(fact, (fact.split(".")[0],))
 
     @property
     def version_label(self) -> str:

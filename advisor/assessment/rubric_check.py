@@ -20,7 +20,8 @@ from .contract import TRAINING_OPTIONS, Answers, ConfidenceLevel, Decision, Opti
 from .licenses import UNKNOWN, license_table_problems
 from .rubric import (
     COMPUTE_FACT,
-    LICENSE_FIELD,
+    LICENSE_FIELDS,
+    NOT_ASSESSED,
     SUMMARY_FIELDS,
     GateDef,
     Question,
@@ -89,13 +90,20 @@ def rubric_problems(rubric: Rubric) -> list[FieldIssue]:
 
     seen_ids: set[str] = set()
     conditioned: set[str] = set()
-    for kind, items in (("rules", rubric.rules), ("gates", rubric.gates), ("cautions", rubric.cautions)):
+    kinds = (
+        ("rules", rubric.rules),
+        ("gates", rubric.gates),
+        ("cautions", rubric.cautions),
+        ("conflicts", rubric.conflicts),
+    )
+    for kind, items in kinds:
         for item in items:
             where = f"{kind}.{item.id}"
             if item.id in seen_ids:
-                problem(where, "id used twice (rule, gate and caution ids share one namespace)")
+                problem(where, "id used twice (rule, gate, caution and conflict ids share one namespace)")
             seen_ids.add(item.id)
             conditioned |= _check_when(item.when, facts, f"{where}.when", problem)
+    read = {q for fact in conditioned for q in rubric.questions_of(fact)}
     for rule in rubric.rules:
         for option in rule.fit:
             if option not in options:
@@ -108,8 +116,8 @@ def rubric_problems(rubric: Rubric) -> list[FieldIssue]:
             if decision not in decisions:
                 problem(f"cautions.{caution.id}.decisions", f"unknown decision {decision!r}", list(decisions))
     for question in rubric.questions:
-        if question.role == "input" and question.id not in conditioned:
-            problem(f"questions.{question.id}", "an input question must be read by a rule, gate or caution")
+        if question.role == "input" and question.id not in read:
+            problem(f"questions.{question.id}", "an input question must be read by a rule, gate, caution or conflict")
         if question.role in ("context", "compute") and question.id in conditioned:
             problem(
                 f"questions.{question.id}",
@@ -117,6 +125,7 @@ def rubric_problems(rubric: Rubric) -> list[FieldIssue]:
             )
 
     _check_decision(rubric, problem)
+    _check_economics(rubric, problem)
     _check_sources(rubric, problem)
     return problems
 
@@ -153,11 +162,14 @@ def _contract_type(name: str) -> tuple[str, set[str]]:
         if get_origin(annotation) in (typing.Union, types.UnionType)
         else [annotation]
     )
+    args = [a for a in args if not (get_origin(a) is Literal and set(get_args(a)) == {UNKNOWN})]  # `or unknown`
     inner = args[0]
+    while get_origin(inner) is typing.Annotated:  # a number with its bounds
+        inner = get_args(inner)[0]
     if get_origin(inner) is Literal:
         return "choice", set(get_args(inner)) - {UNKNOWN}
     if inner is str:
-        return ("license" if name == LICENSE_FIELD else "text"), set()
+        return ("license" if name in LICENSE_FIELDS else "text"), set()
     return {bool: "boolean", int: "integer", float: "number"}[inner], set()
 
 
@@ -265,11 +277,11 @@ def _check_gate(rubric: Rubric, gate: GateDef, problem) -> None:
     if gate.question not in questions:
         problem(f"{where}.question", f"unknown question {gate.question!r}", list(questions))
         return
-    named = {fact for condition in gate.when for fact in condition}
-    if named <= {COMPUTE_FACT.format(o) for o in TRAINING_OPTIONS}:
+    facts = {fact for condition in gate.when for fact in condition}
+    if facts <= {COMPUTE_FACT.format(o) for o in TRAINING_OPTIONS}:
         if questions[gate.question].role != "compute":
             problem(f"{where}.question", "a gate on compute facts must name a compute question")
-    elif gate.question not in named:
+    elif gate.question not in {q for fact in facts for q in rubric.questions_of(fact)}:
         problem(f"{where}.question", f"the gate's question {gate.question!r} must appear in its condition")
 
 
@@ -294,6 +306,23 @@ def _check_decision(rubric: Rubric, problem) -> None:
             problem(f"confidence.levels.{i}.level", f"unknown confidence level {rule.level!r}", list(levels))
     if rubric.confidence.otherwise not in levels:
         problem("confidence.otherwise", f"unknown confidence level {rubric.confidence.otherwise!r}", list(levels))
+    if rubric.confidence.stated_data_caps_at not in levels:
+        problem("confidence.stated_data_caps_at", "unknown confidence level", list(levels))
+    for name in rubric.confidence.data_answers:
+        if name not in Answers.model_fields:
+            problem("confidence.data_answers", f"{name!r} is not an Answers field", list(Answers.model_fields))
+
+
+def _check_economics(rubric: Rubric, problem) -> None:
+    bands = rubric.economics.payback_days
+    names = [band.level for band in bands]
+    if len(set(names)) != len(names) or NOT_ASSESSED in names or UNKNOWN in names:
+        problem("economics.payback_days", f"levels must be unique and not {NOT_ASSESSED!r} or 'unknown'")
+    limits = [band.max for band in bands[:-1]]
+    if any(limit is None for limit in limits) or bands[-1].max is not None:
+        problem("economics.payback_days", "every level but the last needs a max; the last has none")
+    elif any(b <= a for a, b in zip(limits, limits[1:], strict=False)):
+        problem("economics.payback_days", "maxima must increase")
 
 
 def _check_sources(rubric: Rubric, problem) -> None:
@@ -305,7 +334,10 @@ def _check_sources(rubric: Rubric, problem) -> None:
         ("rules", ((r.id, r) for r in rubric.rules)),
         ("gates", ((g.id, g) for g in rubric.gates)),
         ("cautions", ((c.id, c) for c in rubric.cautions)),
+        ("conflicts", ((c.id, c) for c in rubric.conflicts)),
         ("limits", ((lim.id, lim) for lim in rubric.limits)),
+        ("license_table.terms", rubric.licenses.terms.items()),
+        ("economics", [("payback", rubric.economics)]),
     ]
     for kind, items in groups:
         for key, item in items:

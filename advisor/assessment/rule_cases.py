@@ -1,6 +1,6 @@
 """Per-rule cases as data, as sqlfluff keeps its rule fixtures: answers in, whether a rule fires, its effect.
 
-`rubrics/cases/<family>.yaml` holds, for every rule, gate and caution of the rubric,
+`rubrics/cases/<family>.yaml` holds, for every rule, gate, caution and conflict of the rubric,
 answers that make it fire and answers that do not, with the effect a firing must
 have: the options a rule raises and lowers (measured by running the engine with and
 without the rule), the training options a gate blocks, and optionally the decision
@@ -33,7 +33,7 @@ class RuleCase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rule: str = Field(description="The id of a rule, gate or caution in the rubric.")
+    rule: str = Field(description="The id of a rule, gate, caution or conflict in the rubric.")
     why: str = Field(description="What the case shows, in a sentence.")
     answers: dict[str, Any] = Field(default_factory=dict, description="The answers (an Answers mapping).")
     compute: dict[TrainingOption, ComputeStatus] = Field(
@@ -91,7 +91,7 @@ def load_cases(folder: Path) -> list[LoadedCase]:
 def case_problems(rubric: Rubric, cases: list[LoadedCase]) -> list[FieldIssue]:
     """Every case that fails, and every rule, gate or caution without a case that fires and one that does not."""
     problems = [FieldIssue(field=c.where, message=message) for c in cases for message in check_case(rubric, c.case)]
-    for kind, items in (("rules", rubric.rules), ("gates", rubric.gates), ("cautions", rubric.cautions)):
+    for kind, items in _items(rubric):
         for item in items:
             outcomes = {c.case.fires for c in cases if c.case.rule == item.id}
             for fires, word in ((True, "fires"), (False, "does not fire")):
@@ -102,13 +102,13 @@ def case_problems(rubric: Rubric, cases: list[LoadedCase]) -> list[FieldIssue]:
 
 def check_case(rubric: Rubric, case: RuleCase) -> list[str]:
     """What is wrong with one case against the rubric and the engine; empty when it holds."""
-    from .service import parse_answers
+    from .service import looked_up, parse_answers
 
     kind = _kind(rubric, case.rule)
     if kind is None:
-        return [f"no rule, gate or caution {case.rule!r} in the rubric"]
+        return [f"no rule, gate, caution or conflict {case.rule!r} in the rubric"]
     try:
-        answers = parse_answers(case.answers, rubric=rubric)
+        answers, _ = looked_up(parse_answers(case.answers, rubric=rubric), rubric)
     except InvalidInput as exc:
         return [f"invalid answers: {exc}"]
     compute = ComputeAssessment(
@@ -148,8 +148,17 @@ def check_case(rubric: Rubric, case: RuleCase) -> list[str]:
     return problems
 
 
+def _items(rubric: Rubric):
+    return (
+        ("rules", rubric.rules),
+        ("gates", rubric.gates),
+        ("cautions", rubric.cautions),
+        ("conflicts", rubric.conflicts),
+    )
+
+
 def _kind(rubric: Rubric, item_id: str) -> str | None:
-    for kind, items in (("rules", rubric.rules), ("gates", rubric.gates), ("cautions", rubric.cautions)):
+    for kind, items in _items(rubric):
         if any(item.id == item_id for item in items):
             return kind
     return None
@@ -160,6 +169,8 @@ def _fired(rubric: Rubric, kind: str, item_id: str, verdict) -> bool:
         return any(rule.id == item_id for rule in verdict.rules)
     if kind == "gates":
         return any(gate.id == item_id for gate in verdict.gates)
+    if kind == "conflicts":
+        return matches(next(c for c in rubric.conflicts if c.id == item_id).when, verdict.levels)
     caution = next(c for c in rubric.cautions if c.id == item_id)
     shown_for = caution.decisions or [verdict.decision]
     return matches(caution.when, verdict.levels) and verdict.decision in shown_for

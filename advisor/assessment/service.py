@@ -17,12 +17,13 @@ from .compute import assess_compute
 from .contract import Answers, Assessment, Band, Choice, QuestionInfo, Questionnaire, SourceRef, Versions
 from .engine import evaluate
 from .licenses import normalize_license
-from .rubric import Rubric, load_rubric
+from .rubric import LICENSE_FIELDS, Rubric, load_rubric
 
 
 def parse_answers(data: Answers | Mapping[str, Any], *, rubric: Rubric | None = None) -> Answers:
-    """Validate answers from a mapping (a parsed YAML/JSON file, an agent's call) and write the dataset
-    license in canonical SPDX with the rubric's license table; raises InvalidInput naming each bad field."""
+    """Validate answers from a mapping (a parsed YAML/JSON file, an agent's call) and write the licences
+    (dataset and base model) in canonical SPDX with the rubric's licence table; raises InvalidInput naming
+    each bad field."""
     if not isinstance(data, (Answers, Mapping)):
         raise InvalidInput(
             "answers must be a mapping of field: value",
@@ -33,23 +34,44 @@ def parse_answers(data: Answers | Mapping[str, Any], *, rubric: Rubric | None = 
         answers = data if isinstance(data, Answers) else Answers.model_validate(dict(data))
     except ValidationError as exc:
         answers, issues = None, field_issues(exc)
-    license = answers.dataset_license if answers is not None else data.get("dataset_license")
-    canonical = None
-    if isinstance(license, str) and not any(issue.field == "dataset_license" for issue in issues):
+    table = (rubric or load_rubric()).licenses
+    canonical: dict[str, str] = {}
+    for name in LICENSE_FIELDS:  # licences in canonical SPDX, every bad one named with the rest
+        value = getattr(answers, name) if answers is not None else data.get(name)
+        if not isinstance(value, str) or any(issue.field == name for issue in issues):
+            continue
         try:
-            canonical = normalize_license(license, (rubric or load_rubric()).licenses)
-        except ValueError as exc:  # every bad field in one error, so one retry can fix them all
-            issues.append(FieldIssue(field="dataset_license", message=str(exc)))
+            canonical[name] = normalize_license(value, table)
+        except ValueError as exc:
+            issues.append(FieldIssue(field=name, message=str(exc)))
     if issues:
         raise InvalidInput("invalid answers", fields=issues)
-    return answers if canonical is None else answers.model_copy(update={"dataset_license": canonical})
+    return answers.model_copy(update=canonical) if canonical else answers
+
+
+def looked_up(answers: Answers, rubric: Rubric) -> tuple[Answers, dict[str, str]]:
+    """The answers with what advisor's catalog knows filled in (a catalog base model's licence), and the
+    evidence behind each answer: stated by the team, or from the catalog."""
+    evidence = {name: "stated" for name in answers.model_fields_set if getattr(answers, name) is not None}
+    if answers.base_model and answers.base_model_license is None:
+        from ..model_specs import catalog_entry
+
+        entry = catalog_entry(answers.base_model)
+        if entry is not None and entry.license:
+            answers = answers.model_copy(
+                update={"base_model_license": normalize_license(entry.license, rubric.licenses)}
+            )
+            evidence["base_model_license"] = "catalog"
+    return answers, evidence
 
 
 def assess(answers: Answers | Mapping[str, Any], *, rubric: Rubric | None = None) -> Assessment:
     """Assess a team's answers: the decision, the option to pursue, and why."""
     rubric = rubric or load_rubric()
-    parsed = parse_answers(answers, rubric=rubric)
-    return evaluate(parsed, rubric, compute=assess_compute(parsed), versions=installed_versions(rubric))
+    parsed, evidence = looked_up(parse_answers(answers, rubric=rubric), rubric)
+    return evaluate(
+        parsed, rubric, compute=assess_compute(parsed), versions=installed_versions(rubric), evidence=evidence
+    )
 
 
 def questionnaire(*, rubric: Rubric | None = None) -> Questionnaire:

@@ -34,13 +34,17 @@ def print_summary(assessment: Assessment) -> None:
     )
     console.print(escape(a.summary))
     console.print(f"[bold]Confidence:[/bold] {a.confidence.level}: {escape(a.confidence.basis)}")
+    target = a.training_target()
     section(
-        "Blockers",
+        "Blockers" if a.blockers else f"Blockers of training ({labels[target]}), should it come to that",
         [
             f"{g.question}: {escape(g.reason)} [bold]Fix:[/bold] {escape(g.remediation)}"
             for g in a.gates
-            if a.primary in g.blocks
+            if target in g.blocks
         ],
+    )
+    section(
+        "Conflicts", [f"{c.id} ({', '.join(c.fields)}): {escape(c.text)} {escape(c.resolution)}" for c in a.conflicts]
     )
     section("Why", [cited(r.text, r.sources) for r in a.reasons])
     section("Cautions", [cited(c.text, c.sources) for c in a.cautions])
@@ -55,7 +59,7 @@ def print_summary(assessment: Assessment) -> None:
         "What would change the decision",
         [
             f"{c.question} (now {c.current}): "
-            + escape("; ".join(f"{o.level} -> {o.decision}, {labels[o.primary]}" for o in c.outcomes))
+            + escape("; ".join(f"{' / '.join(levels)} -> {_outcome(o, a, labels)}" for levels, o in c.grouped()))
             for c in a.what_would_change
         ],
     )
@@ -71,3 +75,10 @@ def print_summary(assessment: Assessment) -> None:
 
         console.print()
         print_run_table(run)
+
+
+def _outcome(outcome, a: Assessment, labels: dict[str, str]) -> str:
+    text = f"{outcome.decision}, {labels[outcome.primary]}"
+    if outcome.training_blockers != a.training_blockers:
+        text += f" (blockers left: {', '.join(outcome.training_blockers) or 'none'})"
+    return text

@@ -82,10 +82,14 @@ def render_report(assessment: Assessment) -> str:
     template = environment().get_template(ASSESSMENT_TEMPLATE)
     labels = {option.option: option.label for option in assessment.options}
     fits = {option.option: option.fit for option in assessment.options}
+    # The training option the blockers are about: the primary when it trains, else the best one on the merits.
+    target = assessment.training_target()
     text = template.render(
         a=assessment,
         labels=labels,
         fits=fits,
+        training_target=target,
+        target_gate_ids=[gate.id for gate in assessment.gates if target in gate.blocks],
         run=getattr(assessment, "reference_run", None),
         skipped=getattr(assessment, "reference_run_skipped", None),
     )
