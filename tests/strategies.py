@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import advisor
 from advisor.assessment.contract import TRAINING_OPTIONS, Answers, ComputeAssessment
+from advisor.model_specs import load_catalog
 
 FUZZ_EXAMPLES = 500
 FUZZ = settings(
@@ -38,6 +39,8 @@ CLASS_OF = {lic.casefold(): cls for cls, ids in TABLE.licenses.items() for lic i
 COMPUTE_STATUSES = ["fits", "does_not_fit", "not_assessed"]
 FIELDS = list(Answers.model_fields)
 QUESTIONS = {q.id: q for q in RUBRIC.questions}
+# Base models the advisor resolves offline: catalog ids, in any case, and the hub repos the catalog names.
+BASE_MODELS = sorted({*load_catalog(), *(entry.repo for entry in load_catalog().values() if entry.repo)})
 
 # Valid SPDX ids and LicenseRefs the table does not list: they classify as unknown.
 UNLISTED_LICENSES = [
@@ -70,7 +73,7 @@ def field_kind(name: str) -> str:
 
 
 def field_bound(name: str, attribute: str) -> Any:
-    """A constraint of the field (ge, gt, max_length), or None."""
+    """A constraint of the field (ge, gt, le, max_length), or None."""
     return next((getattr(m, attribute) for m in Answers.model_fields[name].metadata if hasattr(m, attribute)), None)
 
 
@@ -121,17 +124,18 @@ def licenses():
 
 
 def _band_values(name: str):
-    """Integers or floats around every band edge of the question, and anywhere above its minimum."""
+    """Integers or floats around every band edge of the question, and anywhere between its bounds."""
     low = field_bound(name, "ge")
     if low is None:  # gt=0
         low = 0
+    high = field_bound(name, "le")
     question = QUESTIONS[name]
     edges = [band.max for band in question.bands if band.max is not None]
     if field_kind(name) == "int":
-        near = [int(e) + d for e in edges for d in (-1, 0, 1) if int(e) + d >= low]
-        return st.one_of(st.sampled_from(near or [low]), st.integers(low, 100_000), st.integers(low, 10**30))
-    near = [e + d for e in edges for d in (-0.5, 0.0, 0.5) if e + d > low]
-    anywhere = st.floats(min_value=low, exclude_min=True, allow_nan=False, allow_infinity=False)
+        near = [int(e) + d for e in edges for d in (-1, 0, 1) if low <= int(e) + d <= high]
+        return st.one_of(st.sampled_from(near or [low]), st.integers(low, min(100_000, high)), st.integers(low, high))
+    near = [e + d for e in edges for d in (-0.5, 0.0, 0.5) if low < e + d <= high]
+    anywhere = st.floats(min_value=low, max_value=high, exclude_min=True, allow_nan=False)
     return st.one_of(st.sampled_from(near), anywhere) if near else anywhere
 
 
@@ -160,11 +164,15 @@ def valid_answers(draw) -> tuple[dict[str, Any], str]:
             if QUESTIONS[name].bands:
                 data[name] = draw(_band_values(name))
             elif kind == "int":
-                data[name] = draw(st.integers(field_bound(name, "ge"), 10**12))
+                data[name] = draw(st.integers(field_bound(name, "ge"), field_bound(name, "le")))
             else:
-                data[name] = draw(st.floats(min_value=0, exclude_min=True, allow_nan=False, allow_infinity=False))
+                data[name] = draw(
+                    st.floats(min_value=0, max_value=field_bound(name, "le"), exclude_min=True, allow_nan=False)
+                )
         elif kind == "license":
             data[name], license_class = draw(licenses())
+        elif name == "base_model":
+            data[name] = draw(st.sampled_from(BASE_MODELS).flatmap(_case))
         else:
             data[name] = draw(_text(field_bound(name, "max_length")))
     return data, license_class
@@ -262,13 +270,12 @@ def answer_at_level(draw, name: str, level: str) -> Any:
     index = [band.level for band in bands].index(level)
     low = bands[index - 1].max if index else None
     high = bands[index].max
+    high = high if high is not None else field_bound(name, "le")
     if kind == "int":
         low = field_bound(name, "ge") if low is None else int(low) + 1
-        return draw(st.integers(low, int(high) if high is not None else 10**12))
+        return draw(st.integers(low, int(high)))
     low = 0.0 if low is None else low
-    return draw(
-        st.floats(min_value=low, max_value=high if high is not None else 1e12, exclude_min=True, allow_nan=False)
-    )
+    return draw(st.floats(min_value=low, max_value=high, exclude_min=True, allow_nan=False))
 
 
 # --- invalid values: wrong types, out of range, NaN/inf, too long, unknown keys ------------
@@ -307,13 +314,19 @@ def invalid_value(name: str):
             st.text(max_size=40).filter(lambda s: s not in allowed), st.integers(), st.booleans(), st.floats(), JUNK
         )
     if kind == "int":
-        low = field_bound(name, "ge")
+        low, high = field_bound(name, "ge"), field_bound(name, "le")
         return st.one_of(
-            st.integers(max_value=low - 1), st.just(-(10**40)), st.floats().filter(_non_integral), LETTERS, JUNK
+            st.integers(max_value=low - 1),
+            st.just(-(10**40)),
+            st.integers(min_value=high + 1),
+            st.floats().filter(_non_integral),
+            LETTERS,
+            JUNK,
         )
     if kind == "float":
         return st.one_of(
             st.floats(max_value=0),
+            st.floats(min_value=field_bound(name, "le"), exclude_min=True, allow_infinity=False),
             st.sampled_from([math.nan, math.inf, -math.inf]),
             st.integers(max_value=0),
             st.integers(min_value=2**1024, max_value=2**1100),
@@ -330,9 +343,11 @@ def invalid_value(name: str):
     limit = field_bound(name, "max_length")
     too_long = st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(limit + 1, 4 * limit))
     wrong_type = st.one_of(st.integers(), st.floats(), st.booleans(), JUNK)
+    made_up = LETTERS.map(lambda s: f"made-up-{s}")
     if kind == "license":
-        made_up = LETTERS.map(lambda s: f"made-up-{s}")
         return st.one_of(st.sampled_from(INVALID_LICENSES), made_up, too_long, wrong_type)
+    if name == "base_model":  # a name the advisor cannot resolve, a path that does not exist
+        return st.one_of(made_up, made_up.map(lambda s: f"./{s}/config.json"), too_long, wrong_type)
     return st.one_of(too_long, wrong_type)
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..estimate.settings import MAX_BATCH, MAX_GPUS, MAX_SEQ
 from .licenses import LicenseFinding
 
 ChangeKind = Literal["style", "format", "behavior", "skill", "knowledge", "actions", "unknown"]
@@ -34,6 +35,16 @@ TRAINING_OPTIONS: tuple[str, ...] = TrainingOption.__args__
 TRAIN_DECISIONS: tuple[str, ...] = ("recommend_lora", "recommend_full_finetune")
 # Each training option is one of the estimator's methods (`TrainingSettings.method`).
 OPTION_METHOD: dict[str, str] = {"lora": "lora", "qlora": "qlora", "full_finetune": "full"}
+# Upper bounds no real team reaches, so every door refuses a typo or an absurd size with the field's name:
+# a trillion training examples is past any set a team can review or train on; a million adapters from one base
+# model is past any published serving system (S-LoRA serves thousands per GPU); a latency budget over a day is
+# not a latency budget; 4 TiB per GPU is over ten times the largest GPU memory shipping (H200 141 GB, B200
+# 192 GB), so a bigger figure is a cluster's total or a typo. GPUs, batch and sequence length are bounded as the
+# estimator bounds them (`TrainingSettings`), so compute feasibility never refuses what the contract accepted.
+MAX_DATASET_EXAMPLES = 10**12
+MAX_ADAPTERS = 10**6
+MAX_LATENCY_BUDGET_MS = 24 * 3600 * 1000
+MAX_GPU_MEMORY_GIB = 4096
 
 
 class Answers(BaseModel):
@@ -81,6 +92,7 @@ class Answers(BaseModel):
     dataset_examples: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_DATASET_EXAMPLES,
         description="How many training examples of the target behavior exist (input and desired output pairs).",
     )
     dataset_quality: DatasetQuality | None = Field(
@@ -120,11 +132,12 @@ class Answers(BaseModel):
         ),
     )
     adapters: int | None = Field(
-        default=None, ge=1, description="How many adapters will be served from one base model."
+        default=None, ge=1, le=MAX_ADAPTERS, description="How many adapters will be served from one base model."
     )
     latency_budget_ms: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_LATENCY_BUDGET_MS,
         allow_inf_nan=False,
         description="End-to-end latency budget per request, in milliseconds.",
     )
@@ -151,17 +164,21 @@ class Answers(BaseModel):
     gpu_memory_gib: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_GPU_MEMORY_GIB,
         allow_inf_nan=False,
         description="Memory per GPU in GiB. Used by compute feasibility.",
     )
     gpus: int | None = Field(
-        default=None, ge=1, description="Number of GPUs available for training. Used by compute feasibility."
+        default=None,
+        ge=1,
+        le=MAX_GPUS,
+        description="Number of GPUs available for training. Used by compute feasibility.",
     )
     batch_size: int | None = Field(
-        default=None, ge=1, description="Training micro-batch size per GPU. Used by compute feasibility."
+        default=None, ge=1, le=MAX_BATCH, description="Training micro-batch size per GPU. Used by compute feasibility."
     )
     seq_len: int | None = Field(
-        default=None, ge=1, description="Training sequence length in tokens. Used by compute feasibility."
+        default=None, ge=1, le=MAX_SEQ, description="Training sequence length in tokens. Used by compute feasibility."
     )
 
 
