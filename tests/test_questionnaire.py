@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -10,13 +11,14 @@ import pexpect
 import pytest
 import yaml
 
+import advisor
 from tests.conftest import ROOT, run_advisor
 
 TOTAL = 20
 
 
-def spawn(*args: str) -> pexpect.spawn:
-    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
+def spawn(*args: str, columns: int = 200) -> pexpect.spawn:
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "dumb"}
     return pexpect.spawn(
         sys.executable, ["-m", "advisor", "assess", *args], cwd=str(ROOT), env=env, encoding="utf-8", timeout=30
     )
@@ -105,3 +107,129 @@ def test_a_terminal_with_answers_asks_nothing(args):
     child.close()
     assert child.exitstatus == 0
     assert "[1/" not in child.before
+
+
+def transcript(child: pexpect.spawn) -> str:
+    return child.logfile_read.getvalue().replace("\r\n", "\n")
+
+
+def spawn_logged(*args: str, columns: int = 200) -> pexpect.spawn:
+    child = spawn(*args, columns=columns)
+    child.logfile_read = io.StringIO()
+    return child
+
+
+def test_going_back_prefixes_a_refused_base_model_and_ctrl_c_then_resume(tmp_path):
+    saved = tmp_path / "answers.yaml"
+    child = spawn_logged("--save-answers", str(saved))
+    child.expect_exact("< or back returns to the previous question")  # the intro says how to go back
+    answer(child, 1, "Draft support replies in our house tone")
+    answer(child, 2, "sty")  # a unique prefix: style
+    answer(child, 3, "<")  # back to question 2, which shows its answer
+    child.expect_exact(f"[2/{TOTAL}]")
+    child.expect_exact("Enter keeps style):")
+    child.sendline("FORMAT")  # any case
+    answer(child, 3, "NONE")
+    answer(child, 4, "STA")
+    answer(child, 5, "partly")
+    answer(child, 6, "1,200")
+    answer(child, 7, "cur")
+    answer(child, 8, "mit")
+    answer(child, 9, "Y")
+    answer(child, 10, "personal")
+    child.expect_exact("could be personal_data_cleared or personal_data_uncleared")
+    child.sendline("no")
+    answer(child, 11, "merged")
+    answer(child, 12, "1_000_000_000")  # more adapters than the contract allows
+    child.expect_exact("not accepted: Input should be less than or equal to 1000000")
+    child.sendline("2")
+    for number, reply in ((13, ""), (14, "prod"), (15, "yes")):
+        answer(child, number, reply)
+    answer(child, 16, "lama-3.1-8b")  # refused at its own prompt, with the catalog's suggestion
+    child.expect_exact("not accepted: unknown model 'lama-3.1-8b'")
+    child.expect_exact("close matches: llama-3.1-8b")
+    child.expect_exact("Enter skips):")
+    child.sendintr()  # Ctrl-C
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    said = " ".join(transcript(child).split())
+    assert f"15 of {TOTAL} answers are saved in {saved}; resume with: advisor assess --save-answers {saved}" in said
+    assert yaml.safe_load(saved.read_text())["change_kind"] == "format"
+    assert "base_model" not in yaml.safe_load(saved.read_text())
+
+    child = spawn("--json", "--save-answers", str(saved))  # the command the hint gave, with --json
+    child.expect_exact(f"15 of {TOTAL} questions already answered")
+    answer(child, 16, "llama-3.2-1b")
+    for number in range(17, TOTAL + 1):
+        answer(child, number, "")
+    child.expect_exact("Measure it now with a reference run on llama-3.2-1b")  # the decision is to train
+    child.sendline("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    output = child.before.replace("\r\n", "\n")
+    answers = json.loads(output[output.index("\n{") + 1 :])["answers"]
+    assert (answers["change_kind"], answers["imitates"], answers["stability"]) == ("format", "none", "stable")
+    assert (answers["context_tried"], answers["dataset_quality"], answers["privacy"]) == (
+        "partly_works",
+        "curated",
+        "no_personal_data",
+    )
+    assert (answers["dataset_examples"], answers["adapters"], answers["dataset_license"]) == (1200, 2, "MIT")
+    assert (answers["commercial_use"], answers["eval_set"], answers["base_model"]) == (
+        True,
+        "production_like",
+        "llama-3.2-1b",
+    )
+
+
+def test_ctrl_c_without_a_save_file_says_how_to_save():
+    child = spawn_logged()
+    answer(child, 1, "")
+    child.expect_exact("Enter skips):")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    said = " ".join(transcript(child).split())
+    assert "nothing was saved; to save answers as you go and resume later, run: advisor assess --save-answers" in said
+
+
+def test_at_40_columns_prompts_choices_and_help_wrap_between_words():
+    child = spawn_logged(columns=40)
+    child.expect_exact(f"[1/{TOTAL}]")
+    child.expect_exact("skips):")
+    child.sendline("")
+    child.expect_exact(f"[2/{TOTAL}]")
+    child.expect_exact("skips):")
+    child.sendline("?")
+    child.expect_exact("Sources:")
+    child.expect_exact("skips):")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = transcript(child)
+    questionnaire = shown[: shown.index("error: interrupted")].splitlines()
+    assert all(len(line) <= 40 for line in questionnaire), [line for line in questionnaire if len(line) > 40]
+    words = " ".join(questionnaire).split()
+    rubric = {q.id: q for q in advisor.load_rubric().questions}
+    for text in (rubric["change_kind"].help, rubric["change_kind"].text, *rubric["change_kind"].choices.values()):
+        for word in text.split():
+            assert word in words, word  # whole, never split across lines
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [("missing/answers.yaml", "does not exist"), ("config.json", "not an answers file"), (".", "directory")],
+)
+def test_a_bad_save_path_is_refused_before_the_first_question(tmp_path, where, says):
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}', encoding="utf-8")
+    child = spawn_logged("--save-answers", str(tmp_path / where))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    shown = transcript(child)
+    assert "--save-answers" in shown and says in shown
+    assert "[1/" not in shown
+    assert (tmp_path / "config.json").read_text(encoding="utf-8") == '{"model_type": "llama"}'
