@@ -17,10 +17,10 @@ from tests.conftest import ROOT, run_advisor
 TOTAL = 20
 
 
-def spawn(*args: str, columns: int = 200) -> pexpect.spawn:
+def spawn(*args: str, columns: int = 200, timeout: float = 30) -> pexpect.spawn:
     env = {**os.environ, "COLUMNS": str(columns), "TERM": "dumb"}
     return pexpect.spawn(
-        sys.executable, ["-m", "advisor", "assess", *args], cwd=str(ROOT), env=env, encoding="utf-8", timeout=30
+        sys.executable, ["-m", "advisor", "assess", *args], cwd=str(ROOT), env=env, encoding="utf-8", timeout=timeout
     )
 
 
@@ -101,7 +101,7 @@ def test_no_terminal_means_answers_come_from_stdin():
 
 @pytest.mark.parametrize("args", [["--example", "support-tone"], ["--answers", "examples/support-tone.yaml"]])
 def test_a_terminal_with_answers_asks_nothing(args):
-    child = spawn(*args)
+    child = spawn(*args, timeout=180)  # the example names a base model and GPU memory: the estimator runs (torch)
     child.expect_exact("Decision: recommend_lora")
     child.expect(pexpect.EOF)
     child.close()
