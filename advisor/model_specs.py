@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from difflib import get_close_matches
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .errors import FieldIssue, InvalidFile, InvalidInput
+from .errors import FieldIssue, InvalidFile, InvalidInput, MissingDependency
 from .files import read_text
 
 MAX_CONFIG_BYTES = 4 << 20
@@ -125,7 +126,10 @@ def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
         return _from_hub(spec, field)
     if looks_like_path or os.sep in spec:
         raise _spec_error(field, f"no such file or folder: {spec}")
-    close = [k for k in load_catalog() if spec.lower().split("-")[0] in k][:5]
+    close = (
+        get_close_matches(spec.lower(), load_catalog(), n=5, cutoff=0.6)
+        or [k for k in load_catalog() if spec.lower().split("-")[0] in k][:5]
+    )
     hint = f"; close matches: {', '.join(close)}" if close else "; run `advisor models` for the catalog"
     raise _spec_error(field, f"unknown model {spec!r}: not a catalog id, a config.json or a model folder{hint}")
 
@@ -208,7 +212,9 @@ def _from_config(
     if not isinstance(model_type, str) or not model_type:
         raise _spec_error(field, f"{source}: config has no model_type")
     notes = list(notes)
-    known = _known_model_types()
+    # The catalog's types are transformers' own (tests/test_estimate.py builds every entry), so a catalog id resolves
+    # without importing transformers, whose config table imports torch: checking a base model stays light.
+    known = _known_model_types() if origin != "catalog" else frozenset({model_type})
     if model_type not in known:
         if config.get("auto_map"):
             raise _spec_error(
@@ -262,8 +268,15 @@ def _task_of(config: dict[str, Any]) -> Task:
 
 @cache
 def _known_model_types() -> frozenset[str]:
-    # The name table only: importing it does not import torch or any model code.
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    # The name table only: no model code is imported (torch is, by transformers' own imports).
+    try:
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    except ImportError as exc:
+        from .hf import LORA_INSTALL
+
+        raise MissingDependency(
+            f"reading a model's config needs transformers ({exc.name} is missing): run `{LORA_INSTALL}`"
+        ) from None
 
     return frozenset(CONFIG_MAPPING_NAMES)
 

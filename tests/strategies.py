@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 import advisor
 from advisor.assessment.contract import TRAINING_OPTIONS, Answers, ComputeAssessment
 from advisor.assessment.rubric import BASE_MODEL_NAMED, LICENSE_FIELDS
+from advisor.model_specs import load_catalog
+from tests.conftest import ROOT
 
 FUZZ_EXAMPLES = 500
 FUZZ = settings(
@@ -40,6 +42,8 @@ UNKNOWN = "unknown"
 COMPUTE_STATUSES = ["fits", "does_not_fit", "not_assessed"]
 FIELDS = list(Answers.model_fields)
 QUESTIONS = {q.id: q for q in RUBRIC.questions}
+# Base models the advisor resolves offline: catalog ids, in any case, and the hub repos the catalog names.
+BASE_MODELS = sorted({*load_catalog(), *(entry.repo for entry in load_catalog().values() if entry.repo)})
 
 # Valid SPDX ids and LicenseRefs the table does not list: they classify as unknown.
 UNLISTED_LICENSES = [
@@ -53,8 +57,10 @@ UNLISTED_LICENSES = [
     "LicenseRef-X.1",
 ]
 WITH_EXCEPTIONS = ["GPL-2.0-only WITH Classpath-exception-2.0", "Apache-2.0 WITH LLVM-exception"]
-# A base model outside the catalog: its licence is whatever base_model_license says.
-LOCAL_MODEL = "./models/our-base"
+# A base model outside the catalog (a real folder, since every door resolves base_model): its licence is
+# whatever base_model_license says. Catalog ids and hub repos in any case resolve too.
+LOCAL_MODEL = str(ROOT / "tests" / "data" / "local-base")
+BASE_MODELS = sorted({*load_catalog(), *(entry.repo for entry in load_catalog().values() if entry.repo)})
 
 
 # --- the Answers contract, read from the model ------------------------------------------
@@ -120,17 +126,18 @@ def licenses():
 
 
 def _band_values(name: str):
-    """Integers or floats around every band edge of the question, and anywhere above its minimum."""
+    """Integers or floats around every band edge of the question, and anywhere between its bounds."""
     low = field_bound(name, "ge")
     if low is None:  # gt=0
         low = 0
+    high = field_bound(name, "le")
     question = QUESTIONS[name]
     edges = [band.max for band in question.bands if band.max is not None]
     if field_kind(name) == "int":
-        near = [int(e) + d for e in edges for d in (-1, 0, 1) if int(e) + d >= low]
-        return st.one_of(st.sampled_from(near or [low]), st.integers(low, 100_000), st.integers(low, 10**30))
-    near = [e + d for e in edges for d in (-0.5, 0.0, 0.5) if e + d > low]
-    anywhere = st.floats(min_value=low, exclude_min=True, allow_nan=False, allow_infinity=False)
+        near = [int(e) + d for e in edges for d in (-1, 0, 1) if low <= int(e) + d <= high]
+        return st.one_of(st.sampled_from(near or [low]), st.integers(low, min(100_000, high)), st.integers(low, high))
+    near = [e + d for e in edges for d in (-0.5, 0.0, 0.5) if low < e + d <= high]
+    anywhere = st.floats(min_value=low, max_value=high, exclude_min=True, allow_nan=False)
     return st.one_of(st.sampled_from(near), anywhere) if near else anywhere
 
 
@@ -167,7 +174,7 @@ def valid_answers(draw) -> dict[str, Any]:
         elif kind == "license":
             data[name] = draw(licenses())
         elif name == "base_model":
-            data[name] = draw(st.sampled_from([LOCAL_MODEL, "llama-3.1-8b", "mistral-7b", "qwen2.5-3b", "gemma-2-9b"]))
+            data[name] = draw(st.one_of(st.just(LOCAL_MODEL), st.sampled_from(BASE_MODELS).flatmap(_case)))
         else:
             data[name] = draw(_text(field_bound(name, "max_length")))
     return data
@@ -268,13 +275,19 @@ def invalid_value(name: str):
             st.text(max_size=40).filter(lambda s: s not in allowed), st.integers(), st.booleans(), st.floats(), JUNK
         )
     if kind == "int":
-        low = field_bound(name, "ge")
+        low, high = field_bound(name, "ge"), field_bound(name, "le")
         return st.one_of(
-            st.integers(max_value=low - 1), st.just(-(10**40)), st.floats().filter(_non_integral), LETTERS, JUNK
+            st.integers(max_value=low - 1),
+            st.just(-(10**40)),
+            st.integers(min_value=high + 1),
+            st.floats().filter(_non_integral),
+            LETTERS,
+            JUNK,
         )
     if kind == "float":
         return st.one_of(
             st.floats(max_value=0),
+            st.floats(min_value=field_bound(name, "le"), exclude_min=True, allow_infinity=False),
             st.sampled_from([math.nan, math.inf, -math.inf]),
             st.integers(max_value=0),
             st.integers(min_value=2**1024, max_value=2**1100),
@@ -291,9 +304,11 @@ def invalid_value(name: str):
     limit = field_bound(name, "max_length")
     too_long = st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(limit + 1, 4 * limit))
     wrong_type = st.one_of(st.integers(), st.floats(), st.booleans(), JUNK)
+    made_up = LETTERS.map(lambda s: f"made-up-{s}")
     if kind == "license":
-        made_up = LETTERS.map(lambda s: f"made-up-{s}")
         return st.one_of(st.sampled_from(INVALID_LICENSES), made_up, too_long, wrong_type)
+    if name == "base_model":  # a name the advisor cannot resolve, a path that does not exist
+        return st.one_of(made_up, made_up.map(lambda s: f"./{s}/config.json"), too_long, wrong_type)
     return st.one_of(too_long, wrong_type)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from advisor import assess  # noqa: E402
+from advisor import assess, parse_answers  # noqa: E402
 from advisor.assessment.compute import assess_compute  # noqa: E402
 from advisor.assessment.contract import Answers  # noqa: E402
 from advisor.errors import InvalidInput  # noqa: E402
@@ -67,15 +67,19 @@ def test_unknown_base_model_is_a_field_error():
 
 @pytest.mark.parametrize(
     ("values", "field"),
-    [
-        ({"gpus": 100_000}, "gpus"),
-        ({"batch_size": 10**7}, "batch_size"),
-        ({"batch_size": 8192, "seq_len": 100_000}, "seq_len"),
-    ],
-    ids=["gpus", "batch_size", "batch-times-seq"],
+    [({"gpus": 100_000}, "gpus"), ({"batch_size": 10**7}, "batch_size"), ({"seq_len": 10**8}, "seq_len")],
+    ids=["gpus", "batch_size", "seq_len"],
 )
-def test_compute_answers_beyond_the_estimator_name_their_own_field(values, field):
-    """Valid by the contract, beyond what the estimator accepts: the error names the answer to change."""
+def test_compute_answers_beyond_the_estimator_are_refused_by_the_contract(values, field):
+    """The contract bounds GPUs, batch and sequence as the estimator does: refused with the answer to change."""
     with pytest.raises(InvalidInput) as err:
-        assess_compute(Answers(base_model="qwen2.5-0.5b", gpu_memory_gib=80, **values))
+        parse_answers({"base_model": "qwen2.5-0.5b", "gpu_memory_gib": 80, **values})
     assert [issue.field for issue in err.value.fields] == [field]
+
+
+def test_compute_answers_beyond_the_estimator_name_their_own_field():
+    """Valid by the contract, beyond what the estimator accepts (8,192 x 100,000 tokens is over its 67M tokens per
+    GPU): the error names the answer to change."""
+    with pytest.raises(InvalidInput) as err:
+        assess_compute(Answers(base_model="qwen2.5-0.5b", gpu_memory_gib=80, batch_size=8192, seq_len=100_000))
+    assert [issue.field for issue in err.value.fields] == ["seq_len"]

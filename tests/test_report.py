@@ -87,9 +87,15 @@ def tokens_of(report: str):
     return tokens, flat
 
 
+def _naming(assessment, base_model: str):
+    """The assessment of a base model named `base_model`: a model folder can bear any name, and the report prints
+    it (assess itself refuses a name that resolves to no model)."""
+    return assessment.model_copy(update={"answers": assessment.answers.model_copy(update={"base_model": base_model})})
+
+
 def test_user_text_cannot_break_the_report():
-    benign = advisor.assess({"goal": "plain words", "base_model": "org/model", "change_kind": "style"})
-    hostile = advisor.assess({"goal": ADVERSARIAL, "base_model": "1. `x` | <b>y</b>", "change_kind": "style"})
+    benign = _naming(advisor.assess({"goal": "plain words", "change_kind": "style"}), "org/model")
+    hostile = _naming(advisor.assess({"goal": ADVERSARIAL, "change_kind": "style"}), "1. `x` | <b>y</b>")
     good_tokens, _ = tokens_of(render_report(benign))
     report = render_report(hostile)
     tokens, flat = tokens_of(report)

@@ -13,6 +13,7 @@ from advisor.assessment.contract import TRAINING_OPTIONS, ComputeAssessment
 from advisor.assessment.engine import evaluate
 from advisor.assessment.rubric import load_rubric
 from advisor.assessment.service import installed_versions, looked_up, parse_answers
+from tests.conftest import ROOT
 
 HERE = Path(__file__).parent / "scenarios"
 RUBRIC = load_rubric()
@@ -41,7 +42,10 @@ SCENARIOS = load()
 
 
 def assess(scenario: dict):
-    answers, evidence = looked_up(parse_answers(scenario["answers"], rubric=RUBRIC), RUBRIC)
+    given = dict(scenario["answers"])
+    if str(given.get("base_model", "")).startswith("tests/"):  # a model folder of the tests, wherever they run
+        given["base_model"] = str(ROOT / given["base_model"])
+    answers, evidence = looked_up(parse_answers(given, rubric=RUBRIC), RUBRIC)
     options = {option: scenario.get("compute", {}).get(option, "not_assessed") for option in TRAINING_OPTIONS}
     compute = ComputeAssessment(
         status="assessed" if "compute" in scenario else "not_assessed", reason="scenario", options=options

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..estimate.settings import MAX_BATCH, MAX_GPUS, MAX_SEQ
 from .licenses import LicenseFinding
 
 ChangeKind = Literal["style", "format", "behavior", "skill", "knowledge", "actions", "unknown"]
@@ -40,14 +41,46 @@ def _unknown_is_none(value):
     return None if value == "unknown" else value
 
 
+# Upper bounds no real team reaches, so every door refuses a typo or an absurd size with the field's name:
+# a trillion training examples is past any set a team can review or train on; a million adapters from one base
+# model is past any published serving system (S-LoRA serves thousands per GPU); a latency budget over a day is
+# not a latency budget; 4 TiB per GPU is over ten times the largest GPU memory shipping (H200 141 GB, B200
+# 192 GB), so a bigger figure is a cluster's total or a typo. GPUs, batch and sequence length are bounded as the
+# estimator bounds them (`TrainingSettings`), so compute feasibility never refuses what the contract accepted.
+MAX_DATASET_EXAMPLES = 10**12
+MAX_ADAPTERS = 10**6
+MAX_LATENCY_BUDGET_MS = 24 * 3600 * 1000
+MAX_GPU_MEMORY_GIB = 4096
+# Prompts, traffic and training sets past any context window, service or corpus in use (10M tokens per request,
+# ten trillion requests or a hundred trillion tokens).
+MAX_PROMPT_TOKENS = 10**7
+MAX_REQUESTS_PER_MONTH = 10**13
+MAX_DATASET_TOKENS = 10**14
+
 # Numbers and yes/no answers accept the string `unknown` too (the schema says so), stored as null; a number's
 # bounds apply to the number itself.
 Unknown = Literal["unknown"]
-Count = Annotated[Annotated[int, Field(ge=0)] | Unknown | None, AfterValidator(_unknown_is_none)]
-PositiveCount = Annotated[Annotated[int, Field(ge=1)] | Unknown | None, AfterValidator(_unknown_is_none)]
-PositiveAmount = Annotated[
-    Annotated[float, Field(gt=0, allow_inf_nan=False)] | Unknown | None, AfterValidator(_unknown_is_none)
-]
+
+
+def _count(low: int, high: int):
+    return Annotated[Annotated[int, Field(ge=low, le=high)] | Unknown | None, AfterValidator(_unknown_is_none)]
+
+
+def _amount(high: float):
+    number = Annotated[float, Field(gt=0, le=high, allow_inf_nan=False)]
+    return Annotated[number | Unknown | None, AfterValidator(_unknown_is_none)]
+
+
+ExampleCount = _count(0, MAX_DATASET_EXAMPLES)
+PromptTokens = _count(0, MAX_PROMPT_TOKENS)
+RequestCount = _count(0, MAX_REQUESTS_PER_MONTH)
+TokenCount = _count(0, MAX_DATASET_TOKENS)
+AdapterCount = _count(1, MAX_ADAPTERS)
+GpuCount = _count(1, MAX_GPUS)
+BatchSize = _count(1, MAX_BATCH)
+SeqLen = _count(1, MAX_SEQ)
+LatencyMs = _amount(MAX_LATENCY_BUDGET_MS)
+GpuMemoryGiB = _amount(MAX_GPU_MEMORY_GIB)
 YesNo = Annotated[bool | Unknown | None, AfterValidator(_unknown_is_none)]
 
 Decision = Literal["recommend_lora", "recommend_full_finetune", "use_alternative", "not_ready"]
@@ -119,14 +152,16 @@ class Answers(BaseModel):
             "not_tried, works, partly_works, fails."
         ),
     )
-    prompt_tokens: Count = Field(
+    prompt_tokens: PromptTokens = Field(
         default=None,
         description=(
             "Tokens of instructions and examples sent with every request today (what a tuned model would no longer "
             "need), for a cost motive."
         ),
     )
-    requests_per_month: Count = Field(default=None, description="Requests the model serves a month, for a cost motive.")
+    requests_per_month: RequestCount = Field(
+        default=None, description="Requests the model serves a month, for a cost motive."
+    )
     tools_available: YesNo = Field(
         default=None,
         description=(
@@ -134,11 +169,11 @@ class Answers(BaseModel):
             "calling them, not having them."
         ),
     )
-    dataset_examples: Count = Field(
+    dataset_examples: ExampleCount = Field(
         default=None,
         description="How many training examples of the target behavior exist (input and desired output pairs).",
     )
-    dataset_tokens: Count = Field(
+    dataset_tokens: TokenCount = Field(
         default=None,
         description=(
             "Tokens in the training set, all examples together (advisor inspect-data measures it). Full fine-tuning "
@@ -190,8 +225,8 @@ class Answers(BaseModel):
             "adapter loaded side by side), runtime_switching (many adapters swapped or mixed per request)."
         ),
     )
-    adapters: PositiveCount = Field(default=None, description="How many adapters will be served from one base model.")
-    latency_budget_ms: PositiveAmount = Field(
+    adapters: AdapterCount = Field(default=None, description="How many adapters will be served from one base model.")
+    latency_budget_ms: LatencyMs = Field(
         default=None,
         description="End-to-end latency budget per request, in milliseconds.",
     )
@@ -223,17 +258,17 @@ class Answers(BaseModel):
             "Filled from advisor's model catalog for a catalog base_model when not given."
         ),
     )
-    gpu_memory_gib: PositiveAmount = Field(
+    gpu_memory_gib: GpuMemoryGiB = Field(
         default=None,
         description="Memory per GPU in GiB. Used by compute feasibility.",
     )
-    gpus: PositiveCount = Field(
+    gpus: GpuCount = Field(
         default=None, description="Number of GPUs available for training. Used by compute feasibility."
     )
-    batch_size: PositiveCount = Field(
+    batch_size: BatchSize = Field(
         default=None, description="Training micro-batch size per GPU. Used by compute feasibility."
     )
-    seq_len: PositiveCount = Field(
+    seq_len: SeqLen = Field(
         default=None, description="Training sequence length in tokens. Used by compute feasibility."
     )
 

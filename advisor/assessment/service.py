@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import FieldIssue, InvalidInput, field_issues
+from ..errors import FieldIssue, InvalidInput, MissingDependency, field_issues
 from ..versions import installed_version
 from .compute import assess_compute
 from .contract import Answers, Assessment, Band, Choice, QuestionInfo, Questionnaire, SourceRef, Versions
@@ -19,11 +19,13 @@ from .engine import evaluate
 from .licenses import normalize_license
 from .rubric import LICENSE_FIELDS, Rubric, load_rubric
 
+UNKNOWN = "unknown"  # the answer to any question that means "not known yet" (see `Answers`)
+
 
 def parse_answers(data: Answers | Mapping[str, Any], *, rubric: Rubric | None = None) -> Answers:
-    """Validate answers from a mapping (a parsed YAML/JSON file, an agent's call) and write the licences
-    (dataset and base model) in canonical SPDX with the rubric's licence table; raises InvalidInput naming
-    each bad field."""
+    """Validate answers from a mapping (a parsed YAML/JSON file, an agent's call), write the licences
+    (dataset and base model) in canonical SPDX with the rubric's licence table, and check that the base
+    model resolves (`unknown` is no model); raises InvalidInput naming each bad field."""
     if not isinstance(data, (Answers, Mapping)):
         raise InvalidInput(
             "answers must be a mapping of field: value",
@@ -44,9 +46,35 @@ def parse_answers(data: Answers | Mapping[str, Any], *, rubric: Rubric | None = 
             canonical[name] = normalize_license(value, table)
         except ValueError as exc:
             issues.append(FieldIssue(field=name, message=str(exc)))
+    base_model = answers.base_model if answers is not None else data.get("base_model")
+    if isinstance(base_model, str) and not any(issue.field == "base_model" for issue in issues):
+        issues.extend(base_model_issues(base_model))
     if issues:
         raise InvalidInput("invalid answers", fields=issues)
-    return answers.model_copy(update=canonical) if canonical else answers
+    update: dict[str, Any] = dict(canonical)
+    if isinstance(base_model, str) and base_model.strip().lower() == UNKNOWN:
+        update["base_model"] = None
+    return answers.model_copy(update=update) if update else answers
+
+
+def base_model_issues(base_model: str) -> list[FieldIssue]:
+    """Why `base_model` cannot be resolved (with the catalog's close matches), or nothing when it can.
+
+    Checked with the answers, by every door, so a wrong name is refused where it is given rather than when compute
+    feasibility first needs it. A catalog id resolves without importing transformers; a config path or model folder
+    reads transformers' table of model types; without transformers that check is left to compute feasibility,
+    which says what to install."""
+    if base_model.strip().lower() == UNKNOWN:
+        return []
+    from ..model_specs import resolve_model_spec
+
+    try:
+        resolve_model_spec(base_model, field="base_model")
+    except InvalidInput as exc:
+        return exc.fields or [FieldIssue(field="base_model", message=exc.message)]
+    except MissingDependency:
+        pass
+    return []
 
 
 def looked_up(answers: Answers, rubric: Rubric) -> tuple[Answers, dict[str, str]]:

@@ -3,7 +3,9 @@
 Commands are registered by name in `COMMANDS` and imported only when invoked, so
 `advisor assess` never pays for the estimator's imports (torch, transformers, peft).
 Every error is reported here, once: a user's mistake exits 2 with a message (or a
-JSON error object with `--json`), our own failure exits 1, Ctrl-C exits 130.
+JSON error object with `--json`), our own failure exits 1, Ctrl-C exits 130. A group
+run without a command (`advisor`, `advisor rubric`) prints its help and exits 0, as
+`--help` does: click 8.2+ reports it as a usage error (`NoArgsIsHelpError`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from ..errors import (
     FieldIssue,
 )
 from ..files import dumps_json
+
+# click 8.2+ raises it for a group run without a command; older click prints the help itself.
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 # name -> "module:attribute" under advisor.cli
 COMMANDS: dict[str, str] = {
@@ -60,6 +65,9 @@ class LazyGroup(click.Group):
             code = exc.exit_code
         except AdvisorError as exc:
             code = report_error(exc.info(), exc.exit_code, json_mode)
+        except NO_ARGS_IS_HELP as exc:
+            click.echo(exc.ctx.get_help())
+            code = 0
         except click.UsageError as exc:
             code = report_error(_usage_error(exc), EXIT_INVALID_INPUT, json_mode)
         except (KeyboardInterrupt, click.Abort):
@@ -89,7 +97,10 @@ def report_error(info: ErrorInfo, exit_code: int, json_mode: bool) -> int:
     if json_mode:
         click.echo(dumps_json({"error": info.model_dump(mode="json")}), nl=False)
     else:
-        click.echo(f"error: {_printable(info.message)}", err=True)
+        # The field a one-field error is about leads its line (`--save-answers: folder x does not exist`).
+        named = [issue.field for issue in info.fields if issue.message == info.message]
+        lead = f"{named[0]}: " if len(named) == 1 and named[0] not in info.message else ""
+        click.echo(f"error: {_printable(lead + info.message)}", err=True)
         for issue in info.fields:
             if issue.message == info.message:
                 continue

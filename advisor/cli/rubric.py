@@ -12,7 +12,10 @@ from ..files import dumps_json
 
 @click.group()
 def rubric() -> None:
-    """Check rubric data against the engine."""
+    """Check rubric data against the engine.
+
+    `advisor rubric validate` checks the shipped rubric; `advisor rubric validate PATH` checks your own.
+    """
 
 
 @rubric.command()

@@ -20,6 +20,13 @@ METHOD_LABELS: dict[str, str] = {"full": "Full fine-tuning", "lora": "LoRA", "ql
 # reference run measures it when it proves a recommendation.
 STARTING_RECIPE: dict[str, object] = {"rank": 16, "targets": "all-linear", "precision": "bf16", "optimizer": "adamw"}
 
+# Upper bounds no real run reaches, here and in the Answers contract that feeds compute feasibility: a micro-batch of
+# a million sequences, 16M tokens per sequence (the longest published context windows are 10M), 65,536 GPUs (four
+# times the 16,384 H100s of Llama 3 405B's pre-training, the largest published job).
+MAX_BATCH = 1 << 20
+MAX_SEQ = 1 << 24
+MAX_GPUS = 65536
+
 
 class TrainingSettings(BaseModel):
     """How the model would be trained. Defaults follow PEFT's LoraConfig and a single-GPU bf16 AdamW run."""
@@ -41,8 +48,8 @@ class TrainingSettings(BaseModel):
             "the architecture."
         ),
     )
-    batch: int = Field(1, ge=1, le=1 << 20, description="Micro-batch size per GPU.")
-    seq: int = Field(512, ge=1, le=1 << 24, description="Sequence length in tokens.")
+    batch: int = Field(1, ge=1, le=MAX_BATCH, description="Micro-batch size per GPU.")
+    seq: int = Field(512, ge=1, le=MAX_SEQ, description="Sequence length in tokens.")
     precision: PrecisionName = Field(
         "bf16", description="bf16/fp16: all weights in that dtype; fp32; mixed: fp32 weights with bf16 autocast."
     )
@@ -52,7 +59,7 @@ class TrainingSettings(BaseModel):
     grad_checkpointing: bool = Field(
         False, description="Recompute each layer's activations in backward (non-reentrant checkpointing)."
     )
-    gpus: int = Field(1, ge=1, le=65536, description="Number of GPUs.")
+    gpus: int = Field(1, ge=1, le=MAX_GPUS, description="Number of GPUs.")
     sharding: Sharding = Field(
         "none",
         description=(
