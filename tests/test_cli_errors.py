@@ -1,4 +1,5 @@
 import json
+from importlib.metadata import version
 
 from tests.conftest import run_advisor
 
@@ -14,4 +15,4 @@ def test_unknown_command_is_a_usage_error_with_json():
 def test_version():
     res = run_advisor("--version")
     assert res.returncode == 0
-    assert res.stdout.startswith("advisor ")
+    assert res.stdout == f"advisor {version('advisor')}\n"

@@ -10,9 +10,10 @@ import pexpect
 import pytest
 import yaml
 
+from advisor.assessment.rubric import load_rubric
 from tests.conftest import ROOT, run_advisor
 
-TOTAL = 20
+TOTAL = len(load_rubric().questions)  # the questionnaire asks every question of the rubric
 
 
 def spawn(*args: str) -> pexpect.spawn:
