@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -13,6 +14,7 @@ from markdown_it import MarkdownIt  # noqa: E402
 
 from advisor.assessment.worked_examples import example_path  # noqa: E402
 from advisor.estimate import estimate_training_memory, training_settings  # noqa: E402
+from advisor.fmt import fmt_bytes, fmt_count  # noqa: E402
 from tests.conftest import run_advisor  # noqa: E402
 
 TINY = {
@@ -73,6 +75,39 @@ def test_a_recommendation_is_measured_and_reported(tmp_path):
     fences = [t for t in tokens if t.type == "fence"]
     assert [f.info for f in fences] == ["mermaid"] and "xychart-beta" in fences[0].content
     assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
+
+
+def test_the_terminal_summary_ends_with_the_run_table(tmp_path):
+    """`advisor assess --reference-run` on a terminal: the summary (cli/summary.py), then print_run_table."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY))
+    res = run_advisor(
+        "assess",
+        "--answers",
+        answers_file(tmp_path, "support-tone", base_model=str(folder), base_model_license="Apache-2.0"),
+        "--reference-run",
+        env={**ONE_THREAD, "COLUMNS": "200"},  # wide enough that rich cuts no cell
+    )
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert out.startswith("Decision: recommend_lora")
+    assert out.index("Compute feasibility:") < out.index(
+        "Reference run: tiny (llama, 2 layers) on CPU, the whole model"
+    )
+    rows = {}
+    for line in out[out.index("Reference run: ") :].splitlines():
+        cells = re.split(r"\s{2,}", line.strip())  # rich sets columns apart by two spaces or more
+        rows.setdefault(cells[0], cells[1:])
+    lora = estimate_training_memory(
+        str(folder), training_settings(method="lora", targets="all-linear", rank=16, seq=64)
+    )
+    # columns: full measured, estimated, error; LoRA measured, estimated, error; full / LoRA
+    assert rows["trainable params"][3:5] == [fmt_count(lora.trainable_params)] * 2
+    assert rows["gradients"][3:5] == [fmt_bytes(lora.sizes["gradients"])] * 2
+    for label in ("weights", "AdamW states", "activations", "outputs held", "peak of a step", "checkpoint"):
+        assert len(rows[label]) == 7, (label, rows[label])
+    assert "Serving (batch " in out and "merged outputs match unmerged: yes" in " ".join(out.split())
 
 
 def test_no_run_when_the_decision_is_not_to_train(tmp_path):

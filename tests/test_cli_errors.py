@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_unknown_command_is_a_usage_error_with_json():
 def test_version():
     res = run_advisor("--version")
     assert res.returncode == 0
-    assert res.stdout.startswith("advisor ")
+    assert res.stdout == f"advisor {version('advisor')}\n"
 
 
 @pytest.mark.parametrize("args", [[], ["rubric"]], ids=["advisor", "advisor-rubric"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -15,6 +16,7 @@ pytest.importorskip("peft")
 
 from advisor.errors import InvalidInput  # noqa: E402
 from advisor.estimate import TrainingSettings, compare_methods, estimate_training_memory  # noqa: E402
+from advisor.estimate.settings import METHOD_LABELS  # noqa: E402
 from advisor.model_specs import load_catalog, resolve_model_spec  # noqa: E402
 from bench.calibration import describe_row, load_rows, settings_for  # noqa: E402
 from tests.conftest import ROOT, run_advisor  # noqa: E402
@@ -150,14 +152,21 @@ def test_estimate_json_contract():
     data = json.loads(res.stdout)
     for key in ("total_params", "trainable_params", "peak_bytes", "components", "assumptions"):
         assert key in data
-    assert data["trainable_params"] == 8_798_208
+    # rank 16 on every linear of each layer: r x (in + out) for q, k, v, o, gate, up and down, from the config
+    config = load_catalog()["qwen2.5-0.5b"].config
+    hidden, inner = config["hidden_size"], config["intermediate_size"]
+    kv = hidden // config["num_attention_heads"] * config["num_key_value_heads"]
+    per_layer = 16 * (2 * (hidden + hidden) + 2 * (hidden + kv) + 3 * (hidden + inner))
+    assert data["trainable_params"] == config["num_hidden_layers"] * per_layer == 8_798_208
     assert sum(data["components"].values()) == data["peak_bytes"]
 
 
 def test_estimate_table_compares_all_methods():
     res = run_advisor("estimate", "--model", "llama-3.2-1b")
     assert res.returncode == 0, res.stderr
-    for text in ("Full fine-tuning", "LoRA", "QLoRA", "peak tensor memory", "checkpoint vs full"):
+    for label in METHOD_LABELS.values():  # whole words: "QLoRA" alone must not pass for "LoRA"
+        assert re.search(rf"(?<![A-Za-z]){re.escape(label)}(?![A-Za-z])", res.stdout), label
+    for text in ("peak tensor memory", "checkpoint vs full"):
         assert text in res.stdout
 
 
@@ -225,7 +234,10 @@ def test_hub_ids_need_the_hub(monkeypatch):
 
 def test_models_command_lists_the_catalog():
     res = run_advisor("models", "--json")
+    assert res.returncode == 0, res.stderr
     ids = {m["id"] for m in json.loads(res.stdout)}
+    assert ids == set(load_catalog())
+    # and the models the tests and the README rely on are in it
     for required in (
         "gpt2",
         "gpt2-xl",
@@ -252,7 +264,8 @@ def test_a_large_rank_allocates_no_adapter_memory():
     if not Path("/proc/self/status").exists():
         pytest.skip("reads the peak resident memory from /proc (Linux)")
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of this process would
-    # report the test runner's own peak.
+    # report the test runner's own peak. The count: 32 layers x rank 4096 x (in + out) of q, k, v, o, gate,
+    # up and down (8192 + 5120 + 5120 + 8192 + 3 x 18432 = 81,920).
     code = (
         "from advisor.estimate import TrainingSettings, estimate_training_memory\n"
         "est = estimate_training_memory('llama-3.1-8b', TrainingSettings(rank=4096, targets='all-linear'))\n"

@@ -10,6 +10,9 @@ from advisor import assess, parse_answers  # noqa: E402
 from advisor.assessment.compute import assess_compute  # noqa: E402
 from advisor.assessment.contract import Answers  # noqa: E402
 from advisor.errors import InvalidInput  # noqa: E402
+from advisor.estimate import estimate_training_memory, training_settings  # noqa: E402
+from advisor.estimate.settings import METHOD_LABELS, STARTING_RECIPE  # noqa: E402
+from advisor.fmt import fmt_bytes  # noqa: E402
 
 
 def test_not_assessed_names_what_is_missing():
@@ -23,7 +26,9 @@ def test_lora_fits_a_large_gpu_and_full_fine_tuning_does_not():
     compute = assess_compute(Answers(base_model="llama-3.1-8b", gpu_memory_gib=48, batch_size=4, seq_len=1024))
     assert compute.status == "assessed"
     assert compute.options == {"lora": "fits", "qlora": "fits", "full_finetune": "does_not_fit"}
-    assert any("LoRA" in line and "GiB" in line for line in compute.details)
+    # one line per option ("QLoRA" holds "LoRA": the labels are compared whole)
+    assert sorted(line.split(" (")[0] for line in compute.details) == sorted(METHOD_LABELS.values())
+    assert all("GiB per GPU" in line for line in compute.details)
 
 
 def test_qlora_when_lora_does_not_fit():
@@ -83,3 +88,32 @@ def test_compute_answers_beyond_the_estimator_name_their_own_field():
     with pytest.raises(InvalidInput) as err:
         assess_compute(Answers(base_model="qwen2.5-0.5b", gpu_memory_gib=80, batch_size=8192, seq_len=100_000))
     assert [issue.field for issue in err.value.fields] == ["seq_len"]
+
+
+def test_lora_that_fits_only_with_gradient_checkpointing_is_estimated_with_it():
+    """An option that does not fit as is is estimated again with gradient checkpointing, and its line says so."""
+    model, batch, seq = "llama-3.1-8b", 4, 2048
+    recipe = dict(STARTING_RECIPE, method="lora", batch=batch, seq=seq)
+    as_is = estimate_training_memory(model, training_settings(**recipe)).total_needed_bytes()
+    checkpointed = estimate_training_memory(model, training_settings(**recipe, grad_checkpointing=True))
+    needed = checkpointed.total_needed_bytes()
+    # 48 GiB (an L40S, an A6000): LoRA fits only with checkpointing; 141 GiB (an H200): it fits as is
+    tight, roomy = 48, 141
+    assert needed <= tight << 30 < as_is <= roomy << 30, (fmt_bytes(needed), fmt_bytes(as_is))
+
+    def lora_line(gpu_memory_gib):
+        answers = Answers(base_model=model, gpu_memory_gib=gpu_memory_gib, batch_size=batch, seq_len=seq)
+        compute = assess_compute(answers)
+        return compute.options["lora"], next(line for line in compute.details if line.startswith("LoRA ("))
+
+    targets, rank, precision = (STARTING_RECIPE[key] for key in ("targets", "rank", "precision"))
+    verdict, line = lora_line(tight)
+    assert verdict == "fits"
+    assert line.startswith(
+        f"LoRA ({targets}, r={rank}, {precision}, batch {batch} x {seq}, gradient checkpointing): "
+        f"needs {fmt_bytes(needed)} per GPU (peak tensors {fmt_bytes(checkpointed.peak_bytes)} "
+    )
+    assert f"of {tight} GiB: fits;" in line
+    verdict, line = lora_line(roomy)
+    assert verdict == "fits"
+    assert line.startswith(f"LoRA ({targets}, r={rank}, {precision}, batch {batch} x {seq}): needs {fmt_bytes(as_is)} ")

@@ -42,7 +42,10 @@ def test_deep_nesting_is_refused(loader, depth):
 
 def test_nesting_up_to_the_limit_parses(loader):
     depth = files.MAX_YAML_DEPTH
-    assert files.parse_yaml("[" * depth + "]" * depth, field="f", name="n") is not None
+    nested = []
+    for _ in range(depth - 1):
+        nested = [nested]
+    assert files.parse_yaml("[" * depth + "]" * depth, field="f", name="n") == nested
 
 
 def test_json_surrogate_pairs_are_the_characters_they_encode(loader):

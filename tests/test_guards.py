@@ -95,7 +95,7 @@ def test_a_known_architecture_is_built_from_transformers_not_the_folder(tmp_path
     pytest.importorskip("torch")
     pytest.importorskip("peft")
     from advisor.estimate import TrainingSettings, estimate_training_memory
-    from advisor.model_specs import resolve_model_spec
+    from advisor.model_specs import load_catalog, resolve_model_spec
 
     marker = tmp_path / "marker"
     folder = _model_folder(tmp_path, marker, model_type="qwen2")
@@ -103,7 +103,7 @@ def test_a_known_architecture_is_built_from_transformers_not_the_folder(tmp_path
     assert spec.weight_files == []
     assert any("pickle weights" in note for note in spec.notes) and any("auto_map" in note for note in spec.notes)
     estimate = estimate_training_memory(spec, TrainingSettings())
-    assert estimate.total_params == 494_032_768  # qwen2.5-0.5b, as transformers builds it
+    assert estimate.total_params == load_catalog()["qwen2.5-0.5b"].published_params == 494_032_768
     (folder / "model.safetensors").write_bytes(b"")
     assert resolve_model_spec(str(folder)).weight_files == ["model.safetensors"]
     assert not marker.exists()

@@ -95,7 +95,7 @@ def test_null_arguments_are_left_out(server):
     empty = call(server, "assess_lora_fit", {"answers": None})
     assert empty.structured_content == advisor.assess({}).model_dump(mode="json")
     result = call(server, "estimate_training_memory", {"model": "qwen2.5-0.5b", "rank": None, "method": "qlora"})
-    assert result.structured_content["settings"]["rank"] == 8
+    assert result.structured_content["settings"]["rank"] == training_settings().rank  # the default
 
 
 def test_estimate_returns_what_the_estimator_returns(server):

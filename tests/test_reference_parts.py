@@ -94,7 +94,8 @@ def test_at_depth_keeps_every_shape_and_cuts_per_layer_lists():
     cut = at_depth(spec, 2)
     assert cut.config["n_layer"] == 2 and cut.config["n_embd"] == spec.config["n_embd"]
     qwen = resolve_model_spec("qwen2.5-0.5b")
-    qwen = qwen.model_copy(update={"config": {**qwen.config, "layer_types": ["full_attention"] * 24}})
+    layers = ["full_attention"] * qwen.config["num_hidden_layers"]
+    qwen = qwen.model_copy(update={"config": {**qwen.config, "layer_types": layers}})
     assert at_depth(qwen, 1).config["layer_types"] == ["full_attention"]
 
 

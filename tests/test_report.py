@@ -3,29 +3,80 @@
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError, version
 
 import pytest
 import yaml
 from markdown_it import MarkdownIt
 
 import advisor
+from advisor.assessment import service
+from advisor.assessment.contract import Assessment
 from advisor.assessment.worked_examples import example_names, example_path
 from advisor.report.render import md_escape, render_report
 from tests.conftest import ROOT, run_advisor
 
 REPORTS = ROOT / "reports"
 UPDATE = os.environ.get("ADVISOR_UPDATE_REPORTS") == "1"
+RUBRIC = advisor.load_rubric()
+# The committed reports print this instead of the advisor version, so a version bump does not make them stale.
+GOLDEN_ADVISOR_VERSION = "at the commit of this report"
+
+
+def pinned_versions() -> dict[str, str]:
+    """Distribution name (lowercase) -> the exact version constraints.txt pins."""
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        name, _, pinned = line.split("#")[0].strip().partition("==")
+        if pinned:
+            pins[name.lower()] = pinned
+    return pins
+
+
+def golden(assessment: Assessment) -> Assessment:
+    """`assessment` as the committed reports show it: the torch, transformers and peft versions pinned in
+    constraints.txt in place of the ones installed here, so the reports do not depend on the environment."""
+    pins = pinned_versions()
+    versions = assessment.versions.model_copy(
+        update={"advisor": GOLDEN_ADVISOR_VERSION, **{name: pins[name] for name in ("torch", "transformers", "peft")}}
+    )
+    return assessment.model_copy(update={"versions": versions})
+
+
+def example_answers(name: str) -> dict:
+    return yaml.safe_load(example_path(name).read_text())
 
 
 def example_report(name: str) -> str:
-    return render_report(advisor.assess(yaml.safe_load(example_path(name).read_text())))
+    """The report a user gets for example `name` here, with the versions installed here."""
+    return render_report(advisor.assess(example_answers(name)))
+
+
+def golden_report(name: str) -> str:
+    return render_report(golden(advisor.assess(example_answers(name))))
+
+
+def installed(distribution: str) -> str | None:
+    """What importlib.metadata says is installed, read here rather than through advisor.versions."""
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def versions_section(report: str) -> str:
+    return report.split("\n## Versions\n\n", 1)[1].strip()
+
+
+def installed_here_line(report: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith("- Installed here: "))
 
 
 @pytest.mark.parametrize("name", example_names())
 def test_committed_report_is_current(name):
-    """Regenerate with: ADVISOR_UPDATE_REPORTS=1 .venv/bin/python -m pytest -q tests/test_report.py"""
+    """Regenerate with: ADVISOR_UPDATE_REPORTS=1 .venv/bin/python -m pytest -q tests/test_report.py -n 0"""
     path = REPORTS / f"{name}.md"
-    fresh = example_report(name)
+    fresh = golden_report(name)
     if UPDATE:
         path.write_text(fresh, encoding="utf-8")
     assert path.exists(), f"missing {path}; regenerate with ADVISOR_UPDATE_REPORTS=1"
@@ -34,6 +85,41 @@ def test_committed_report_is_current(name):
 
 def test_no_stray_reports():
     assert sorted(p.stem for p in REPORTS.glob("*.md")) == example_names()
+
+
+def test_committed_reports_show_the_versions_constraints_txt_pins():
+    pins = pinned_versions()
+    for name in example_names():
+        text = (REPORTS / f"{name}.md").read_text(encoding="utf-8")
+        assert versions_section(text) == (
+            f"advisor {GOLDEN_ADVISOR_VERSION}; rubric {RUBRIC.version_label}; "
+            f"license table {RUBRIC.licenses.version}; torch {pins['torch']}; "
+            f"transformers {pins['transformers']}; peft {pins['peft']}."
+        ), name
+        assert installed_here_line(text).startswith(f"- Installed here: peft {pins['peft']}, transformers ")
+
+
+def test_a_users_report_shows_the_versions_installed_here():
+    report = example_report("support-tone")
+    torch, transformers, peft = (installed(name) or "not installed" for name in ("torch", "transformers", "peft"))
+    assert versions_section(report) == (
+        f"advisor {installed('advisor') or '0.0.0+source'}; rubric {RUBRIC.version_label}; "
+        f"license table {RUBRIC.licenses.version}; torch {torch}; transformers {transformers}; peft {peft}."
+    )
+    assert installed_here_line(report).startswith(f"- Installed here: peft {peft}, transformers {transformers}; ")
+
+
+@pytest.mark.parametrize("fake_peft", ["9.9.9", None], ids=["another-version", "not-installed"])
+def test_another_installed_peft_shows_in_a_users_report_and_leaves_the_committed_ones_current(monkeypatch, fake_peft):
+    assert installed("peft") != fake_peft  # the fake differs from what is really installed
+    real = service.installed_version
+    monkeypatch.setattr(service, "installed_version", lambda name: fake_peft if name == "peft" else real(name))
+    for name in example_names():
+        assert golden_report(name) == (REPORTS / f"{name}.md").read_text(encoding="utf-8"), name
+    report = example_report("support-tone")
+    shown = fake_peft or "not installed"
+    assert installed_here_line(report).startswith(f"- Installed here: peft {shown}, ")
+    assert versions_section(report).endswith(f"; peft {shown}.")
 
 
 def test_report_leads_with_decision_and_primary():
@@ -96,7 +182,7 @@ def _naming(assessment, base_model: str):
 def test_user_text_cannot_break_the_report():
     benign = _naming(advisor.assess({"goal": "plain words", "change_kind": "style"}), "org/model")
     hostile = _naming(advisor.assess({"goal": ADVERSARIAL, "change_kind": "style"}), "1. `x` | <b>y</b>")
-    good_tokens, _ = tokens_of(render_report(benign))
+    good_tokens, good_flat = tokens_of(render_report(benign))
     report = render_report(hostile)
     tokens, flat = tokens_of(report)
     kinds = {t.type for t in flat}
@@ -111,13 +197,12 @@ def test_user_text_cannot_break_the_report():
         "strong_open",
         "hr",
     }
+    # the only links are the cited sources' (their URL, else their arXiv page), the same as without user text
     links = [t.attrGet("href") for t in flat if t.type == "link_open"]
-    assert all(
-        href.startswith(
-            ("https://arxiv.org/abs/", "https://platform.openai.com", "https://learn.microsoft.com", "https://")
-        )
-        for href in links
-    )
+    sources = [RUBRIC.sources[source.id] for source in hostile.sources]
+    cited = {s.url or f"https://arxiv.org/abs/{s.arxiv}" for s in sources if s.url or s.arxiv}
+    assert links and set(links) == cited
+    assert links == [t.attrGet("href") for t in good_flat if t.type == "link_open"]
     assert not any("evil" in href for href in links)
 
     # same structure as a benign report: the same headings, tables and rows

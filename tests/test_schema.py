@@ -173,7 +173,7 @@ def test_optional_arguments_become_null_unions_and_required_ones_stay(openai):
     estimate = openai["estimate_training_memory"]["parameters"]["properties"]
     assert estimate["model"]["type"] == "string"
     assert {"type": "null"} in estimate["rank"]["anyOf"]
-    assert "Null for the default (8)" in estimate["rank"]["description"]
+    assert f"Null for the default ({training_settings().rank})" in estimate["rank"]["description"]
     answers = openai["assess_lora_fit"]["parameters"]["properties"]["answers"]
     assert {"type": "null"} in answers["anyOf"]
 
