@@ -6,15 +6,22 @@ functions and returns the same pydantic models.
 
 from __future__ import annotations
 
-from .assessment.contract import Answers, Assessment, ComputeAssessment, Questionnaire
-from .assessment.rubric import Rubric, load_rubric
-from .assessment.service import assess, parse_answers, questionnaire
 from .versions import installed_version
 
 __version__ = installed_version("advisor") or "0.0.0+source"  # "+source": a tree that was never installed
 
-# The estimator and the reference run load on first use: `import advisor` stays light.
+# Every name loads on first use: `import advisor.cli` builds no pydantic model until a command needs one,
+# and `import advisor` never pays for the estimator's imports (torch, transformers, peft).
 _LAZY = {
+    "Answers": "advisor.assessment.contract",
+    "Assessment": "advisor.assessment.contract",
+    "ComputeAssessment": "advisor.assessment.contract",
+    "Questionnaire": "advisor.assessment.contract",
+    "Rubric": "advisor.assessment.rubric",
+    "load_rubric": "advisor.assessment.rubric",
+    "assess": "advisor.assessment.service",
+    "parse_answers": "advisor.assessment.service",
+    "questionnaire": "advisor.assessment.service",
     "Estimate": "advisor.estimate",
     "TrainingSettings": "advisor.estimate",
     "estimate_training_memory": "advisor.estimate",
@@ -25,19 +32,7 @@ _LAZY = {
     "measure_recommendation": "advisor.reference",
 }
 
-__all__ = [
-    "Answers",
-    "Assessment",
-    "ComputeAssessment",
-    "Questionnaire",
-    "Rubric",
-    "__version__",
-    "assess",
-    "load_rubric",
-    "parse_answers",
-    "questionnaire",
-    *_LAZY,
-]
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str):

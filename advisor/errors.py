@@ -6,7 +6,7 @@ and exits 2; a failure of ours exits 1. The CLI prints `ErrorInfo` as
 and the Python API raises the exception itself.
 """
 
-from __future__ import annotations
+# Written for start-up like the contract's models: see the docstring of advisor/assessment/contract.py.
 
 import re
 from typing import Any
@@ -42,7 +42,7 @@ class ErrorInfo(BaseModel):
         )
     )
     message: str
-    fields: list[FieldIssue] = Field(default_factory=list)
+    fields: list[FieldIssue] = Field(default=[])
 
 
 class AdvisorError(Exception):
@@ -74,7 +74,7 @@ class InvalidInput(AdvisorError):
     code = "invalid_input"
     exit_code = EXIT_INVALID_INPUT
 
-    def within(self, prefix: str) -> InvalidInput:
+    def within(self, prefix: str) -> "InvalidInput":
         """The same error with its fields named inside `prefix` (`dataset_license` -> `answers.dataset_license`)."""
         fields = [issue.model_copy(update={"field": f"{prefix}.{issue.field}"}) for issue in self.fields]
         return type(self)(self.message, fields=fields, code=self.code)

@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import FieldIssue, InvalidFile
 
 MAX_ANSWERS_BYTES = 1 << 20  # an answers file is a page of YAML, not a megabyte
@@ -73,7 +71,12 @@ def parse_yaml(text: str, *, field: str, name: str) -> Any:
     """
     data = _json_object(text)
     if data is _NOT_JSON:
-        data = _parse_yaml(text, field=field, name=name)
+        from .yaml_loader import YAMLError, load_yaml  # PyYAML's import costs ~20 ms; JSON never pays it
+
+        try:
+            data = load_yaml(text)
+        except YAMLError as exc:
+            raise _file_error(field, f"{name} is not valid YAML or JSON{exc.where}: {exc.problem}") from None
     _check_tree(data, field=field, name=name)
     return data
 
@@ -108,60 +111,6 @@ def _check_tree(data: Any, *, field: str, name: str) -> None:
                 raise _file_error(field, f"{name} is nested more than {MAX_YAML_DEPTH} levels deep")
             items = [item for pair in value.items() for item in pair] if isinstance(value, dict) else value
             stack.extend((item, depth + 1) for item in items)
-
-
-def _parse_yaml(text: str, *, field: str, name: str) -> Any:
-    try:
-        if _CSafeLoader is None:
-            return yaml.load(text, Loader=_NoAliasSafeLoader)
-        _reject_aliases(text)
-        return yaml.load(text, Loader=_CSafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _file_error(field, f"{name} is not valid YAML or JSON{where}: {problem}") from None
-
-
-# libyaml's loader is an order of magnitude faster (it matters for the CLI's start-up);
-# its composer is C code, so aliases are rejected by a first pass over the events (and
-# depth, which it composes without recursion, by `_check_tree` after loading).
-_CSafeLoader = getattr(yaml, "CSafeLoader", None)
-
-
-def _reject_aliases(text: str) -> None:
-    for event in yaml.parse(text, Loader=_CSafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise _alias_error(event)
-
-
-class _NoAliasSafeLoader(yaml.SafeLoader):
-    """The safe loader without aliases, which answer files never need and which allow
-    exponential expansion ("billion laughs"), and without deep nesting, which the
-    composer follows by recursion until Python's stack runs out."""
-
-    _depth = 0
-
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            raise _alias_error(self.peek_event())
-        if not self.check_event(yaml.CollectionStartEvent):
-            return super().compose_node(parent, index)
-        if self._depth >= MAX_YAML_DEPTH:
-            raise _depth_error(self.peek_event())
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _alias_error(event) -> yaml.YAMLError:
-    return yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed (line {event.start_mark.line + 1})")
-
-
-def _depth_error(event) -> yaml.YAMLError:
-    return yaml.YAMLError(f"YAML nested more than {MAX_YAML_DEPTH} levels deep (line {event.start_mark.line + 1})")
 
 
 def _current_umask() -> int:

@@ -40,9 +40,9 @@ def run_advisor(*args: str, input: str | None = None, timeout: float = 120, env:
 @pytest.fixture(params=["libyaml", "pure-python"])
 def loader(request, monkeypatch):
     """Run a test with libyaml's loader and with PyYAML's pure-Python one: both must refuse the same things."""
-    from advisor import files
+    from advisor import yaml_loader
 
     if request.param == "pure-python":
-        monkeypatch.setattr(files, "_CSafeLoader", None)
-    elif files._CSafeLoader is None:
+        monkeypatch.setattr(yaml_loader, "_CSafeLoader", None)
+    elif yaml_loader._CSafeLoader is None:
         pytest.skip("libyaml is not available")

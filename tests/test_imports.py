@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 HEAVY = ("torch", "transformers", "peft")
@@ -38,3 +40,51 @@ def test_public_api():
     for name in advisor.__all__:
         assert hasattr(advisor, name), name
     assert {"assess", "load_rubric", "Answers", "Assessment"} <= set(advisor.__all__)
+
+
+def test_json_answers_do_not_import_yaml():
+    """PyYAML's import is a fifth of the start-up floor; answers given as JSON (agents, every MCP call) skip it,
+    and the shipped rubric is read from its compiled JSON form."""
+    code = (
+        "import io, sys\n"
+        'sys.stdin = io.TextIOWrapper(io.BytesIO(b\'{"change_kind": "knowledge"}\'))\n'
+        "from advisor.cli import cli\n"
+        "cli.main(['assess', '--answers', '-', '--json'], standalone_mode=False)"
+    )
+    assert "yaml" not in loaded_modules(code)
+
+
+def test_the_cli_leaves_pydantic_plugins_off_unless_told_otherwise():
+    assert "PYDANTIC_DISABLE_PLUGINS" not in loaded_environment("import advisor")
+    assert loaded_environment("import advisor.cli")["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    assert loaded_environment("import advisor.cli", PYDANTIC_DISABLE_PLUGINS="")["PYDANTIC_DISABLE_PLUGINS"] == ""
+
+
+def loaded_environment(code: str, **env: str) -> dict[str, str]:
+    import os
+
+    script = f"import os, json\n{code}\nprint(json.dumps(dict(os.environ)))"
+    full_env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"} | env
+    res = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60, env=full_env
+    )
+    return json.loads(res.stdout)
+
+
+@pytest.mark.parametrize(
+    "distribution", ["pydantic", "PyYAML", "pyyaml", "typing_extensions", "typing-extensions", "torch", "advisor"]
+)
+def test_versions_read_from_folder_names_match_the_package_metadata(distribution):
+    """`installed_version` reads `<name>-<version>.dist-info` folder names instead of parsing metadata; any
+    spelling of a name (case, `-`, `_`) finds the same version importlib.metadata reports."""
+    from importlib.metadata import version
+
+    from advisor.versions import installed_version
+
+    assert installed_version(distribution) == version(distribution)
+
+
+def test_a_distribution_that_is_not_installed_has_no_version():
+    from advisor.versions import installed_version
+
+    assert installed_version("no-such-distribution-advisor-test") is None

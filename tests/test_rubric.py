@@ -442,3 +442,82 @@ def test_installed_layout_is_found(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "PACKAGE_DIR", tmp_path / "elsewhere" / "advisor")
     with pytest.raises(Exception, match="reinstall advisor"):
         data.data_dir("rubrics")
+
+
+# The compiled rubric (`advisor rubric compile`): read instead of the YAML while the YAML is unchanged.
+
+
+def test_the_shipped_compiled_rubric_is_current():
+    from advisor.assessment.rubric import _from_compiled, compiled_path
+
+    assert compiled_path(default_rubric_path()).is_file()
+    assert _from_compiled(default_rubric_path()) is not None, (
+        "rubrics/lora_fit.compiled.json was compiled from other files than rubrics/lora_fit.yaml and "
+        "rubrics/licenses.yaml as they are now: run `advisor rubric compile`"
+    )
+
+
+def test_the_compiled_rubric_is_the_rubric_the_yaml_holds():
+    from advisor.assessment.rubric import _from_compiled, _from_yaml
+
+    # dumps, not the models: a model's == also compares private caches (the licence table's findings)
+    compiled, from_yaml = _from_compiled(default_rubric_path()), _from_yaml(default_rubric_path())
+    assert compiled.model_dump() == from_yaml.model_dump()
+
+
+def test_an_edited_rubric_is_read_from_its_yaml_until_compiled_again(tmp_path):
+    path = write_rubric(tmp_path)
+    res = run_advisor("rubric", "compile", str(path))
+    assert res.returncode == 0, res.stderr
+    compiled = tmp_path / "lora_fit.compiled.json"
+    assert res.stdout.strip() == f"wrote {compiled}"
+    assert load_rubric(path).title == yaml.safe_load(path.read_text(encoding="utf-8"))["title"]
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["title"] = "Edited after compiling"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    from advisor.assessment.rubric import _from_compiled, _load_rubric
+
+    assert _from_compiled(path) is None
+    _load_rubric.cache_clear()
+    assert load_rubric(path).title == "Edited after compiling"
+
+
+def test_an_edited_license_table_makes_the_compiled_rubric_stale(tmp_path):
+    from advisor.assessment.rubric import _from_compiled, compile_rubric
+
+    path = write_rubric(tmp_path)
+    compile_rubric(path)
+    assert _from_compiled(path) is not None
+    table = tmp_path / "licenses.yaml"
+    table.write_text(table.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert _from_compiled(path) is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "not json", "[]", '{"inputs": {}}', '{"inputs": {"lora_fit.yaml": "0"}, "rubric": {}}', '{"rubric": 1}'],
+)
+def test_a_broken_compiled_rubric_is_ignored(tmp_path, content):
+    from advisor.assessment.rubric import _from_compiled, _load_rubric
+
+    path = write_rubric(tmp_path)
+    (tmp_path / "lora_fit.compiled.json").write_text(content, encoding="utf-8")
+    assert _from_compiled(path) is None
+    _load_rubric.cache_clear()
+    assert load_rubric(path).id == "lora_fit"
+
+
+def test_a_compiled_rubric_that_disagrees_with_the_engine_is_still_refused(tmp_path):
+    """The compiled form spares the YAML parse, never the check against the engine (which may have changed)."""
+    from advisor.assessment.rubric import _load_rubric, compile_rubric
+
+    path = write_rubric(tmp_path)
+    compile_rubric(path)
+    compiled = tmp_path / "lora_fit.compiled.json"
+    data = json.loads(compiled.read_text(encoding="utf-8"))
+    data["rubric"]["rules"][0]["when"] = [{"no_such_question": ["x"]}]
+    compiled.write_text(json.dumps(data), encoding="utf-8")
+    _load_rubric.cache_clear()
+    with pytest.raises(InvalidFile, match="disagrees with the engine"):
+        load_rubric(path)

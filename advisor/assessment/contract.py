@@ -4,9 +4,13 @@ what it gets back (`Assessment`).
 Field names and enumerations here are the stable, agent-facing contract; the
 descriptions become the JSON Schema that agents read (`advisor questions --json`).
 Judgement (scores, weights, thresholds, wording) lives in `rubrics/`, not here.
-"""
 
-from __future__ import annotations
+Every `advisor assess` builds these models at start-up, so the model modules of the
+assessment are written for it (bench/cold_start.py): no `from __future__ import
+annotations` (pydantic would evaluate each annotation from its string), and empty
+defaults written as `[]` or `{}` (pydantic copies them for each instance), as a
+`default_factory=list` costs an `inspect.signature` call per field.
+"""
 
 from typing import Annotated, Literal
 
@@ -288,13 +292,13 @@ class ComputeAssessment(BaseModel):
         description="Per training option: fits, does_not_fit or not_assessed."
     )
     details: list[str] = Field(
-        default_factory=list, description="Readable lines behind the verdict (memory needed vs. available, ...)."
+        default=[], description="Readable lines behind the verdict (memory needed vs. available, ...)."
     )
     option_details: dict[TrainingOption, str] = Field(
-        default_factory=dict,
+        default={},
         description="Per training option, the estimate in a few words (memory needed of memory available).",
     )
-    sources: list[str] = Field(default_factory=list, description="Source ids behind the figures.")
+    sources: list[str] = Field(default=[], description="Source ids behind the figures.")
 
 
 class Reason(BaseModel):
@@ -303,7 +307,7 @@ class Reason(BaseModel):
     id: str = Field(description="The rule, gate or caution id in the rubric.")
     text: str = Field(description="The reason in one sentence.")
     sources: list[str] = Field(description="Source ids; see `Assessment.sources`.")
-    effects: dict[OptionId, float] = Field(default_factory=dict, description="How this rule moved each option's fit.")
+    effects: dict[OptionId, float] = Field(default={}, description="How this rule moved each option's fit.")
 
 
 class QuestionScore(BaseModel):
@@ -366,7 +370,7 @@ class Outcome(BaseModel):
     decision: Decision = Field(description="The decision it would give.")
     primary: OptionId = Field(description="The primary option it would give.")
     training_blockers: list[str] = Field(
-        default_factory=list, description="The questions that would still block training after this change."
+        default=[], description="The questions that would still block training after this change."
     )
 
 
@@ -442,7 +446,7 @@ class Conflict(BaseModel):
     fields: list[str] = Field(description="The answer fields involved.")
     text: str = Field(description="What disagrees, in one sentence, with the figures.")
     resolution: str = Field(description="What the advisor did about it (which answer it assessed) and what to check.")
-    sources: list[str] = Field(default_factory=list, description="Source ids; see `Assessment.sources`.")
+    sources: list[str] = Field(default=[], description="Source ids; see `Assessment.sources`.")
 
 
 class Assessment(BaseModel):
@@ -469,7 +473,7 @@ class Assessment(BaseModel):
     summary: str = Field(description="The decision in one or two sentences.")
     blockers: list[str] = Field(description="Question ids that block the primary training option (not_ready only).")
     training_blockers: list[str] = Field(
-        default_factory=list,
+        default=[],
         description=(
             "Question ids of the gates that block the training option to pursue (the primary when it trains, else "
             "the best training option on the merits), whatever the decision: what must be fixed before training, "
@@ -501,14 +505,14 @@ class Assessment(BaseModel):
     compute: ComputeAssessment = Field(description="Compute feasibility of the training options.")
     answers: Answers = Field(description="The answers assessed, echoed (license in canonical SPDX).")
     evidence: dict[str, Evidence] = Field(
-        default_factory=dict,
+        default={},
         description=(
             "For each answer given: stated by the team, measured (from an inspection of its dataset), or catalog "
             "(looked up in advisor's model catalog, e.g. a catalog base model's licence)."
         ),
     )
     conflicts: list[Conflict] = Field(
-        default_factory=list, description="Answers that contradict each other or the measured data; never hidden."
+        default=[], description="Answers that contradict each other or the measured data; never hidden."
     )
     sources: list[SourceRef] = Field(description="Every source cited above.")
     versions: Versions = Field(description="Versions of advisor, the rubric and the ML libraries installed.")

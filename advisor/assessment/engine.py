@@ -22,8 +22,7 @@ The mechanism, in the order it runs:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..fmt import fmt_count
 from .contract import (
@@ -62,8 +61,7 @@ CONFIDENCE_ORDER = ("low", "medium", "high")
 DAYS_PER_MONTH = 30.44
 
 
-@dataclass(frozen=True)
-class Payback:
+class Payback(NamedTuple):
     """Training compute against the prompt tokens a tuned model no longer sends (a cost motive)."""
 
     level: str
@@ -71,8 +69,7 @@ class Payback:
     text: str | None = None
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """One pass of the rules over one set of answers."""
 
     levels: dict[str, str]

@@ -16,7 +16,7 @@ restricts (attribution, share-alike, non-commercial, custom terms, ...) comes fr
   its most restrictive class.
 """
 
-from __future__ import annotations
+# Written for start-up like the contract's models: see the docstring of advisor/assessment/contract.py.
 
 import re
 from collections.abc import Iterable
@@ -72,12 +72,12 @@ class LicenseTable(BaseModel):
     classes: list[LicenseClass] = Field(description="From the least to the most restrictive; the last is `unknown`.")
     licenses: dict[str, list[str]] = Field(description="Canonical SPDX id or LicenseRef -> the terms it carries.")
     exceptions: dict[str, list[str]] = Field(
-        default_factory=dict, description="SPDX exception id -> the licences it may follow in `X WITH exception`."
+        default={}, description="SPDX exception id -> the licences it may follow in `X WITH exception`."
     )
     hugging_face: dict[str, str] = Field(description="Hugging Face card id (lowercase) -> SPDX expression.")
     representatives: dict[str, str] = Field(description="Class id -> an expression of that class.")
     _terms_by_id: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
-    _findings: dict[tuple[str, bool | None], LicenseFinding] = PrivateAttr(default_factory=dict)
+    _findings: "dict[tuple[str, bool | None], LicenseFinding]" = PrivateAttr(default_factory=dict)
     _canonical_ids: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: object) -> None:
@@ -142,7 +142,7 @@ class LicenseFinding(BaseModel):
         "empty when unknown."
     )
     parts: list[LicensePart] = Field(description="Each licence in the expression with its class and terms.")
-    notes: list[str] = Field(default_factory=list, description="What each binding term requires or restricts.")
+    notes: list[str] = Field(default=[], description="What each binding term requires or restricts.")
     explanation: str = Field(
         description="How the terms were combined (AND adds them; OR takes the least restrictive "
         "alternative that allows the intended use)."

@@ -6,8 +6,10 @@ a rubric that disagrees with the engine or the `Answers` contract in either
 direction (`advisor rubric validate` prints the same findings).
 """
 
-from __future__ import annotations
+# Written for start-up like the contract's models: see the docstring of advisor/assessment/contract.py.
 
+import hashlib
+import json
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -15,7 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ..errors import FieldIssue, InvalidFile, invalid_input
-from ..files import load_mapping
+from ..files import dumps_json, load_mapping, write_atomic
 from ..package_data import data_dir
 from .contract import (
     TRAINING_OPTIONS,
@@ -24,6 +26,7 @@ from .contract import (
 from .licenses import UNKNOWN, LicenseTable, load_license_table
 
 RUBRIC_FILE = "lora_fit.yaml"
+COMPILED_SUFFIX = ".compiled.json"
 LICENSE_FIELDS = ("dataset_license", "base_model_license")
 COMPUTE_FACT = "compute.{}"
 BASE_MODEL_NAMED = "base_model.named"
@@ -106,12 +109,10 @@ class Question(_Data):
     criterion: str | None = None
     weight: float = Field(default=0, ge=0)
     unit: str | None = None
-    choices: Levels = Field(default_factory=dict, description="Choice value -> short description.")
-    bands: list[Band] = Field(default_factory=list)
-    readiness: Scores = Field(
-        default_factory=dict, description="Answer level -> readiness grade 0-10 (not a decision input)."
-    )
-    remediation: Levels = Field(default_factory=dict)
+    choices: Levels = Field(default={}, description="Choice value -> short description.")
+    bands: list[Band] = Field(default=[])
+    readiness: Scores = Field(default={}, description="Answer level -> readiness grade 0-10 (not a decision input).")
+    remediation: Levels = Field(default={})
 
 
 class OptionDef(_Data):
@@ -259,14 +260,46 @@ def default_rubric_path() -> Path:
     return data_dir("rubrics") / RUBRIC_FILE
 
 
+def compiled_path(path: Path) -> Path:
+    """Where a rubric's compiled form sits: `lora_fit.yaml` -> `lora_fit.compiled.json`, beside it."""
+    return path.with_name(f"{path.stem}{COMPILED_SUFFIX}")
+
+
 def load_rubric(path: str | Path | None = None) -> Rubric:
     """The rubric at `path` (default: the shipped one), validated; raises InvalidFile naming every problem."""
     resolved = Path(path).resolve() if path is not None else default_rubric_path()
     return _load_rubric(resolved)
 
 
+def compile_rubric(path: str | Path | None = None) -> Path:
+    """Validate the rubric at `path` and write its compiled form beside it (what `advisor rubric compile` runs).
+
+    The compiled form is the validated rubric as JSON with the SHA-256 of each file it was read from.
+    `load_rubric` uses it while those files are unchanged: parsing the YAML costs more than the whole rest of
+    an assessment (`bench/cold_start.py`), reading JSON almost nothing. It is checked against the engine at
+    every load all the same, so an engine that changed since it was compiled still refuses what it must."""
+    resolved = Path(path).resolve() if path is not None else default_rubric_path()
+    rubric = _from_yaml(resolved)
+    inputs = {name: _digest(resolved.parent / name) for name in (resolved.name, rubric.license_table)}
+    compiled = {"inputs": inputs, "rubric": rubric.model_dump(mode="json")}
+    return write_atomic(compiled_path(resolved), dumps_json(compiled), force=True, field="rubric")
+
+
 @cache
 def _load_rubric(path: Path) -> Rubric:
+    rubric = _from_compiled(path) or _from_yaml(path)
+    from .rubric_check import rubric_problems
+
+    problems = rubric_problems(rubric)
+    if problems:
+        raise InvalidFile(
+            f"rubric {path} disagrees with the engine ({len(problems)} problem{'s' * (len(problems) > 1)})",
+            fields=problems,
+        )
+    return rubric
+
+
+def _from_yaml(path: Path) -> Rubric:
     data = load_mapping(path, field="rubric", limit=MAX_RUBRIC_BYTES)
     table_name = data.get("license_table")
     if not isinstance(table_name, str):
@@ -280,16 +313,27 @@ def _load_rubric(path: Path) -> Rubric:
         )
     table = load_license_table((path.parent / table_name).resolve())
     try:
-        rubric = Rubric.model_validate({**data, "licenses": table})
+        return Rubric.model_validate({**data, "licenses": table})
     except ValidationError as exc:
         err = invalid_input(exc, what=f"rubric {path}", prefix="rubric")
         raise InvalidFile(err.message, fields=err.fields) from None
-    from .rubric_check import rubric_problems
 
-    problems = rubric_problems(rubric)
-    if problems:
-        raise InvalidFile(
-            f"rubric {path} disagrees with the engine ({len(problems)} problem{'s' * (len(problems) > 1)})",
-            fields=problems,
-        )
-    return rubric
+
+def _from_compiled(path: Path) -> Rubric | None:
+    """The rubric from its compiled form, when that was compiled from the files as they are now; else None
+    (and the YAML is read, and its problems reported, as if there were no compiled form)."""
+    try:
+        compiled = json.loads(compiled_path(path).read_bytes())
+        inputs = compiled["inputs"]
+        if path.name not in inputs or any(_digest(path.parent / name) != digest for name, digest in inputs.items()):
+            return None
+        return Rubric.model_validate(compiled["rubric"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # ValidationError is a ValueError
+        return None
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

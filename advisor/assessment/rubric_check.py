@@ -11,9 +11,8 @@ from __future__ import annotations
 import string
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, NamedTuple, get_args, get_origin
 
 from ..errors import FieldIssue, InvalidFile
 from .contract import TRAINING_OPTIONS, Answers, ConfidenceLevel, Decision, OptionId
@@ -29,11 +28,9 @@ from .rubric import (
     default_rubric_path,
     load_rubric,
 )
-from .rule_cases import case_problems, cases_folder, load_cases
 
 
-@dataclass(frozen=True)
-class Validated:
+class Validated(NamedTuple):
     """What `advisor rubric validate` checked and found sound."""
 
     rubric: Rubric
@@ -47,6 +44,8 @@ def validate_rubric(path: str | Path | None = None, *, examples: bool = True) ->
     against SPDX (license-expression's whole index), the rule cases in the `cases/` folder beside it, and
     the worked examples' expected decisions. Raises InvalidFile naming every problem."""
     where = Path(path).resolve() if path is not None else default_rubric_path()
+    from .rule_cases import case_problems, cases_folder, load_cases
+
     rubric = load_rubric(where)
     problems = license_table_problems(rubric.licenses)
     folder = cases_folder(where)

@@ -1,4 +1,5 @@
-"""`advisor rubric validate`: check that rubric data and the engine agree."""
+"""`advisor rubric validate` and `advisor rubric compile`: check rubric data against the engine, and store it
+compiled for fast starts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ..files import dumps_json
 
 @click.group()
 def rubric() -> None:
-    """Check rubric data against the engine.
+    """Check rubric data against the engine, and compile it for fast starts.
 
     `advisor rubric validate` checks the shipped rubric; `advisor rubric validate PATH` checks your own.
     """
@@ -45,3 +46,14 @@ def validate(path: Path | None, as_json: bool) -> None:
         click.echo(
             f"ok: rubric {r.version_label} ({checked.path}): " + ", ".join(f"{n} {k}" for k, n in counts.items())
         )
+
+
+@rubric.command("compile")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def compile_command(path: Path | None) -> None:
+    """Validate a rubric (default: the shipped one) and write its compiled form beside it
+    (lora_fit.yaml -> lora_fit.compiled.json). Every start then reads JSON instead of parsing YAML, for as long
+    as the rubric and its license table are unchanged; after an edit it is ignored until compiled again."""
+    from ..assessment.rubric import compile_rubric
+
+    click.echo(f"wrote {compile_rubric(path)}")

@@ -11,12 +11,16 @@ when these functions run, never when `advisor` is imported.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import ValidationError
 
 from ..errors import FieldIssue, InvalidInput, invalid_input
-from ..model_specs import ModelSpec, resolve_model_spec
 from ..versions import installed_versions
 from .settings import Estimate, Method, ParamGroupOut, TrainingSettings
+
+if TYPE_CHECKING:
+    from ..model_specs import ModelSpec
 
 __all__ = ["Estimate", "TrainingSettings", "estimate_training_memory", "compare_methods", "training_settings"]
 
@@ -33,6 +37,7 @@ def training_settings(**values) -> TrainingSettings:
 
 def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings | None = None) -> Estimate:
     """Parameters and per-GPU peak training memory of `model` under `settings`."""
+    from ..model_specs import ModelSpec, resolve_model_spec
     from .architecture import describe
     from .memory import CUDA_CONTEXT_BYTES, UnsupportedArchitecture, precision_of, step_memory, weight_bytes
 
@@ -92,6 +97,8 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
 
 def compare_methods(model: str | ModelSpec, settings: TrainingSettings | None = None) -> dict[str, Estimate]:
     """The same settings under full fine-tuning, LoRA and QLoRA, for a side-by-side table."""
+    from ..model_specs import ModelSpec, resolve_model_spec
+
     spec = model if isinstance(model, ModelSpec) else resolve_model_spec(model)
     settings = settings or TrainingSettings()
     return {m: estimate_training_memory(spec, settings.model_copy(update={"method": m})) for m in METHODS}

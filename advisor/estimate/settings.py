@@ -1,6 +1,6 @@
 """The estimator's contract: the training settings it takes and the estimate it returns."""
 
-from __future__ import annotations
+# Written for start-up like the contract's models: see the docstring of advisor/assessment/contract.py.
 
 from typing import Literal
 
@@ -31,7 +31,8 @@ MAX_GPUS = 65536
 class TrainingSettings(BaseModel):
     """How the model would be trained. Defaults follow PEFT's LoraConfig and a single-GPU bf16 AdamW run."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use: the assessment imports this module for its labels and limits, not its models.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     method: Method = Field("lora", description="full fine-tuning, LoRA, or QLoRA (4-bit NF4 base with LoRA adapters).")
     rank: int = Field(8, ge=1, le=65536, description="LoRA rank r (PEFT's default is 8).")
@@ -92,6 +93,8 @@ class TrainingSettings(BaseModel):
 
 
 class ParamGroupOut(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     module: str = Field(description="Module name (q_proj, embed_tokens, q_proj.lora_A, ...).")
     modules: int = Field(description="How many such modules the model has.")
     params: int
@@ -101,6 +104,8 @@ class ParamGroupOut(BaseModel):
 class Estimate(BaseModel):
     """Parameters and per-GPU training memory for one model under one method."""
 
+    model_config = ConfigDict(defer_build=True)
+
     model: str
     model_type: str
     method: Method
@@ -109,7 +114,7 @@ class Estimate(BaseModel):
     trainable_params: int
     trainable_fraction: float
     params_by_module: list[ParamGroupOut]
-    lora_targets: list[str] = Field(default_factory=list)
+    lora_targets: list[str] = Field(default=[])
     peak_bytes: int | None = Field(
         description=(
             "Predicted peak of tensor memory per GPU, as torch.cuda.max_memory_allocated counts it (no CUDA "
@@ -118,12 +123,12 @@ class Estimate(BaseModel):
     )
     peak_phase: str | None = Field(None, description="The step phase where the peak falls.")
     components: dict[str, int] = Field(
-        default_factory=dict, description="Bytes by component at the peak; they sum to peak_bytes."
+        default={}, description="Bytes by component at the peak; they sum to peak_bytes."
     )
     sizes: dict[str, int] = Field(
-        default_factory=dict, description="Each component's full size, whether or not it is live at the peak."
+        default={}, description="Each component's full size, whether or not it is live at the peak."
     )
-    phases: dict[str, int] = Field(default_factory=dict, description="Live tensor bytes at each phase of a step.")
+    phases: dict[str, int] = Field(default={}, description="Live tensor bytes at each phase of a step.")
     cuda_context_bytes: int = Field(description="Typical CUDA context and kernels, outside peak_bytes.")
     allocator_slack_bytes: int | None = Field(
         None, description="Rough caching-allocator overhead beyond peak_bytes (reserved minus allocated)."
@@ -132,9 +137,9 @@ class Estimate(BaseModel):
         description="Size of what training saves: the adapter (LoRA) or the whole model (full)."
     )
     full_checkpoint_bytes: int = Field(description="Size of the full model's weights in the training dtype.")
-    assumptions: list[str] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    versions: dict[str, str] = Field(default_factory=dict)
+    assumptions: list[str] = Field(default=[])
+    notes: list[str] = Field(default=[])
+    versions: dict[str, str] = Field(default={})
 
     def total_needed_bytes(self) -> int | None:
         if self.peak_bytes is None:
