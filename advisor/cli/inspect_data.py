@@ -59,13 +59,17 @@ def inspect_data(
         click.echo(f"report written to {report}", err=True)
 
 
-def run_inspection(path, *, eval_path=None, model=None, card=None, seq_len=None, show_progress=False, field="PATH"):
+def run_inspection(
+    path, *, eval_path=None, model=None, card=None, seq_len=None, show_progress=False, field="PATH", eval_field="--eval"
+):
     """`inspect_dataset` with a byte-count progress bar on a terminal's stderr."""
     from ..dataset.inspect import inspect_dataset
 
     try:
         if not (show_progress and sys.stderr.isatty()):
-            return inspect_dataset(path, eval_path=eval_path, model=model, card=card, seq_len=seq_len, field=field)
+            return inspect_dataset(
+                path, eval_path=eval_path, model=model, card=card, seq_len=seq_len, field=field, eval_field=eval_field
+            )
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -85,6 +89,7 @@ def run_inspection(path, *, eval_path=None, model=None, card=None, seq_len=None,
                 card=card,
                 seq_len=seq_len,
                 field=field,
+                eval_field=eval_field,
                 progress=lambda n: bar.advance(task, n),
             )
     except ModuleNotFoundError as exc:

@@ -3,13 +3,13 @@
 Field names are an agent-facing contract read by tools outside this repository: `examples`, `format`,
 `invalid`, `invalid_examples`, `tokens`, `duplicates`, `eval_overlap`, `pii`, `license` and `answers`
 keep their names and meanings. Personal data and secrets appear in it masked, never as read.
+
+The assessment embeds it (`Assessment.dataset`), so this module imports nothing but pydantic.
 """
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from ..assessment.contract import DatasetQuality, Privacy
 
 DatasetFormat = Literal["chat", "prompt_completion", "text", "mixed"]
 PII_KINDS: tuple[str, ...] = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
@@ -86,7 +86,7 @@ class MeasuredAnswers(BaseModel):
 
     dataset_examples: int | None = Field(description="Valid examples, exact duplicates removed.")
     dataset_tokens: int | None = Field(description="Tokens of all valid examples.")
-    privacy: Privacy | None = Field(
+    privacy: Literal["personal_data_uncleared"] | None = Field(
         description="personal_data_uncleared when personal data was found (cleared stays cleared in assess); null "
         "when none was found: a scan cannot prove there is none."
     )
@@ -94,7 +94,7 @@ class MeasuredAnswers(BaseModel):
     seq_len: int | None = Field(
         description="The smallest power of two that holds the rubric's share (95%) of the examples, in tokens."
     )
-    dataset_quality: DatasetQuality | None = Field(
+    dataset_quality: Literal["raw", "mixed"] | None = Field(
         description="The best quality the measured signals allow (raw or mixed); null when they bound nothing."
     )
 

@@ -163,6 +163,7 @@ def inspect_dataset(
     seq_len: int | None = None,
     progress: Progress | None = None,
     field: str = "PATH",
+    eval_field: str = "--eval",
 ) -> DatasetReport:
     """Measure a dataset: formats, validity, tokens, duplicates, overlap with an evaluation set, personal data and
     secrets (masked), the card's licence, quality signals, and the answer fields they settle."""
@@ -187,19 +188,19 @@ def inspect_dataset(
     eval_index = None
     if eval_path is not None:
         eval_root = Path(eval_path)
-        eval_files, _ = discover(eval_root, field="--eval")
+        eval_files, _ = discover(eval_root, field=eval_field)
         eval_pass = _Pass(
             checks,
             signer,
             count_tokens,
             scanner,
             root=eval_root if eval_root.is_dir() else eval_root.parent,
-            field="--eval",
+            field=eval_field,
             full=False,
         )
         eval_pass.run(eval_files, progress)
         if eval_pass.examples == 0:
-            raise file_error("--eval", f"{eval_root}: no valid examples to compare with")
+            raise file_error(eval_field, f"{eval_root}: no valid examples to compare with")
         eval_index = EvalIndex(eval_pass.store, signer)
         if eval_pass.invalid:
             notes.append(f"{eval_pass.invalid} invalid records in the evaluation data were left out of the overlap.")
@@ -280,7 +281,12 @@ def inspect_dataset(
     notes.append("Token counts are of the text fields only (no chat template or special tokens).")
     sources = {
         sid: checks.sources[sid].cite()
-        for sid in (checks.tokens.approximate_source, checks.duplicates.source, checks.privacy.source, "dpi2023")
+        for sid in (
+            checks.tokens.approximate_source,
+            checks.duplicates.source,
+            checks.privacy.source,
+            "longpre2023-dpi",
+        )
     }
     return DatasetReport(
         path=str(root),
@@ -320,12 +326,12 @@ def measured_answers(main: _Pass, checks: DatasetChecks, exact: int, near: int, 
         "exact_duplicate_share": exact / main.examples,
         "near_duplicate_share": near / main.examples,
         "empty_field_share": main.empty_fields / main.examples,
-        "repeated_opening_share": 0.0,
+        "top_opening_share": 0.0,
     }
     openings = np.frombuffer(main.openings, dtype=np.uint64)
     if len(openings):
         _, counts = np.unique(openings, return_counts=True)
-        shares["repeated_opening_share"] = float(counts[counts > 1].sum()) / main.examples
+        shares["top_opening_share"] = float(counts.max()) / main.examples
     quality = None
     for level in ("raw", "mixed"):
         limits = checks.quality.bounds.get(level, {})
@@ -350,7 +356,7 @@ def quality_reasons(report: DatasetReport) -> list[str]:
         "exact_duplicate_share": report.duplicates.exact / report.examples,
         "near_duplicate_share": report.duplicates.near / report.examples,
         "empty_field_share": report.quality.empty_fields / report.examples,
-        "repeated_opening_share": report.quality.repeated_openings / report.examples,
+        "top_opening_share": report.quality.top_opening_share,
     }
     level = report.answers.dataset_quality
     limits = checks.quality.bounds.get(level or "", {})

@@ -120,7 +120,7 @@ def parse_json(text: str, name: str, line: int, limits: Limits, field: str) -> A
         raise file_error(field, f"{name} line {line}: JSON nested too deeply") from None
     except ValueError as exc:
         if isinstance(exc, json.JSONDecodeError):
-            return BadRecord(f"not valid JSON: {exc.msg} (column {exc.colno})")
+            return BadRecord(f"not valid JSON: {exc.msg} (character {exc.pos + 1})")
         return BadRecord(f"not valid JSON: {exc}")
     if _depth(value, limits.max_depth) > limits.max_depth:
         raise file_error(field, f"{name} line {line}: JSON nested deeper than {limits.max_depth} levels")
