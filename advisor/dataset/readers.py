@@ -207,9 +207,14 @@ def _csv(file: Path, name: str, limits: Limits, field: str, progress: Progress) 
             if None in row:
                 yield reader.line_num, BadRecord("more values than columns")
                 continue
+            # An empty cell is an absent field: a CSV holding several formats leaves the other columns empty.
             yield (
                 reader.line_num,
-                {key: _csv_value(value, name, reader.line_num, limits, field) for key, value in row.items()},
+                {
+                    key: _csv_value(value, name, reader.line_num, limits, field)
+                    for key, value in row.items()
+                    if value not in ("", None)
+                },
             )
 
 
