@@ -390,3 +390,58 @@ def test_eval_data_without_data_is_refused(tmp_path):
     answers.write_text("{}")
     res = invoke("assess", "--answers", str(answers), "--eval-data", str(answers), "--json")
     assert res.exit_code == 2 and json.loads(res.stdout)["error"]["fields"][0]["field"] == "--eval-data"
+
+
+def mcp_call(server, name: str, arguments: dict):
+    import anyio
+    from mcp import Client
+
+    async def go():
+        async with Client(server) as client:
+            return await client.call_tool(name, arguments)
+
+    return anyio.run(go)
+
+
+def test_mcp_inspect_dataset_reads_only_inside_its_data_folder(tmp_path, planted):
+    pytest.importorskip("mcp")
+    from advisor.agents.mcp_server import build_server
+
+    _, _, train, eval_file = planted
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "train.jsonl").write_bytes(train.read_bytes())
+    (data_dir / "eval.jsonl").write_bytes(eval_file.read_bytes())
+    outside = tmp_path / "secret.jsonl"
+    outside.write_bytes(train.read_bytes())
+    (data_dir / "link.jsonl").symlink_to(outside)
+    server = build_server(data_dir=data_dir)
+
+    result = mcp_call(server, "inspect_dataset", {"path": "train.jsonl", "eval_path": "eval.jsonl"})
+    assert not result.is_error, result.content
+    data = result.structured_content
+    assert data["examples"] == 209 and data["eval_overlap"]["exact"] == 3
+    assert not any(value in json.dumps(data) for value in PLANTED)
+
+    for path, message in [
+        (str(outside), "must be relative"),
+        ("../secret.jsonl", "`..`"),
+        ("link.jsonl", "outside the data folder"),
+        ("missing.jsonl", "no such file"),
+    ]:
+        refused = mcp_call(server, "inspect_dataset", {"path": path})
+        assert refused.is_error
+        error = json.loads(refused.content[0].text)["error"]
+        assert error["fields"][0]["field"] == "path" and message in error["fields"][0]["message"], error
+
+    assessed = mcp_call(
+        server,
+        "assess_lora_fit",
+        {"answers": {"privacy": "no_personal_data"}, "data": "train.jsonl", "eval_data": "eval.jsonl"},
+    )
+    assert not assessed.is_error, assessed.content
+    ids = {c["id"] for c in assessed.structured_content["conflicts"]}
+    assert {"measured.privacy", "measured.eval_overlap"} <= ids
+
+    no_folder = mcp_call(build_server(), "inspect_dataset", {"path": "train.jsonl"})
+    assert no_folder.is_error and json.loads(no_folder.content[0].text)["error"]["code"] == "refused"
