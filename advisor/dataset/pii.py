@@ -84,6 +84,8 @@ class Scanner:
         self._phonenumbers = phonenumbers
 
     def scan(self, text: str) -> Iterator[tuple[str, str, str]]:
+        if not might_hold_findings(text):
+            return
         long_run = _LONG_RUN.search(text) is not None
         for plugin, gate, patterns in self.plugins:
             if not (gate.search(text) if gate is not None else long_run):
@@ -129,6 +131,20 @@ class Scanner:
                 yield "phone", "", mask(match.raw_string, "phone")
 
 
+def might_hold_findings(text: str) -> bool:
+    """False when no check can match: no digit (cards, IBANs, SSNs, phones, IPv4, most secrets), no `@` (e-mail),
+    no `:` or `=` (IPv6, key-value secrets) and none of the literal markers of the secret plugins whose matches
+    may hold no digit. Substring tests run at memory speed; a regular expression over the text costs ~10x more."""
+    return (
+        any(d in text for d in "0123456789@:=")
+        or any(marker in text for marker in _LETTER_MARKERS)
+        or "xox" in text.lower()
+    )
+
+
+# Secrets of detect-secrets' plugins that can be written without a digit, `:` or `=`: Artifactory tokens,
+# private keys and JWTs (base64 of `{"`).
+_LETTER_MARKERS = ("AKC", "AP", "BEGIN", "PRIVATE KEY", "eyJ")
 _LONG_RUN = re.compile(r"[A-Za-z0-9_/+=-]{20}")
 _FOUR_DIGITS = re.compile(r"\d{4}")
 _IBAN_HINT = re.compile(r"[A-Z]{2}\d\d")
