@@ -28,6 +28,7 @@ from .contract import (
     Quality,
     TokenStats,
 )
+from .pii import might_hold_findings
 from .readers import BadRecord, discover, file_error, read_records
 from .records import Invalid, to_example
 
@@ -124,7 +125,7 @@ class _Pass:
             self.scripts[script_of(joined)] += 1
             opening = " ".join(normalise(example.target[:400]).split(" ")[: self.checks.quality.opening_words])
             self.openings.append(digest(opening.encode("utf-8")))
-            for where, text in example.texts:
+            for where, text in example.texts if might_hold_findings(joined) else ():
                 for kind, subtype, masked in self.scanner.scan(text):
                     self.pii[kind] += 1
                     if kind == "secret":

@@ -126,7 +126,13 @@ class Scanner:
                     yield "ip_address", "ipv6", mask(m.group(0), "ip_address")
         pn = self._phonenumbers
         for hint in _PHONE_HINT.finditer(text):  # libphonenumber's matcher on each digit run (with a leading +)
-            start = hint.start() - (text[hint.start() - 1 : hint.start()] == "+")
+            plus = text[hint.start() - 1 : hint.start()] == "+"
+            digits = sum(ch.isdigit() for ch in hint.group(0))
+            # With a country code a number has 8-15 digits (ITU-T E.164); without one, 10 or 11 (a US number,
+            # or most national numbers with their trunk prefix): shorter runs (order numbers, dates) are skipped.
+            if not (8 <= digits <= 15 if plus else 10 <= digits <= 11):
+                continue
+            start = hint.start() - plus
             for match in pn.PhoneNumberMatcher(text[start : hint.end()], self.region, leniency=pn.Leniency.VALID):
                 yield "phone", "", mask(match.raw_string, "phone")
 
