@@ -445,3 +445,77 @@ def test_mcp_inspect_dataset_reads_only_inside_its_data_folder(tmp_path, planted
 
     no_folder = mcp_call(build_server(), "inspect_dataset", {"path": "train.jsonl"})
     assert no_folder.is_error and json.loads(no_folder.content[0].text)["error"]["code"] == "refused"
+
+
+TOOL_CALL = {
+    "messages": [
+        {"role": "system", "content": "You look up orders."},
+        {"role": "user", "content": "Where is order 88?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"order": 88}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": '{"status": "shipped"}'},
+        {"role": "assistant", "content": [{"type": "text", "text": "It shipped yesterday."}], "weight": 1},
+    ],
+    "tools": [{"type": "function", "function": {"name": "lookup"}}],
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (TOOL_CALL, None),
+        ({"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}]}, None),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]},
+            "messages[1].role: a tool message must follow an assistant message that calls a tool",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]},
+            "messages[1].role: a system message after the conversation started",
+        ),
+        ({"messages": [{"role": "user", "content": "a"}]}, "messages: no assistant message (nothing to learn)"),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "weight": 2}]},
+            "messages[1].weight: must be 0 or 1, not 2",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {"x": 1}}}]},
+                ]
+            },
+            "messages[1].tool_calls[0].function.arguments: must be a JSON string, not an object",
+        ),
+        ({"prompt": "a", "completion": " "}, "completion: empty"),
+        ({"text": 5}, "text: must be a string, not a number"),
+        ({"other": "x"}, "no messages, prompt/completion or text field (keys: other)"),
+    ],
+    ids=[
+        "tool-calls",
+        "trl-conversational",
+        "tool-first",
+        "late-system",
+        "no-assistant",
+        "weight",
+        "arguments",
+        "empty-completion",
+        "text-type",
+        "unknown-keys",
+    ],
+)
+def test_records_are_validated_as_the_fine_tuning_formats_define_them(tmp_path, record, message):
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({"text": "a valid neighbour"}) + "\n" + json.dumps(record) + "\n")
+    res = invoke("inspect-data", str(path), "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    if message is None:
+        assert data["invalid"] == 0 and data["formats"].get("chat") == 1
+    else:
+        assert data["invalid_examples"] == [{"line": 2, "message": message, "file": "one.jsonl"}]
