@@ -519,3 +519,18 @@ def test_records_are_validated_as_the_fine_tuning_formats_define_them(tmp_path, 
         assert data["invalid"] == 0 and data["formats"].get("chat") == 1
     else:
         assert data["invalid_examples"] == [{"line": 2, "message": message, "file": "one.jsonl"}]
+
+
+@pytest.mark.parametrize(
+    ("folder", "files"),
+    [("dataset", ["data-00000-of-00001.arrow"]), ("dataset_dict", ["train/data-00000-of-00001.arrow"])],
+)
+def test_folders_written_by_datasets_save_to_disk(folder, files):
+    """Read from folders the `datasets` library wrote (tests/data/saved-by-datasets/README.txt): a Dataset, and a
+    DatasetDict whose train split is read."""
+    from tests.conftest import ROOT
+
+    res = invoke("inspect-data", str(ROOT / "tests" / "data" / "saved-by-datasets" / folder), "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert (data["files"], data["examples"], data["format"], data["pii"]["email"]) == (files, 2, "chat", 1)
