@@ -64,7 +64,7 @@ class AdvisorError(Exception):
     def __str__(self) -> str:
         if not self.fields:
             return self.message
-        details = "; ".join(_describe(issue) for issue in self.fields if issue.message != self.message)
+        details = "; ".join(describe_issue(issue) for issue in self.fields if issue.message != self.message)
         return f"{self.message}: {details}" if details else self.message
 
 
@@ -108,7 +108,8 @@ class Interrupted(AdvisorError):
         self.exit_code = exit_code
 
 
-def _describe(issue: FieldIssue) -> str:
+def describe_issue(issue: FieldIssue) -> str:
+    """One field's problem as a line of text: `field: message (allowed: a, b, c)`."""
     text = f"{issue.field}: {issue.message}"
     if issue.allowed:
         text += f" (allowed: {', '.join(issue.allowed)})"
@@ -139,7 +140,9 @@ def field_issues(exc: ValidationError, prefix: str = "") -> list[FieldIssue]:
         allowed = None
         if err["type"] in ("literal_error", "enum"):
             allowed = _QUOTED.findall(str(err.get("ctx", {}).get("expected", ""))) or None
-        message = err["msg"]
+        # pydantic's message for an enum lists the values ("Input should be 'a', 'b' or 'c'"); `allowed`
+        # carries them, so the message does not say them twice
+        message = "not an allowed value" if allowed else err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         if "input" in err and err["type"] not in ("missing", "extra_forbidden"):

@@ -21,6 +21,20 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
+# The smallest Llama config the doors train in a test (a reference run of it takes a second).
+TINY_LLAMA = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "vocab_size": 256,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 128,
+}
+
+
 def run_advisor(*args: str, input: str | None = None, timeout: float = 120, env: dict | None = None):
     """Run `python -m advisor` in a subprocess, the way a user or an agent does."""
     import subprocess

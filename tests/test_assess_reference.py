@@ -15,19 +15,8 @@ from markdown_it import MarkdownIt  # noqa: E402
 from advisor.assessment.worked_examples import example_path  # noqa: E402
 from advisor.estimate import estimate_training_memory, training_settings  # noqa: E402
 from advisor.fmt import fmt_bytes, fmt_count  # noqa: E402
-from tests.conftest import run_advisor  # noqa: E402
+from tests.conftest import TINY_LLAMA, run_advisor  # noqa: E402
 
-TINY = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "vocab_size": 256,
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "max_position_embeddings": 128,
-}
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
@@ -42,7 +31,7 @@ def answers_file(tmp_path, example: str, **changes) -> str:
 def test_a_recommendation_is_measured_and_reported(tmp_path):
     folder = tmp_path / "tiny | `model`"  # a path with Markdown in it must not break the report
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / "config.json").write_text(json.dumps(TINY_LLAMA))
     report = tmp_path / "advice.md"
     res = run_advisor(
         "assess",
@@ -81,7 +70,7 @@ def test_the_terminal_summary_ends_with_the_run_table(tmp_path):
     """`advisor assess --reference-run` on a terminal: the summary (cli/summary.py), then print_run_table."""
     folder = tmp_path / "tiny"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / "config.json").write_text(json.dumps(TINY_LLAMA))
     res = run_advisor(
         "assess",
         "--answers",

@@ -75,3 +75,11 @@ def test_a_file_error_names_its_option_in_words():
     res = run_advisor("assess", "--answers", "no-such-answers.yaml")
     assert res.returncode == 2
     assert res.stderr.startswith("error: --answers: no such file: no-such-answers.yaml")
+
+
+def test_an_enum_error_lists_its_allowed_values_once():
+    res = run_advisor("assess", "--answers", "-", input='{"change_kind": "bogus"}')
+    assert res.returncode == 2
+    line = next(line for line in res.stderr.splitlines() if "change_kind" in line)
+    assert line.count("'style'") + line.count(" style,") == 1, line
+    assert "got 'bogus'" in line and "allowed: style, format" in line

@@ -273,3 +273,26 @@ def test_a_primary_that_wins_on_its_base_fit_still_gets_a_cited_reason():
     assert (result.decision, result.primary) == ("use_alternative", "prompting")
     assert [r.id for r in result.reasons] == ["prompting_base_fit"]
     assert result.reasons[0].sources == RUBRIC.options["prompting"].sources
+
+
+def test_the_json_lists_the_evidence_in_the_contracts_order_in_every_process():
+    """Two processes with different hash seeds print the same JSON: the evidence follows the contract's field
+    order, not the order of a set."""
+    import json
+
+    from tests.conftest import run_advisor
+
+    given = {
+        "seq_len": 512,
+        "goal": "g",
+        "privacy": "no_personal_data",
+        "dataset_examples": 5000,
+        "change_kind": "style",
+    }
+    outputs = [
+        run_advisor("assess", "--answers", "-", "--json", input=json.dumps(given), env={"PYTHONHASHSEED": seed})
+        for seed in ("1", "2", "3")
+    ]
+    assert all(out.returncode == 0 for out in outputs), outputs[0].stderr
+    evidence = [list(json.loads(out.stdout)["evidence"]) for out in outputs]
+    assert evidence[0] == [name for name in Answers.model_fields if name in given] == evidence[1] == evidence[2]

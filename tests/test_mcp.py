@@ -19,7 +19,7 @@ from advisor.assessment.worked_examples import example_path
 from advisor.estimate import estimate_training_memory, training_settings
 from advisor.files import load_mapping
 from advisor.report.render import render_report
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY_LLAMA
 
 HEAVY = ("torch", "transformers", "peft")
 
@@ -107,22 +107,9 @@ def test_estimate_returns_what_the_estimator_returns(server):
     assert result.structured_content["trainable_params"] > 0
 
 
-TINY = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "vocab_size": 256,
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "max_position_embeddings": 128,
-}
-
-
 def test_reference_run_measures_lora_beside_the_estimator(server, tmp_path):
     config = tmp_path / "config.json"
-    config.write_text(json.dumps(TINY))
+    config.write_text(json.dumps(TINY_LLAMA))
     arguments = {"model": str(config), "targets": "all-linear", "rank": 4, "seq": 32, "steps": 3, "max_seconds": 120}
     result = call(server, "run_reference_lora", arguments)
     assert not result.is_error, result.content[0].text
@@ -136,7 +123,7 @@ def test_reference_run_measures_lora_beside_the_estimator(server, tmp_path):
 
 def test_reference_run_is_refused_when_it_would_not_fit(server, tmp_path, monkeypatch):
     config = tmp_path / "config.json"
-    config.write_text(json.dumps(TINY))
+    config.write_text(json.dumps(TINY_LLAMA))
     monkeypatch.setenv("ADVISOR_FREE_MEMORY_BYTES", "1000")
     error = error_of(call(server, "run_reference_lora", {"model": str(config), "max_seconds": 60}))
     assert error["code"] == "refused" and "1000" in error["message"].replace(",", "")

@@ -216,7 +216,7 @@ def expected_rows(run) -> dict[str, list[str]]:
         cells.append(fmt_ratio(getattr(full, name).measured / getattr(lora, name).measured if compared else None))
         rows[label] = cells
     steps = [f.step_seconds if f else None for f in (full, lora)]
-    ratio = steps[0] / steps[1] if full and lora else None
+    ratio = steps[0] / steps[1] if None not in steps else None  # an extrapolation withheld has no ratio
     rows["step time"] = [fmt_seconds(steps[0]), fmt_seconds(steps[1]), fmt_ratio(ratio)]
     rows["loss first->last"] = [
         f"{fmt_number(r.loss_first)} -> {fmt_number(r.loss_last)}" for r in (run.full, run.lora)

@@ -393,16 +393,21 @@ TOOLS: dict[str, Tool] = {
             name="assess_lora_fit",
             title="Decide: LoRA, a cheaper alternative, or not ready",
             description=(
-                "Decide whether a team should adapt a model with LoRA now (recommend_lora), use something cheaper "
-                "first such as retrieval, better prompts, tool access or targeted evals (use_alternative), or fix "
-                "blockers such as data licensing, privacy or missing evals first (not_ready). Pass what you know; "
+                "Decide whether a team should adapt a model with LoRA or QLoRA now (recommend_lora), fine-tune all "
+                "weights (recommend_full_finetune: continued-pretraining scale), use something cheaper first such "
+                "as retrieval, better prompts, tool access or targeted evals (use_alternative), or fix blockers such "
+                "as data licensing, provenance, privacy, the base model's licence or missing evals first "
+                "(not_ready). Act on `decision` and `primary`. Pass what you know, including why the team wants to "
+                "train (motive: behavior, cost or latency, with prompt_tokens and requests_per_month for cost); "
                 "every answer is optional and unknown lowers confidence instead of failing. The result gives the "
-                "primary option, blockers with remediation, 0-10 criterion readiness grades, every option's fit with "
-                "reasons and sources, the confidence, and what_would_change: the single answers that would flip the "
-                "decision, which are the questions worth asking the user next. Call it again with more answers as you "
-                "learn them. With data (a dataset in the server's data folder), the dataset is inspected first and "
-                "its measured answers replace stated ones that disagree, each disagreement listed in conflicts. "
-                "Cost: milliseconds; with data, about as long as inspect_dataset; deterministic, no side effects."
+                "primary option, blockers with remediation, training_blockers (gates on the training options, "
+                "whatever the decision), conflicts between answers (confidence is never high while one is open), "
+                "0-10 criterion readiness grades, every option's fit with reasons and sources, the confidence with "
+                "its basis, and what_would_change: the single answers that would flip the decision, which are the "
+                "questions worth asking the user next. Call it again with more answers as you learn them. With data "
+                "(a dataset in the server's data folder), the dataset is inspected first and its measured answers "
+                "replace stated ones that disagree, each disagreement listed in conflicts (measured.<field>). Cost: "
+                "milliseconds; with data, about as long as inspect_dataset; deterministic, no side effects."
             ),
             input=AssessDataInput,
             output=Assessment,

@@ -277,6 +277,15 @@ class Answers(BaseModel):
         default=None, description="Training sequence length in tokens. Used by compute feasibility."
     )
 
+    def stated(self) -> list[str]:
+        """The fields the team gave a value, in the contract's order (`model_fields_set` is a set: its order
+        changes from one process to the next, and JSON output must not)."""
+        return [
+            name
+            for name in type(self).model_fields
+            if name in self.model_fields_set and getattr(self, name) is not None
+        ]
+
 
 class ComputeAssessment(BaseModel):
     """Whether the training options fit the hardware described in the answers.

@@ -233,7 +233,7 @@ def evaluate(
     `evidence` says which answers were measured (or looked up) rather than stated; `measured_conflicts`
     are the answers an inspection of the data contradicted (see `advisor.assessment.evidence`)."""
     verdict = decide(answers, rubric, compute)
-    evidence = evidence if evidence is not None else {name: "stated" for name in answers.model_fields_set}
+    evidence = evidence if evidence is not None else dict.fromkeys(answers.stated(), "stated")
     criteria = _criteria(answers, rubric, verdict.levels)
     changes = what_would_change(answers, rubric, compute, verdict)
     weak_or_open = [q for q in rubric.questions if q.id in _weak_or_open(rubric, verdict.levels)]

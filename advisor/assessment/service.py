@@ -83,7 +83,7 @@ def base_model_issues(base_model: str) -> list[FieldIssue]:
 def looked_up(answers: Answers, rubric: Rubric) -> tuple[Answers, dict[str, str]]:
     """The answers with what advisor's catalog knows filled in (a catalog base model's licence), and the
     evidence behind each answer: stated by the team, or from the catalog."""
-    evidence = {name: "stated" for name in answers.model_fields_set if getattr(answers, name) is not None}
+    evidence = dict.fromkeys(answers.stated(), "stated")
     if answers.base_model and answers.base_model_license is None:
         from ..model_specs import catalog_entry
 

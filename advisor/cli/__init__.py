@@ -28,6 +28,7 @@ from ..errors import (  # noqa: E402
     AdvisorError,
     ErrorInfo,
     FieldIssue,
+    describe_issue,
 )
 from ..files import dumps_json  # noqa: E402
 
@@ -110,10 +111,7 @@ def report_error(info: ErrorInfo, exit_code: int, json_mode: bool) -> int:
         for issue in info.fields:
             if issue.message == info.message:
                 continue
-            line = f"  {issue.field}: {issue.message}"
-            if issue.allowed:
-                line += f" (allowed: {', '.join(issue.allowed)})"
-            click.echo(_printable(line), err=True)
+            click.echo(_printable(f"  {describe_issue(issue)}"), err=True)
     return exit_code
 
 
