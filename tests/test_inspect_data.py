@@ -494,7 +494,7 @@ TOOL_CALL = {
         ),
         ({"prompt": "a", "completion": " "}, "completion: empty"),
         ({"text": 5}, "text: must be a string, not a number"),
-        ({"other": "x"}, "no messages, prompt/completion or text field (keys: other)"),
+        ({"other": "x"}, "no messages, prompt/completion or text field (keys: 'other')"),
     ],
     ids=[
         "tool-calls",
@@ -534,3 +534,40 @@ def test_folders_written_by_datasets_save_to_disk(folder, files):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert (data["files"], data["examples"], data["format"], data["pii"]["email"]) == (files, 2, "chat", 1)
+
+
+def test_error_messages_do_not_echo_record_content(tmp_path):
+    path = tmp_path / "leaky.jsonl"
+    email = "leak.me@example.com"
+    path.write_text(
+        json.dumps({"messages": [{"role": email, "content": "x"}, {"role": "assistant", "content": "y"}]})
+        + "\n"
+        + json.dumps({email: "x"})
+        + "\n"
+        + json.dumps({"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]})
+        + "\n"
+        + json.dumps({"text": "fine"})
+        + "\n"
+    )
+    res = invoke("inspect-data", str(path), "--json")
+    assert res.exit_code == 0 and email not in res.stdout
+    messages = [e["message"] for e in json.loads(res.stdout)["invalid_examples"]]
+    assert messages[0].startswith("messages[0].role: a string of 19 characters is not one of")
+    assert messages[2].startswith("messages[0].role: 'robot' is not one of")
+
+
+def test_a_line_past_the_real_limit_exits_2(tmp_path):
+    """A single line over the 64 MiB limit (a hostile multi-GB line is refused the same way, at the limit)."""
+    from advisor.dataset.checks import load_checks
+
+    limit = load_checks().limits.max_line_bytes
+    path = tmp_path / "long.jsonl"
+    with path.open("wb") as fh:
+        fh.write(b'{"text": "ok"}\n{"text": "')
+        chunk = b"x" * (1 << 20)
+        for _ in range(limit // len(chunk) + 1):
+            fh.write(chunk)
+        fh.write(b'"}\n')
+    res = invoke("inspect-data", str(path), "--json")
+    assert res.exit_code == 2
+    assert f"line 2: longer than {limit:,} bytes" in json.loads(res.stdout)["error"]["message"]

@@ -13,6 +13,7 @@ Anything else is invalid, with a message naming the field.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ def to_example(record: Any) -> Example:
         if not text.strip():
             raise Invalid("text: empty")
         return Example(kind="text", texts=[("text", text)], target=text, turns=0, empty_field=False)
-    keys = ", ".join(sorted(map(str, record))[:8]) or "none"
+    keys = ", ".join(_short(key) for key in sorted(map(str, record))[:8]) or "none"
     raise Invalid(f"no messages, prompt/completion or text field (keys: {keys})")
 
 
@@ -151,5 +152,13 @@ def _kind(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A value for a message: shown when it is a short identifier or a number, else only its kind, so that a
+    record's content (which may hold personal data) never reaches the output through an error message."""
+    if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
+        return repr(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return f"{_kind(value)}" + (f" of {len(value)} characters" if isinstance(value, str) else "")
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,31}")
