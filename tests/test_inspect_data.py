@@ -571,3 +571,13 @@ def test_a_line_past_the_real_limit_exits_2(tmp_path):
     res = invoke("inspect-data", str(path), "--json")
     assert res.exit_code == 2
     assert f"line 2: longer than {limit:,} bytes" in json.loads(res.stdout)["error"]["message"]
+
+
+def test_a_catalog_model_gives_approximate_counts_and_says_so(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"text": "some words here"}) + "\n")
+    res = invoke("inspect-data", str(path), "--model", "qwen2.5-0.5b", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["tokens"]["basis"].startswith("approximate")
+    assert any("qwen2.5-0.5b is not a local folder" in note for note in data["notes"])

@@ -280,6 +280,8 @@ def inspect_dataset(
         "not detected, so finding none does not prove there are none."
     )
     notes.append("Token counts are of the text fields only (no chat template or special tokens).")
+    if model is not None and basis == checks.tokens.approximate_basis:
+        notes.append(f"--model {model} is not a local folder with a tokenizer, so token counts are approximate.")
     sources = {
         sid: checks.sources[sid].cite()
         for sid in (
