@@ -581,3 +581,12 @@ def test_a_catalog_model_gives_approximate_counts_and_says_so(tmp_path):
     data = json.loads(res.stdout)
     assert data["tokens"]["basis"].startswith("approximate")
     assert any("qwen2.5-0.5b is not a local folder" in note for note in data["notes"])
+
+
+def test_the_shipped_dataset_checks_load_and_cite_listed_sources():
+    from advisor.dataset.checks import load_checks
+
+    checks = load_checks()
+    assert 0 < checks.duplicates.threshold < 1 and checks.duplicates.num_perm % checks.duplicates.bands == 0
+    for sid in (checks.tokens.approximate_source, checks.duplicates.source, checks.privacy.source):
+        assert checks.sources[sid].cite()

@@ -89,4 +89,13 @@ def load_checks() -> DatasetChecks:
         raise InvalidFile(err.message, fields=err.fields) from None
     if checks.duplicates.num_perm % checks.duplicates.bands:
         raise InvalidFile(f"dataset checks {path}: duplicates.num_perm must be a multiple of duplicates.bands")
+    cited = {
+        "tokens.approximate_source": checks.tokens.approximate_source,
+        "duplicates.source": checks.duplicates.source,
+        "quality.source": checks.quality.source,
+        "privacy.source": checks.privacy.source,
+    }
+    missing = [f"{where}: {sid}" for where, sid in cited.items() if sid not in checks.sources]
+    if missing:
+        raise InvalidFile(f"dataset checks {path}: sources not listed under sources: {', '.join(missing)}")
     return checks

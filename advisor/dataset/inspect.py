@@ -323,7 +323,9 @@ def measured_answers(main: _Pass, checks: DatasetChecks, exact: int, near: int, 
     personal = sum(pii[kind] for kind in checks.privacy.personal_kinds)
     values = np.frombuffer(main.tokens, dtype=np.uint64)
     holding = int(np.quantile(values, checks.tokens.seq_len_quantile, method="inverted_cdf")) if len(values) else 0
-    seq_len = 1 << max(0, math.ceil(math.log2(max(1, holding))))
+    from ..estimate.settings import MAX_SEQ
+
+    seq_len = min(MAX_SEQ, 1 << max(0, math.ceil(math.log2(max(1, holding)))))  # the estimator's bound
     shares = {
         "invalid_share": main.invalid / main.records,
         "exact_duplicate_share": exact / main.examples,
