@@ -590,3 +590,11 @@ def test_the_shipped_dataset_checks_load_and_cite_listed_sources():
     assert 0 < checks.duplicates.threshold < 1 and checks.duplicates.num_perm % checks.duplicates.bands == 0
     for sid in (checks.tokens.approximate_source, checks.duplicates.source, checks.privacy.source):
         assert checks.sources[sid].cite()
+
+
+def test_assess_with_data_on_a_terminal_shows_the_dataset_masked(planted):
+    _, _, train, _ = planted
+    res = invoke("assess", "--example", "customer-replies", "--data", str(train))
+    assert res.exit_code == 0, res.output
+    assert "Dataset (measured)" in res.output and "email 3" in res.output
+    assert not any(value in res.output for value in PLANTED)
