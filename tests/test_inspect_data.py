@@ -598,3 +598,12 @@ def test_assess_with_data_on_a_terminal_shows_the_dataset_masked(planted):
     assert res.exit_code == 0, res.output
     assert "Dataset (measured)" in res.output and "email 3" in res.output
     assert not any(value in res.output for value in PLANTED)
+
+
+def test_parquet_without_pyarrow_names_the_install_command(tmp_path, monkeypatch):
+    write_formats(tmp_path / "f")
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)
+    res = invoke("inspect-data", str(tmp_path / "f" / "d.parquet"), "--json")
+    assert res.exit_code == 1
+    error = json.loads(res.stdout)["error"]
+    assert error["code"] == "missing_dependency" and "pip install 'advisor[data]'" in error["message"]
