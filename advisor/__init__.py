@@ -30,6 +30,8 @@ _LAZY = {
     "reference_run": "advisor.reference",
     "MeasuredAssessment": "advisor.reference",
     "measure_recommendation": "advisor.reference",
+    "DatasetReport": "advisor.dataset.contract",
+    "inspect_dataset": "advisor.dataset.inspect",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -19,7 +19,40 @@ def test_example_gives_expected_decision(name):
     res = run_advisor("assess", "--answers", f"examples/{name}.yaml", "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     result = json.loads(res.stdout)
-    assert {"decision": result["decision"], "primary": result["primary"]} == EXPECTED[name]
+    expected = EXPECTED[name]
+    assert {"decision": result["decision"], "primary": result["primary"]} == {
+        "decision": expected["decision"],
+        "primary": expected["primary"],
+    }
+
+
+@pytest.mark.parametrize("name", sorted(name for name, e in EXPECTED.items() if "with_data" in e))
+def test_example_with_its_data_gives_expected_decision_and_lists_the_conflicts(name):
+    """The examples that ship a dataset: assessed with it, measured answers win and every disagreement shows."""
+    with_data = EXPECTED[name]["with_data"]
+    res = run_advisor(
+        "assess",
+        "--answers",
+        f"examples/{name}.yaml",
+        "--data",
+        f"examples/{with_data['data']}",
+        "--eval-data",
+        f"examples/{with_data['eval_data']}",
+        "--json",
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    result = json.loads(res.stdout)
+    assert {"decision": result["decision"], "primary": result["primary"]} == {
+        "decision": with_data["decision"],
+        "primary": with_data["primary"],
+    }
+    assert result["dataset"]["examples"] > 0
+    measured_conflicts = [c for c in result["conflicts"] if c["id"].startswith("measured.")]
+    assert measured_conflicts, "an example shipping a dataset exists to show stated and measured disagreeing"
+    for conflict in measured_conflicts:
+        field = conflict["id"].removeprefix("measured.")
+        if field != "eval_overlap":
+            assert result["evidence"][field] == "measured"
 
 
 def test_every_example_has_an_expectation_and_back():

@@ -12,7 +12,7 @@ from markdown_it import MarkdownIt
 import advisor
 from advisor.assessment import service
 from advisor.assessment.contract import Assessment
-from advisor.assessment.worked_examples import example_names, example_path
+from advisor.assessment.worked_examples import example_names, example_path, expected_outcomes
 from advisor.report.render import md_escape, render_report
 from tests.conftest import ROOT, run_advisor
 
@@ -53,7 +53,20 @@ def example_report(name: str) -> str:
 
 
 def golden_report(name: str) -> str:
-    return render_report(golden(advisor.assess(example_answers(name))))
+    """The committed report: an example that ships a dataset is assessed with it (and its evaluation set), read
+    by paths relative to the repository so the report names the same paths on every machine."""
+    with_data = expected_outcomes()[name].get("with_data")
+    data = None
+    if with_data:
+        cwd = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            data = advisor.inspect_dataset(
+                f"examples/{with_data['data']}", eval_path=f"examples/{with_data['eval_data']}"
+            )
+        finally:
+            os.chdir(cwd)
+    return render_report(golden(advisor.assess(example_answers(name), data=data)))
 
 
 def installed(distribution: str) -> str | None:

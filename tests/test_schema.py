@@ -126,7 +126,7 @@ def test_schema_command_prints_both_formats(schemas):
     default = run_cli("schema")
     assert default.exit_code == 0
     assert json.loads(default.stdout) == schemas
-    assert set(schemas) == {"answers", "assessment", "training_settings", "estimate"}
+    assert set(schemas) == {"answers", "assessment", "training_settings", "estimate", "dataset_report"}
     tools = run_cli("schema", "--format", "openai")
     assert tools.exit_code == 0
     assert json.loads(tools.stdout) == openai_tools()

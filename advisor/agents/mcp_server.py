@@ -70,9 +70,15 @@ class AdvisorServer(MCPServer):
             raise
 
 
-def build_server(reports_dir: str | Path | None = None) -> AdvisorServer:
-    """The server, with `render_report` writing under `reports_dir` (and only there); None: it writes nothing."""
-    return AdvisorServer(ToolContext(reports_dir=Path(reports_dir).resolve() if reports_dir is not None else None))
+def build_server(reports_dir: str | Path | None = None, data_dir: str | Path | None = None) -> AdvisorServer:
+    """The server, with `render_report` writing under `reports_dir` (and only there) and `inspect_dataset` and
+    `assess_lora_fit` reading datasets under `data_dir` (and only there); None: it writes, or reads, nothing."""
+    return AdvisorServer(
+        ToolContext(
+            reports_dir=Path(reports_dir).resolve() if reports_dir is not None else None,
+            data_dir=Path(data_dir).resolve() if data_dir is not None else None,
+        )
+    )
 
 
 def error_text(error: AdvisorError) -> str:

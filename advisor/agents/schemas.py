@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from ..assessment.contract import Answers, Assessment
+from ..dataset.contract import DatasetReport
 from ..estimate.settings import Estimate, TrainingSettings
 from .tools import TOOLS
 
@@ -28,6 +29,7 @@ CONTRACTS: dict[str, tuple[type[BaseModel], JsonSchemaMode]] = {
     "assessment": (Assessment, "serialization"),
     "training_settings": (TrainingSettings, "validation"),
     "estimate": (Estimate, "serialization"),
+    "dataset_report": (DatasetReport, "serialization"),
 }
 
 # Keywords strict mode refuses. A length limit moves into the description; the
@@ -39,7 +41,8 @@ _UNSUPPORTED = ("allOf", "oneOf", "not", "if", "patternProperties", "propertyNam
 
 
 def contract_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schema (draft 2020-12) of each contract: answers, assessment, training_settings, estimate."""
+    """JSON Schema (draft 2020-12) of each contract: answers, assessment, training_settings, estimate,
+    dataset_report."""
     return {
         name: {"$schema": DIALECT, **model.model_json_schema(mode=mode)} for name, (model, mode) in CONTRACTS.items()
     }

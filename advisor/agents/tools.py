@@ -38,6 +38,7 @@ class ToolContext:
     """What the process serving the tools was configured with (not something the caller chooses)."""
 
     reports_dir: Path | None = None  # render_report writes here and nowhere else; None: it writes nothing
+    data_dir: Path | None = None  # inspect_dataset and assess_lora_fit read datasets here and nowhere else
 
 
 class ToolInput(BaseModel):
@@ -58,6 +59,49 @@ class AssessInput(ToolInput):
         description=(
             "What is known about the team's situation; every field is optional and `unknown` is a valid answer."
         ),
+    )
+
+
+_DATA_PATH = "a path relative to the server's data folder (`advisor mcp --data-dir DIR`): no absolute paths, no `..`"
+
+
+class AssessDataInput(AssessInput):
+    """The team's answers, and optionally its dataset to measure them against."""
+
+    data: str | None = Field(
+        default=None,
+        max_length=1000,
+        description=(
+            "The training data (a JSONL, JSON, CSV or Parquet file, or a dataset folder), "
+            + _DATA_PATH
+            + ". Its measured answers (examples, personal data, card licence, length, quality bound) replace "
+            "the stated ones where they disagree, and each disagreement is listed in conflicts."
+        ),
+    )
+    eval_data: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="With data: the evaluation set, checked for overlap with the training data; " + _DATA_PATH + ".",
+    )
+
+
+class InspectDatasetInput(ToolInput):
+    """The dataset to inspect, in the server's data folder."""
+
+    path: str = Field(
+        max_length=1000,
+        description="The training data: a JSONL, JSON, CSV or Parquet file, a `datasets` save_to_disk folder or a "
+        "folder of data files with its README.md card; " + _DATA_PATH + ".",
+    )
+    eval_path: str | None = Field(
+        default=None, max_length=1000, description="An evaluation set to check for overlap; " + _DATA_PATH + "."
+    )
+    card: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="The dataset card (README.md) to read the licence from, when it is not beside the data; "
+        + _DATA_PATH
+        + ".",
     )
 
 
@@ -214,18 +258,78 @@ def report_path(reports_dir: Path | None, filename: str, *, overwrite: bool) -> 
     return ensure_writable(target, force=overwrite, field="filename")
 
 
+def data_path(data_dir: Path | None, name: str, *, field: str) -> Path:
+    """Where `name` lies in the server's data folder, refusing anything outside it (as `report_path` does)."""
+    if data_dir is None:
+        raise Refused(
+            "this server has no data folder, so it reads no datasets",
+            fields=[
+                FieldIssue(
+                    field=field, message="the server must be started with `advisor mcp --data-dir DIR` to read data"
+                )
+            ],
+        )
+
+    def bad(message: str) -> InvalidInput:
+        return InvalidInput(f"{field} {name!r}: {message}", fields=[FieldIssue(field=field, message=message)])
+
+    if "\x00" in name:
+        raise bad("contains a NUL character")
+    relative = Path(name)
+    if relative.is_absolute():
+        raise bad("must be relative to the data folder")
+    if ".." in relative.parts:
+        raise bad("must not contain `..`")
+    root = data_dir.resolve()
+    try:
+        target = (root / relative).resolve()  # follows symbolic links, so one pointing outside is caught here
+    except (OSError, RuntimeError) as exc:
+        raise bad(f"cannot be resolved ({exc})") from None
+    if not target.is_relative_to(root):
+        raise bad("resolves outside the data folder (through a symbolic link)")
+    if not target.exists():
+        raise bad("no such file or folder in the data folder")
+    return target
+
+
+def _inspect_dataset(inp: InspectDatasetInput, context: ToolContext):
+    from ..dataset.inspect import inspect_dataset
+
+    return inspect_dataset(
+        data_path(context.data_dir, inp.path, field="path"),
+        eval_path=data_path(context.data_dir, inp.eval_path, field="eval_path") if inp.eval_path else None,
+        card=data_path(context.data_dir, inp.card, field="card") if inp.card else None,
+        field="path",
+        eval_field="eval_path",
+    )
+
+
 def _list_questions(_: ListQuestionsInput, context: ToolContext) -> Questionnaire:
     return questionnaire()
 
 
-def _assess(inp: AssessInput, context: ToolContext) -> Assessment:
-    return _assessment(inp.answers)
+def _assess(inp: AssessDataInput, context: ToolContext) -> Assessment:
+    if inp.eval_data is not None and inp.data is None:
+        raise InvalidInput(
+            "eval_data needs data", fields=[FieldIssue(field="eval_data", message="give the training data too")]
+        )
+    data = None
+    if inp.data is not None:
+        from ..dataset.inspect import inspect_dataset
+
+        data = inspect_dataset(
+            data_path(context.data_dir, inp.data, field="data"),
+            eval_path=data_path(context.data_dir, inp.eval_data, field="eval_data") if inp.eval_data else None,
+            field="data",
+            eval_field="eval_data",
+        )
+    return _assessment(inp.answers, data=data)
 
 
-def _assessment(answers: Answers) -> Assessment:
+def _assessment(answers: Answers, data=None) -> Assessment:
     """`assess(answers)`, with errors naming the tool's argument (`answers.dataset_license`)."""
     try:
-        return assess(answers)
+        return assess(answers, data=data)
     except InvalidInput as exc:
         raise exc.within("answers") from None
 
@@ -263,6 +367,12 @@ def _render_report(inp: RenderReportInput, context: ToolContext) -> RenderedRepo
     return RenderedReport(markdown=markdown, path=os.fspath(target) if target else None)
 
 
+def _dataset_report_model():
+    from ..dataset.contract import DatasetReport
+
+    return DatasetReport
+
+
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
@@ -294,12 +404,31 @@ TOOLS: dict[str, Tool] = {
                 "whatever the decision), conflicts between answers (confidence is never high while one is open), "
                 "0-10 criterion readiness grades, every option's fit with reasons and sources, the confidence with "
                 "its basis, and what_would_change: the single answers that would flip the decision, which are the "
-                "questions worth asking the user next. Call it again with more answers as you learn them. Cost: "
-                "milliseconds; deterministic, no side effects."
+                "questions worth asking the user next. Call it again with more answers as you learn them. With data "
+                "(a dataset in the server's data folder), the dataset is inspected first and its measured answers "
+                "replace stated ones that disagree, each disagreement listed in conflicts (measured.<field>). Cost: "
+                "milliseconds; with data, about as long as inspect_dataset; deterministic, no side effects."
             ),
-            input=AssessInput,
+            input=AssessDataInput,
             output=Assessment,
             run=_assess,
+        ),
+        Tool(
+            name="inspect_dataset",
+            title="Measure a dataset: validity, tokens, duplicates, personal data, licence",
+            description=(
+                "Read the team's training data from the server's data folder and measure it: the format (chat, "
+                "prompt_completion, text), valid and invalid records with line numbers, tokens per example, exact and "
+                "near duplicates, overlap with an evaluation set, personal data and secrets (counts per kind, "
+                "locations, values masked), the dataset card's licence, quality signals, and the answers of "
+                "assess_lora_fit these settle (dataset_examples, privacy, dataset_license, seq_len, "
+                "dataset_quality). Call it before assess_lora_fit when the team has its data at hand, or pass the "
+                "data to assess_lora_fit directly. Cost: streams the files, about 10 MB/s on a small machine; reads "
+                "only inside the data folder, writes nothing."
+            ),
+            input=InspectDatasetInput,
+            output=_dataset_report_model(),
+            run=_inspect_dataset,
         ),
         Tool(
             name="estimate_training_memory",

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..dataset.contract import DatasetReport
 from ..estimate.settings import MAX_BATCH, MAX_GPUS, MAX_SEQ
 from .licenses import LicenseFinding
 
@@ -525,6 +526,11 @@ class Assessment(BaseModel):
     )
     sources: list[SourceRef] = Field(description="Every source cited above.")
     versions: Versions = Field(description="Versions of advisor, the rubric and the ML libraries installed.")
+    dataset: DatasetReport | None = Field(
+        default=None,
+        description="The inspection of the team's dataset (`assess --data`) whose measured answers were merged in; "
+        "null when no data was given.",
+    )
 
 
 class _OnDemand(BaseModel):

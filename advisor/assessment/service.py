@@ -7,7 +7,7 @@ installed versions) and hands it over; the engine itself does no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -18,6 +18,9 @@ from .contract import Answers, Assessment, Band, Choice, QuestionInfo, Questionn
 from .engine import evaluate
 from .licenses import normalize_license
 from .rubric import LICENSE_FIELDS, Rubric, load_rubric
+
+if TYPE_CHECKING:
+    from ..dataset.contract import DatasetReport
 
 UNKNOWN = "unknown"  # the answer to any question that means "not known yet" (see `Answers`)
 
@@ -93,13 +96,30 @@ def looked_up(answers: Answers, rubric: Rubric) -> tuple[Answers, dict[str, str]
     return answers, evidence
 
 
-def assess(answers: Answers | Mapping[str, Any], *, rubric: Rubric | None = None) -> Assessment:
-    """Assess a team's answers: the decision, the option to pursue, and why."""
+def assess(
+    answers: Answers | Mapping[str, Any], *, rubric: Rubric | None = None, data: DatasetReport | None = None
+) -> Assessment:
+    """Assess a team's answers: the decision, the option to pursue, and why.
+
+    With `data` (an inspection of the team's dataset, `advisor.dataset.inspect_dataset`), the measured answers
+    are merged in (measured wins where they conflict; see `advisor.assessment.evidence`), every conflict is
+    listed, and the assessment carries the inspection."""
     rubric = rubric or load_rubric()
     parsed, evidence = looked_up(parse_answers(answers, rubric=rubric), rubric)
-    return evaluate(
-        parsed, rubric, compute=assess_compute(parsed), versions=installed_versions(rubric), evidence=evidence
+    conflicts = []
+    if data is not None:
+        from .evidence import merge_measured
+
+        parsed, evidence, conflicts = merge_measured(parsed, evidence, data)
+    result = evaluate(
+        parsed,
+        rubric,
+        compute=assess_compute(parsed),
+        versions=installed_versions(rubric),
+        evidence=evidence,
+        measured_conflicts=conflicts,
     )
+    return result.model_copy(update={"dataset": data}) if data is not None else result
 
 
 def questionnaire(*, rubric: Rubric | None = None) -> Questionnaire:

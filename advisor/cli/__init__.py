@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "reference-run": "reference:command",
     "mcp": "mcp:mcp_command",
     "schema": "schema:schema",
+    "inspect-data": "inspect_data:inspect_data",
 }
 
 

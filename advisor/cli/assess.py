@@ -30,6 +30,19 @@ from ..reference import REFERENCE_RUN_COST
     type=click.Path(dir_okay=False, path_type=Path),
     help="Questionnaire only: save answers as you go and resume from this file.",
 )
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    help="The training data (a file or folder, as for inspect-data): its measured answers are merged in, "
+    "measured over stated, with every conflict listed.",
+)
+@click.option(
+    "--eval-data",
+    "eval_data_path",
+    type=click.Path(path_type=Path),
+    help="With --data: the evaluation set, checked for overlap with the training data.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON on stdout.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write a markdown report to this path.")
 @click.option("--force", is_flag=True, help="Replace an existing report.")
@@ -51,6 +64,8 @@ def assess(
     answers_file: str | None,
     example: str | None,
     save_answers: Path | None,
+    data_path: Path | None,
+    eval_data_path: Path | None,
     as_json: bool,
     report: Path | None,
     force: bool,
@@ -65,9 +80,21 @@ def assess(
     """
     if report is not None:
         ensure_writable(report, force=force, field="--report")
+    if eval_data_path is not None and data_path is None:
+        raise InvalidInput(
+            "--eval-data needs --data",
+            fields=[FieldIssue(field="--eval-data", message="give the training data with --data too")],
+        )
     interactive = answers_file is None and example is None and sys.stdin.isatty()
     answers = _answers(answers_file, example, save_answers)
-    assessment = assess_answers(answers)
+    data = None
+    if data_path is not None:
+        from .inspect_data import run_inspection
+
+        data = run_inspection(
+            data_path, eval_path=eval_data_path, show_progress=not as_json, field="--data", eval_field="--eval-data"
+        )
+    assessment = assess_answers(answers, data=data)
     if not reference_run and interactive and assessment.decision in TRAIN_DECISIONS and answers.base_model:
         reference_run = click.confirm(
             f"\nTraining is recommended. Measure it now with a reference run on {answers.base_model} "

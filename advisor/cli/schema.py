@@ -14,7 +14,7 @@ from ..files import dumps_json
     type=click.Choice(["json-schema", "openai"]),
     default="json-schema",
     show_default=True,
-    help="json-schema: answers, assessment, training_settings and estimate (draft 2020-12); "
+    help="json-schema: answers, assessment, training_settings, estimate and dataset_report (draft 2020-12); "
     "openai: the MCP server's tools as function definitions valid under OpenAI strict mode.",
 )
 def schema(fmt: str) -> None:

@@ -46,6 +46,23 @@ def print_summary(assessment: Assessment) -> None:
     section(
         "Conflicts", [f"{c.id} ({', '.join(c.fields)}): {escape(c.text)} {escape(c.resolution)}" for c in a.conflicts]
     )
+    if a.dataset is not None:
+        d = a.dataset
+        found = ", ".join(f"{kind} {n:,}" for kind, n in d.pii.items() if n) or "none found"
+        overlap = (
+            f"; eval overlap {d.eval_overlap.exact:,} exact, {d.eval_overlap.near:,} near" if d.eval_overlap else ""
+        )
+        section(
+            "Dataset (measured)",
+            [
+                escape(
+                    f"{d.path}: {d.examples:,} valid examples ({d.format}) of {d.records:,} records; "
+                    f"{d.duplicates.exact:,} exact and {d.duplicates.near:,} near duplicates{overlap}"
+                ),
+                escape(f"personal data and secrets: {found}; card licence: {d.license or 'unknown'}"),
+                escape("measured answers: " + ", ".join(k for k, v in a.evidence.items() if v == "measured")),
+            ],
+        )
     section("Why", [cited(r.text, r.sources) for r in a.reasons])
     section("Cautions", [cited(c.text, c.sources) for c in a.cautions])
     table = Table(title="Options compared", title_justify="left", title_style="bold")

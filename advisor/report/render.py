@@ -20,6 +20,7 @@ from ..fmt import fmt_bytes, fmt_count, fmt_number, fmt_pct, fmt_ratio, fmt_seco
 
 ASSESSMENT_TEMPLATE = "assessment.md.j2"
 REFERENCE_RUN_TEMPLATE = "reference_run.md.j2"
+DATASET_TEMPLATE = "dataset.md.j2"
 # Escaped wherever they appear: the characters that open inline Markdown or HTML
 # (code, emphasis, links and images, raw HTML and autolinks, entities, table cells,
 # strikethrough). Underscores only at a word's edge: inside a word they are inert.
@@ -93,6 +94,12 @@ def render_report(assessment: Assessment) -> str:
         run=getattr(assessment, "reference_run", None),
         skipped=getattr(assessment, "reference_run_skipped", None),
     )
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def render_dataset_report(report) -> str:
+    """The dataset inspection (`advisor.dataset.DatasetReport`) as a report of its own."""
+    text = environment().get_template(DATASET_TEMPLATE).render(d=report)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
