@@ -295,6 +295,8 @@ def _error(output: str) -> dict:
         ("fields.jsonl", b'{"body": "no text field"}\n', "needs a `text` field"),
         ("array.jsonl", b'["a list"]\n', "must be a JSON object"),
         ("numbers.jsonl", b'{"prompt": 1, "completion": "x"}\n', "must be strings"),
+        ("surrogate.jsonl", b'{"text": "ok"}\n{"text": "half a pair \\ud800 here"}\n', "line 2 holds an unpaired"),
+        ("pair.jsonl", b'{"prompt": "\\udc00", "completion": "x"}\n', "line 1 holds an unpaired"),
     ],
 )
 def test_bad_dataset_files_exit_2_naming_the_field(tmp_path, name, content, expected):
@@ -308,6 +310,47 @@ def test_bad_dataset_files_exit_2_naming_the_field(tmp_path, name, content, expe
     assert err["code"] == "invalid_file"
     assert err["fields"][0]["field"] == "dataset"
     assert expected in err["message"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x10\x00\x00\x00\x00\x00\x00\x00not json header", b"", b"\xff" * 64],
+    ids=["bad-header", "empty", "garbage"],
+)
+def test_a_corrupt_model_safetensors_exits_2_naming_the_model(tmp_path, content):
+    folder = tmp_path / "model"
+    tiny_config(folder)
+    (folder / "model.safetensors").write_bytes(content)
+    code, out = _invoke("reference-run", "--model", str(folder), "--steps", "2", "--json")
+    assert code == 2, out
+    err = _error(out)
+    assert err["code"] == "invalid_file" and err["fields"][0]["field"] == "model"
+    assert "cannot be loaded" in err["message"] and str(folder) in err["message"]
+
+
+def test_a_truncated_model_safetensors_exits_2_naming_the_model(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    folder = tmp_path / "model"
+    AutoModelForCausalLM.from_config(
+        LlamaConfig(**{k: v for k, v in TINY.items() if k != "model_type"}), dtype=torch.bfloat16
+    ).save_pretrained(folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    code, out = _invoke("reference-run", "--model", str(folder), "--steps", "2", "--json")
+    assert code == 2, out
+    assert _error(out)["fields"][0]["field"] == "model"
+
+
+def test_a_report_name_too_long_for_the_file_system_exits_2_before_the_run(tmp_path):
+    report = tmp_path / ("r" * 300 + ".md")
+    started = time.monotonic()
+    code, out = _invoke("reference-run", "--model", str(tiny_config(tmp_path)), "--report", str(report), "--json")
+    assert code == 2, out
+    err = _error(out)
+    assert err["fields"][0]["field"] == "report" and "303 bytes long" in err["message"]
+    assert time.monotonic() - started < 5 and [p.name for p in tmp_path.iterdir()] == ["config.json"]
 
 
 def test_a_dataset_over_the_size_limit_is_refused(tmp_path, monkeypatch):

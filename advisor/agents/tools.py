@@ -28,7 +28,7 @@ from ..assessment.contract import Answers, Assessment, Questionnaire
 from ..assessment.service import assess, questionnaire
 from ..errors import FieldIssue, InvalidInput, Refused, invalid_input
 from ..estimate.settings import Estimate, TrainingSettings
-from ..files import ensure_writable, write_atomic
+from ..files import check_name_length, ensure_writable, write_atomic
 from ..reference import REFERENCE_RUN_COST
 from ..reference.result import ReferenceRun
 
@@ -202,6 +202,7 @@ def report_path(reports_dir: Path | None, filename: str, *, overwrite: bool) -> 
         raise bad("must not contain `..`")
     if relative.suffix != ".md":
         raise bad("must end in .md")
+    check_name_length(reports_dir / relative, field="filename")
     root = reports_dir.resolve()
     try:
         target = (root / relative).resolve()  # follows symbolic links, so one pointing outside is caught here
