@@ -94,6 +94,8 @@ def print_run_table(run) -> None:
     """Measured beside estimated, full fine-tuning beside LoRA, and what LoRA saves."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
+    from rich.measure import Measurement
     from rich.table import Table
 
     scale = run.scale
@@ -107,7 +109,7 @@ def print_run_table(run) -> None:
         f"Reference run: {model.id} ({model.model_type}, {model.layers} layers) on {run.device.kind.upper()}, {where}"
     )
     table = Table(
-        title=title,
+        title=escape(title),  # a model id or folder name may hold "[...]", which rich would read as markup
         title_justify="left",
         box=box.SIMPLE_HEAD,
         caption="measured, the estimator's figure, its error",
@@ -141,19 +143,26 @@ def print_run_table(run) -> None:
     losses = [f"{fmt_number(r.loss_first)} -> {fmt_number(r.loss_last)}" for r in (run.full, run.lora)]
     table.add_row("loss first->last", losses[0], "", "", losses[1], "", "", "")
     console = Console()
-    console.width = max(console.width, TABLE_WIDTH)  # wrapped by the terminal rather than cut short
+    # As wide as the table's widest row needs (rich would cut cells to fit a narrower console): a terminal
+    # narrower than that wraps the lines rather than losing figures.
+    widest = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    console.width = max(console.width, TABLE_WIDTH, widest)
     console.print(table)
     serving = run.serving
     if serving.base_seconds is not None:
         match = {True: "yes", False: "NO", None: MISSING}[serving.outputs_match]
         unmerged, merged = (fmt_pct(x, 0, signed=True) for x in (serving.unmerged_overhead, serving.merged_overhead))
         console.print(
-            f"Serving (batch {serving.batch} x {serving.seq} tokens, {serving.basis}): "
-            f"base {fmt_seconds(serving.base_seconds)}, "
-            f"unmerged adapter {fmt_seconds(serving.unmerged_seconds)} ({unmerged}), "
-            f"merged {fmt_seconds(serving.merged_seconds)} ({merged}); merged outputs match unmerged: {match}"
+            escape(
+                f"Serving (batch {serving.batch} x {serving.seq} tokens, {serving.basis}): "
+                f"base {fmt_seconds(serving.base_seconds)}, "
+                f"unmerged adapter {fmt_seconds(serving.unmerged_seconds)} ({unmerged}), "
+                f"merged {fmt_seconds(serving.merged_seconds)} ({merged}); merged outputs match unmerged: {match}"
+            )
         )
-    console.print(f"Scale: {scale.reason}")
-    console.print(f"Measured with {run.device.memory_mechanism}; {run.device.optimizer}; {fmt_seconds(run.seconds)}.")
+    console.print(escape(f"Scale: {scale.reason}"))
+    console.print(
+        escape(f"Measured with {run.device.memory_mechanism}; {run.device.optimizer}; {fmt_seconds(run.seconds)}.")
+    )
     for note in run.notes:
-        console.print(f"- {note}")
+        console.print(escape(f"- {note}"))
