@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable
 from ..estimate.settings import TrainingSettings
 from ..hf import inject_lora, quiet
 from ..model_specs import ModelSpec
+from .control import Stop
 from .measure import CheckpointSize, SavedForBackward, memory_tracker, safetensors_size, storage_bytes, tensors_in
 from .model import build_model
 from .result import LatencyMeasurement, StepRecord
@@ -77,17 +78,11 @@ class Measured:
     attention: str = ""
 
 
-class Deadline:
-    """`--max-seconds` from now; never passes without one."""
-
-    def __init__(self, seconds: float | None):
-        self.at = None if seconds is None else time.monotonic() + seconds
-
-    def passed(self) -> bool:
-        return self.at is not None and time.monotonic() >= self.at
+class ServingStopped(Exception):
+    """The time limit passed during the serving check: its figures are incomplete and are not reported."""
 
 
-def train(job: Job, deadline: Deadline, on_step: Callable[[int, float], None]) -> tuple[Measured, object | None]:
+def train(job: Job, deadline: Stop, on_step: Callable[[int, float], None]) -> tuple[Measured, object | None]:
     """Run `job`; return its measurements and, for LoRA, the trained model (for `measure_serving`)."""
     import torch
 
@@ -191,14 +186,24 @@ def _peaks(m: Measured, windows) -> None:
     m.peak_bytes = max((r.peak_bytes for r in m.steps), default=None)
 
 
-def measure_serving(model, rows: list[list[int]], *, layers: int, device, repeats: int) -> LatencyMeasurement:
+def measure_serving(
+    model, rows: list[list[int]], *, layers: int, device, repeats: int, stop: Stop | None = None
+) -> LatencyMeasurement:
     """Forward latency of the trained adapter: disabled (the base), unmerged, merged; and that merging changes nothing.
 
-    Each variant's time is the fastest of its timed passes (two, and more up to `repeats`
+    `stop` is checked before every timed pass: a cancellation raises `Cancelled`, the time limit
+    `ServingStopped`. Each variant's time is the fastest of its timed passes (two, and more up to `repeats`
     while they add up to under half a second): other work on the machine only ever adds
     time. Base and unmerged passes alternate, so both see the same conditions.
     """
     import torch
+
+    stop = stop or Stop()
+
+    def more(times: list[float]) -> bool:
+        if stop.passed():
+            raise ServingStopped()
+        return _more(times, repeats)
 
     ids = torch.tensor(rows, device=device)
     dtype = str(next(p for p in model.parameters() if not p.requires_grad).dtype).removeprefix("torch.")
@@ -208,14 +213,14 @@ def measure_serving(model, rows: list[list[int]], *, layers: int, device, repeat
             base = _forward(model, ids).logits.float()  # warm-up, and the output to compare
         unmerged = _forward(model, ids).logits.float()
         base_times, unmerged_times = [], []
-        while _more(base_times, repeats):
+        while more(base_times):
             with model.disable_adapter():
                 base_times.append(_timed(model, ids, device))
             unmerged_times.append(_timed(model, ids, device))
         merged_model = model.merge_and_unload()
         merged = _forward(merged_model, ids).logits.float()
         merged_times = []
-        while _more(merged_times, repeats):
+        while more(merged_times):
             merged_times.append(_timed(merged_model, ids, device))
     diff = (merged - unmerged).abs().max().item()
     tolerance = MERGE_TOLERANCE.get(dtype, MERGE_TOLERANCE["bfloat16"])
