@@ -186,7 +186,7 @@ def test_a_second_run_in_the_same_process_is_refused_busy_while_the_first_trains
     def first():
         try:
             outcome["run"] = reference_run(
-                config, default_settings(), steps=10_000, max_seconds=8, progress=lambda d, *_: training.set()
+                config, default_settings(), steps=300, max_seconds=4, progress=lambda d, *_: training.set()
             )
         finally:
             done.set()
@@ -197,7 +197,7 @@ def test_a_second_run_in_the_same_process_is_refused_busy_while_the_first_trains
     with pytest.raises(Busy) as info:
         reference_run(config, default_settings(), steps=2)
     assert info.value.code == "busy" and "stops within about" in info.value.message
-    thread.join(60)
+    thread.join(180)
     assert outcome["run"].complete is False  # the first ran to its time limit undisturbed
     assert reference_run(config, default_settings(), steps=2).complete  # and the lock was released
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -307,13 +308,30 @@ def test_the_run_table_prints_every_figure_measured_beside_its_estimate(cli_run,
     assert text.startswith(f"Reference run: {model.id} ({model.model_type}, 2 layers) on CPU, the whole model ")
     sv = run.serving
     assert sv.outputs_match is True
-    unmerged, merged = (
-        fmt_pct(x / sv.base_seconds - 1, 0, signed=True) for x in (sv.unmerged_seconds, sv.merged_seconds)
-    )
+    x = sv.measurements[0]
+    assert sv.base_seconds == statistics.median(x.base_samples) and len(x.base_samples) == x.rounds >= 7
+    lo, hi = x.merged_overhead_interval
+
+    def pct(v):
+        return fmt_pct(v, 0, signed=True)
+
     assert (
-        f"Serving (batch {sv.batch} x {sv.seq} tokens, measured): base {fmt_seconds(sv.base_seconds)}, "
-        f"unmerged adapter {fmt_seconds(sv.unmerged_seconds)} ({unmerged}), "
-        f"merged {fmt_seconds(sv.merged_seconds)} ({merged}); merged outputs match unmerged: yes"
+        f"Serving (batch {sv.batch} x {sv.seq} tokens, measured, medians of {x.rounds} interleaved rounds; 90% "
+        f"intervals): base {fmt_seconds(sv.base_seconds)} ({fmt_seconds(sv.base_interval[0])} to "
+        f"{fmt_seconds(sv.base_interval[1])}), unmerged adapter {fmt_seconds(sv.unmerged_seconds)} "
+        f"({pct(sv.unmerged_overhead)}, {pct(x.unmerged_overhead_interval[0])} to "
+        f"{pct(x.unmerged_overhead_interval[1])}), merged {fmt_seconds(sv.merged_seconds)} "
+        f"({pct(sv.merged_overhead)}, {pct(lo)} to {pct(hi)}); merged outputs match unmerged: yes; merged times "
+        f"like base: {'yes' if sv.merged_times_like_base else 'NO: a measurement problem, see the notes'}"
+    ) in text
+    full, lora = run.full.figures, run.lora.figures
+    assert (
+        f"Step times (median after warm-up, measured; 90% intervals): full {fmt_seconds(full.step_seconds)} "
+        f"({fmt_seconds(full.step_seconds_interval[0])} to {fmt_seconds(full.step_seconds_interval[1])}), LoRA "
+        f"{fmt_seconds(lora.step_seconds)} ({fmt_seconds(lora.step_seconds_interval[0])} to "
+        f"{fmt_seconds(lora.step_seconds_interval[1])}), full/LoRA {fmt_ratio(run.savings.step_seconds, 2)} "
+        f"({fmt_ratio(run.savings.step_seconds_interval[0], 2)} to "
+        f"{fmt_ratio(run.savings.step_seconds_interval[1], 2)})"
     ) in text
     assert f"Scale: {run.scale.reason}" in text and run.scale.reason == "whole model: it has 2 layers"
     assert f"Measured with {run.device.memory_mechanism}; {run.device.optimizer}; {fmt_seconds(run.seconds)}." in text

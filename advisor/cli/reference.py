@@ -148,21 +148,57 @@ def print_run_table(run) -> None:
     widest = Measurement.get(console, console.options.update_width(10_000), table).maximum
     console.width = max(console.width, TABLE_WIDTH, widest)
     console.print(table)
-    serving = run.serving
-    if serving.base_seconds is not None:
-        match = {True: "yes", False: "NO", None: MISSING}[serving.outputs_match]
-        unmerged, merged = (fmt_pct(x, 0, signed=True) for x in (serving.unmerged_overhead, serving.merged_overhead))
-        console.print(
-            escape(
-                f"Serving (batch {serving.batch} x {serving.seq} tokens, {serving.basis}): "
-                f"base {fmt_seconds(serving.base_seconds)}, "
-                f"unmerged adapter {fmt_seconds(serving.unmerged_seconds)} ({unmerged}), "
-                f"merged {fmt_seconds(serving.merged_seconds)} ({merged}); merged outputs match unmerged: {match}"
-            )
-        )
+    for line in spread_lines(run):
+        console.print(escape(line))
     console.print(escape(f"Scale: {scale.reason}"))
     console.print(
         escape(f"Measured with {run.device.memory_mechanism}; {run.device.optimizer}; {fmt_seconds(run.seconds)}.")
     )
     for note in run.notes:
         console.print(escape(f"- {note}"))
+
+
+def interval_text(interval, fmt) -> str:
+    """A 90% interval as text ("1.04 ms to 1.10 ms"), or a dash without one."""
+    return MISSING if not interval else f"{fmt(interval[0])} to {fmt(interval[1])}"
+
+
+def spread_lines(run) -> list[str]:
+    """The times with their spreads: step times and what LoRA saves in them, then serving (or why it is not
+    given). Medians, with 90% bootstrap intervals (advisor.reference.spread)."""
+    lines = []
+    full, lora = run.full.figures, run.lora.figures
+    pct = lambda x: fmt_pct(x, 0, signed=True)  # noqa: E731
+    if full or lora:
+        parts = [
+            f"{label} {fmt_seconds(f.step_seconds)} ({interval_text(f.step_seconds_interval, fmt_seconds)})"
+            for label, f in (("full", full), ("LoRA", lora))
+            if f
+        ]
+        if run.savings:
+            sv = run.savings
+            ratio = lambda x: fmt_ratio(x, 2)  # noqa: E731
+            parts.append(f"full/LoRA {ratio(sv.step_seconds)} ({interval_text(sv.step_seconds_interval, ratio)})")
+        lines.append(
+            f"Step times (median after warm-up, {run.full.basis or 'measured'}; 90% intervals): " + ", ".join(parts)
+        )
+    serving = run.serving
+    if serving.base_seconds is not None:
+        match = {True: "yes", False: "NO", None: MISSING}[serving.outputs_match]
+        check = {True: "yes", False: "NO: a measurement problem, see the notes", None: MISSING}[
+            serving.merged_times_like_base
+        ]
+        rounds = f"{serving.measurements[-1].rounds} interleaved rounds" if serving.measurements else "rounds"
+        lines.append(
+            f"Serving (batch {serving.batch} x {serving.seq} tokens, {serving.basis}, medians of {rounds}; "
+            f"90% intervals): base {fmt_seconds(serving.base_seconds)} "
+            f"({interval_text(serving.base_interval, fmt_seconds)}), "
+            f"unmerged adapter {fmt_seconds(serving.unmerged_seconds)} ({pct(serving.unmerged_overhead)}, "
+            f"{interval_text(serving.unmerged_overhead_interval, pct)}), "
+            f"merged {fmt_seconds(serving.merged_seconds)} ({pct(serving.merged_overhead)}, "
+            f"{interval_text(serving.merged_overhead_interval, pct)}); merged outputs match unmerged: {match}; "
+            f"merged times like base: {check}"
+        )
+    elif serving.withheld:
+        lines.append(f"Serving: not given at {run.model.layers} layers: {serving.withheld}")
+    return lines

@@ -31,7 +31,7 @@ from . import corpus, plan
 from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES, Measurements, reference_run_result
 from .control import Stop, exclusive, temporary_folder
 from .measure import CpuMemoryTracker, CudaMemoryTracker, FreeMemory, device_name, free_memory
-from .model import at_depth, make_base_weights
+from .model import at_depth, build_model, make_base_weights
 from .result import DeviceInfo, ReferenceRun
 from .train import Job, ServingStopped, adamw_options, measure_serving, train
 
@@ -42,7 +42,7 @@ DEFAULT_BATCH = 1
 DEFAULT_SEQ = 64
 DEFAULT_STEPS = 4  # one warm-up, then three timed: their median shrugs off one slow step
 MAX_STEPS = 10_000
-SERVING_REPEATS = {"cpu": 10, "cuda": 20}
+SERVING_REPEATS = {"cpu": 15, "cuda": 30}  # rounds at most (see train.measure_serving)
 
 Progress = Callable[[str, int, int], None]
 
@@ -226,8 +226,16 @@ class _Runner:
                 return f"the serving check at {layers} layers and everything after it"
             clock = time.perf_counter()
             try:
+                base = build_model(
+                    self._spec_at(layers),
+                    weights,
+                    device=self.device,
+                    dtype=self.dtype,
+                    attention=self.settings.attention,
+                )
                 m.latency[layers] = measure_serving(
                     trained.pop("lora"),
+                    base,
                     self.batches[0],
                     layers=layers,
                     device=self.device,

@@ -179,6 +179,8 @@ def environment():
     env.filters["codes"] = lambda ids: Markup(", ".join(code(i) for i in ids)) if ids else Markup("—")
     for name, fmt in _NUMBER_FILTERS.items():
         env.filters[name] = lambda value, fmt=fmt: Markup("—") if value is None else Markup(fmt(value))
+        # an interval [low, high] of such numbers: "1.0 ms to 1.2 ms"
+        env.filters[f"{name}_range"] = lambda iv, fmt=fmt: Markup(f"{fmt(iv[0])} to {fmt(iv[1])}" if iv else "—")
     return env
 
 
