@@ -57,16 +57,32 @@ TABLE_WIDTH = 100
     help="Stop after this long and report what was measured (also the time budget for running the whole model).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@click.option(
+    "--nproc",
+    type=click.IntRange(1, 8),
+    default=1,
+    show_default=True,
+    help="Processes under torch.distributed (gloo on the CPU, NCCL with a GPU per process); 2+ needs --sharding.",
+)
+@click.option(
+    "--sharding",
+    type=click.Choice(["ddp", "fsdp"]),
+    default=None,
+    help="With --nproc 2+: DistributedDataParallel, or FSDP2 fully_shard; measured per rank beside the "
+    "estimator's per-GPU figure.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--report", default=None, metavar="PATH", help="Write a markdown report of the run to PATH.")
 @click.option("--force", is_flag=True, help="Replace the --report file if it exists.")
-def command(model, steps, dataset, device, max_seconds, seed, as_json, report, force, **values):
+def command(model, steps, dataset, device, max_seconds, seed, nproc, sharding, as_json, report, force, **values):
     """Measure what LoRA saves against full fine-tuning with a real, small run on this machine."""
     from ..estimate import training_settings
     from ..reference import reference_run
     from ..report.render import render_reference_run
 
     settings = training_settings(**settings_values(values))
+    if nproc > 1 or sharding is not None:
+        return distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, dataset, max_seconds)
     if report is not None:
         ensure_writable(report, force=force, field="report")
     with sigterm_interrupts(), progress_bar(enabled=not as_json and sys.stderr.isatty()) as progress:
@@ -202,3 +218,51 @@ def spread_lines(run) -> list[str]:
     elif serving.withheld:
         lines.append(f"Serving: not given at {run.model.layers} layers: {serving.withheld}")
     return lines
+
+
+def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, dataset, max_seconds):
+    """`--nproc N --sharding ddp|fsdp`: the multi-process run, each rank beside the estimator's per-GPU peak."""
+    from ..errors import FieldIssue, InvalidInput
+
+    def bad(field: str, message: str, allowed=None):
+        raise InvalidInput(message, fields=[FieldIssue(field=field, message=message, allowed=allowed)])
+
+    if nproc < 2:
+        bad("--sharding", "--sharding needs --nproc 2 or more")
+    if sharding is None:
+        bad("--sharding", f"--nproc {nproc} needs --sharding", ["ddp", "fsdp"])
+    for name, given in (("--report", report), ("--dataset", dataset), ("--max-seconds", max_seconds)):
+        if given is not None:
+            bad(name, f"{name} is not supported with --nproc yet (the built-in corpus, no time limit, JSON or table)")
+    from ..reference.distributed import distributed_run
+
+    run = distributed_run(model, settings, nproc=nproc, sharding=sharding, steps=steps, seed=seed)
+    if as_json:
+        click.echo(dumps_json(run.model_dump(mode="json")), nl=False)
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(
+        title=escape(f"{run.model}: {run.nproc} processes, {run.sharding} ({run.backend}, {run.device})"),
+        title_justify="left",
+    )
+    for head in ("method", "rank", "peak measured", "estimate per GPU", "error", "median step", "90% interval"):
+        table.add_column(head, justify="right" if head != "method" else "left", no_wrap=True)
+    for m in run.methods:
+        for rank, error in zip(m.ranks, m.errors, strict=True):
+            table.add_row(
+                m.method,
+                str(rank.rank),
+                fmt_bytes(rank.peak_bytes),
+                fmt_bytes(m.estimated_peak_bytes),
+                fmt_pct(error, signed=True),
+                fmt_seconds(rank.step_seconds),
+                interval_text(rank.step_seconds_interval, fmt_seconds),
+            )
+    console = Console()
+    console.width = max(console.width, TABLE_WIDTH)
+    console.print(table)
+    for note in run.notes:
+        console.print(escape(f"- {note}"))
