@@ -9,10 +9,13 @@ per-GPU peak for `--gpus N --sharding ...` and the error, with the median step t
 90% interval, side by side in one run. `--layers` cuts a catalog model to its first layers
 (every layer at its exact shape), to keep a CPU run short.
 
-Why the errors are not zero on the CPU: gloo stages each collective through host buffers
-that NCCL on a GPU would not allocate (DDP's all-reduce of the gradient buckets, FSDP's
-all-gather and reduce-scatter), and the estimator predicts CUDA's allocator; DDP's
-gradient buckets are a second copy of the gradients, which the estimator's ddp term counts.
+What the errors are made of is not yet separated. Measured on 2 CPU processes (2026-12, a
+busy 2-core machine, the default small config): DDP full fine-tuning -0.1% on both ranks;
+DDP LoRA -3.0% on rank 1 but -35% on rank 0 (10 MiB more on rank 0 only, not explained
+yet); FSDP -26% (full) and -15% (LoRA) on both ranks. Candidate causes, not measured apart:
+gloo stages collectives through host buffers NCCL on a GPU would not allocate (FSDP's
+all-gather and reduce-scatter, DDP's all-reduce), FSDP2's unsharded copies on the CPU, and
+the estimator predicting CUDA's allocator.
 """
 
 from __future__ import annotations
