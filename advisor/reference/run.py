@@ -242,6 +242,7 @@ class _Runner:
                     repeats=SERVING_REPEATS[self.device.type],
                     stop=self.deadline,
                 )
+                del base  # not held through the next depth's training
             except ServingStopped:
                 return f"the serving check at {layers} layers (stopped in its timed passes) and everything after it"
             m.seconds[f"serving.{layers}"] = time.perf_counter() - clock
