@@ -10,12 +10,14 @@ per-GPU peak for `--gpus N --sharding ...` and the error, with the median step t
 (every layer at its exact shape), to keep a CPU run short.
 
 What the errors are made of is not yet separated. Measured on 2 CPU processes (2026-12, a
-busy 2-core machine, the default small config): DDP full fine-tuning -0.1% on both ranks;
-DDP LoRA -3.0% on rank 1 but -35% on rank 0 (10 MiB more on rank 0 only, not explained
-yet); FSDP -26% (full) and -15% (LoRA) on both ranks. Candidate causes, not measured apart:
+busy 2-core machine, the default small config, two runs): DDP full fine-tuning -0.1% on
+both ranks in both runs; DDP LoRA -2.9% on both ranks, except once -35% on rank 0 alone
+(10 MiB more, not reproduced in the second run); FSDP -15% to -26% for both methods, the
+ranks differing by up to 1.8 MiB from run to run. Candidate causes, not measured apart:
 gloo stages collectives through host buffers NCCL on a GPU would not allocate (FSDP's
-all-gather and reduce-scatter, DDP's all-reduce), FSDP2's unsharded copies on the CPU, and
-the estimator predicting CUDA's allocator.
+all-gather and reduce-scatter, DDP's all-reduce), allocated at moments that vary with
+the ranks' timing; FSDP2's unsharded copies on the CPU; the estimator predicting CUDA's
+allocator.
 """
 
 from __future__ import annotations

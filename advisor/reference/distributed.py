@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Literal
@@ -34,6 +33,7 @@ from ..estimate.settings import TrainingSettings
 from ..model_specs import ModelSpec, resolve_model_spec
 from . import spread
 from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES
+from .control import temporary_folder
 from .plan import predicted_peak
 
 Sharding = Literal["ddp", "fsdp"]
@@ -108,9 +108,9 @@ def distributed_run(
         "backend": backend,
         "port": _free_port(),
     }
-    with tempfile.TemporaryDirectory(prefix="advisor-distributed-") as tmp:
-        mp.spawn(_worker, args=(job, tmp), nprocs=nproc, join=True)
-        results = [json.loads((Path(tmp) / f"rank{r}.json").read_text()) for r in range(nproc)]
+    with temporary_folder() as tmp:  # named after this process, removed however it ends (see control)
+        mp.spawn(_worker, args=(job, str(tmp)), nprocs=nproc, join=True)
+        results = [json.loads((tmp / f"rank{r}.json").read_text()) for r in range(nproc)]
     methods = []
     for method in METHODS:
         est = estimate_training_memory(
