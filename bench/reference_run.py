@@ -128,6 +128,13 @@ def print_run(run: dict, wall: float) -> None:
         f"merged {fmt_seconds(serving['merged_seconds'])} ({_range(serving['merged_interval'], fmt_seconds)}); "
         f"merged matches unmerged: {serving['outputs_match']}"
     )
+    if serving["base_seconds"] is not None:
+        print(
+            f"    at {run['model']['layers']} layers: unmerged/base - 1 {pct(serving['unmerged_overhead'])} "
+            f"({_range(serving['unmerged_overhead_interval'], pct)}), merged/base - 1 "
+            f"{pct(serving['merged_overhead'])} ({_range(serving['merged_overhead_interval'], pct)}); "
+            f"merged times like base at every depth: {serving['merged_times_like_base']}"
+        )
     if serving["withheld"]:
         print(f"    withheld: {serving['withheld']}")
     for x in serving["measurements"]:
