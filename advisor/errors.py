@@ -38,7 +38,8 @@ class ErrorInfo(BaseModel):
 
     code: str = Field(
         description=(
-            "Stable error code: invalid_input, invalid_file, refused, missing_dependency, interrupted, internal."
+            "Stable error code: invalid_input, invalid_file, refused, busy, missing_dependency, interrupted, "
+            "cancelled, internal."
         )
     )
     message: str
@@ -90,6 +91,12 @@ class Refused(InvalidInput):
     """The request is valid but would not work here (e.g. a run that does not fit in memory)."""
 
     code = "refused"
+
+
+class Busy(AdvisorError):
+    """The request is valid but this process is doing the one thing of its kind it does at a time: call again."""
+
+    code = "busy"
 
 
 class MissingDependency(AdvisorError):

@@ -130,7 +130,13 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
     """
     target = ensure_writable(path, force=force, field=field)
     parent = target.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    # The temporary name adds characters to the target's ("." + name + "." + 8 random + ".tmp"): a target
+    # name near the file system's limit is legal, so its temporary name is cut to fit instead.
+    room = _name_max(parent) - len(".." + "x" * 8 + ".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:room]}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise _file_error(field, f"cannot write in {parent}: {exc.strerror}") from None
     try:
         # mkstemp makes the file private (0600); give it the mode any new file of the user gets
         os.fchmod(fd, 0o666 & ~_UMASK)
@@ -150,7 +156,7 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False
 
 def ensure_writable(path: str | os.PathLike[str], *, force: bool = False, field: str = "path") -> Path:
     """`path` as a Path, if `write_atomic` could write it; checked before slow work so it fails early."""
-    target = Path(path)
+    target = check_name_length(Path(path), field=field)
     if target.is_dir():
         raise _file_error(field, f"{target} is a folder; give a file path")
     if target.exists() and not force:
@@ -158,6 +164,26 @@ def ensure_writable(path: str | os.PathLike[str], *, force: bool = False, field:
     if not target.parent.is_dir():
         raise _file_error(field, f"folder {target.parent} does not exist")
     return target
+
+
+def check_name_length(target: Path, *, field: str) -> Path:
+    """`target`, if its name fits the file system (checked first: any other look at it would raise Errno 36)."""
+    try:
+        limit = _name_max(target.parent if target.parent.is_dir() else Path("."))
+    except OSError:  # a folder name on the way is itself too long
+        limit = 255
+    size = len(os.fsencode(target.name))
+    if size > limit:
+        raise _file_error(field, f"the file name is {size} bytes long; this file system allows {limit}")
+    return target
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (in bytes) `folder`'s file system accepts; 255 where it does not say."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
 
 
 def dumps_json(data: Any) -> str:

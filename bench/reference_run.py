@@ -3,6 +3,9 @@
     .venv/bin/python bench/reference_run.py                      # llama-3.2-1b
     .venv/bin/python bench/reference_run.py llama-3.2-1b llama-3.1-8b
 
+Times are medians with 90% bootstrap intervals (advisor/reference/spread.py): each step
+time, full / LoRA, and serving (base, unmerged, merged timed in interleaved rounds) at
+every depth measured, with whether merged / base - 1 has 0 in its interval, as it must.
 Each model runs as a user runs it, `advisor reference-run --model ID --json` in a fresh
 process, so the wall time includes the imports. The table gives, for full fine-tuning
 and LoRA, each component measured (or extrapolated from the proxy depths) beside the
@@ -92,6 +95,19 @@ def print_run(run: dict, wall: float) -> None:
         print(f"  {name:<22}" + "".join(f"{c:>16}" for c in cells))
     step = [run[m]["figures"]["step_seconds"] if run[m]["figures"] else None for m in ("full", "lora")]
     print(f"  {'step_seconds':<22}" + f"{fmt_seconds(step[0]):>16}{'':>32}{fmt_seconds(step[1]):>16}")
+    for method in ("full", "lora"):
+        figures = run[method]["figures"] or {}
+        print(
+            f"    {method} step: median {fmt_seconds(figures.get('step_seconds'))}, 90% interval "
+            f"{_range(figures.get('step_seconds_interval'), fmt_seconds)}"
+        )
+    savings = run["savings"] or {}
+    ratio = lambda x: f"{x:.2f}x"  # noqa: E731
+    saved = ratio(savings["step_seconds"]) if savings.get("step_seconds") else "-"
+    print(
+        f"    savings.step_seconds (full / LoRA): {saved}, "
+        f"90% interval {_range(savings.get('step_seconds_interval'), ratio)}"
+    )
     print(f"  basis: full {run['full']['basis']}, LoRA {run['lora']['basis']}")
     print("  peak at each depth measured:")
     for method in ("full", "lora"):
@@ -104,12 +120,38 @@ def print_run(run: dict, wall: float) -> None:
                 f"median step {fmt_seconds(r['figures']['step_seconds'])}"
             )
     serving = run["serving"]
+    pct = lambda x: fmt_pct(x, 1, signed=True)  # noqa: E731
     print(
-        f"  serving ({serving['basis']}): base {fmt_seconds(serving['base_seconds'])}, "
-        f"unmerged {fmt_seconds(serving['unmerged_seconds'])}, "
-        f"merged {fmt_seconds(serving['merged_seconds'])}; merged matches unmerged: {serving['outputs_match']}"
+        f"  serving ({serving['basis']}): base {fmt_seconds(serving['base_seconds'])} "
+        f"({_range(serving['base_interval'], fmt_seconds)}), "
+        f"unmerged {fmt_seconds(serving['unmerged_seconds'])} ({_range(serving['unmerged_interval'], fmt_seconds)}), "
+        f"merged {fmt_seconds(serving['merged_seconds'])} ({_range(serving['merged_interval'], fmt_seconds)}); "
+        f"merged matches unmerged: {serving['outputs_match']}"
     )
+    if serving["base_seconds"] is not None:
+        print(
+            f"    at {run['model']['layers']} layers: unmerged/base - 1 {pct(serving['unmerged_overhead'])} "
+            f"({_range(serving['unmerged_overhead_interval'], pct)}), merged/base - 1 "
+            f"{pct(serving['merged_overhead'])} ({_range(serving['merged_overhead_interval'], pct)}); "
+            f"merged times like base at every depth: {serving['merged_times_like_base']}"
+        )
+    if serving["withheld"]:
+        print(f"    withheld: {serving['withheld']}")
+    for x in serving["measurements"]:
+        interval = x["merged_overhead_interval"]
+        contains = interval is not None and interval[0] <= 0 <= interval[1]
+        print(
+            f"    {x['layers']:>3} layers, {x['rounds']} rounds: base {fmt_seconds(x['base_seconds'])}, "
+            f"unmerged/base - 1 {pct(x['unmerged_overhead'])} ({_range(x['unmerged_overhead_interval'], pct)}), "
+            f"merged/base - 1 {pct(x['merged_overhead'])} ({_range(interval, pct)}); "
+            f"interval contains 0 (merged = base): {'yes' if contains else 'NO'}; "
+            f"merged times like base (within 5%): {x['merged_times_like_base']}"
+        )
     print(f"  timings: {run['timings']}")
+
+
+def _range(interval: list[float] | None, fmt) -> str:
+    return "-" if not interval else f"{fmt(interval[0])} to {fmt(interval[1])}"
 
 
 def _cells(figure: dict | None, name: str) -> list[str]:

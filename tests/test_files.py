@@ -73,3 +73,17 @@ def test_written_files_get_the_users_usual_mode(tmp_path):
     os.umask(mask)
     target = files.write_atomic(tmp_path / "report.md", "# report\n")
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_name_at_the_file_systems_limit_is_written_though_its_temporary_name_is_longer(tmp_path):
+    """The temporary file adds 14 characters to the name; a 255-byte name (legal) must still be written."""
+    target = tmp_path / ("r" * 252 + ".md")
+    files.write_atomic(target, "text\n")
+    assert target.read_text() == "text\n" and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_name_over_the_file_systems_limit_names_the_field(tmp_path):
+    with pytest.raises(InvalidFile) as info:
+        files.write_atomic(tmp_path / ("r" * 253 + ".md"), "text", field="report")
+    assert info.value.fields[0].field == "report" and "256 bytes long" in info.value.message
+    assert list(tmp_path.iterdir()) == []

@@ -129,6 +129,32 @@ def test_reference_run_is_refused_when_it_would_not_fit(server, tmp_path, monkey
     assert error["code"] == "refused" and "1000" in error["message"].replace(",", "")
 
 
+def test_reference_run_mistakes_in_the_users_files_are_error_objects_naming_the_argument(server, tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json header")
+    error = error_of(call(server, "run_reference_lora", {"model": str(folder), "steps": 2}))
+    assert error["code"] == "invalid_file" and fields_of(error).keys() == {"model"}
+    dataset = tmp_path / "data.jsonl"
+    dataset.write_bytes(b'{"text": "lone \\ud800 surrogate"}\n')
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(TINY))
+    error = error_of(call(server, "run_reference_lora", {"model": str(config), "dataset": str(dataset), "steps": 2}))
+    assert error["code"] == "invalid_file" and fields_of(error).keys() == {"dataset"}
+    assert "unpaired surrogate" in error["message"]
+
+
+def test_render_report_writes_a_name_at_the_limit_and_refuses_one_over_it(server, reports):
+    at_limit = "r" * 252 + ".md"
+    result = call(server, "render_report", {"filename": at_limit})
+    assert not result.is_error, result.content[0].text
+    assert (reports / at_limit).is_file() and [p.name for p in reports.iterdir()] == [at_limit]
+    # 131 characters, within the argument's 255, but 259 bytes in UTF-8: over the file system's limit
+    error = error_of(call(server, "render_report", {"filename": "é" * 128 + ".md"}))
+    assert fields_of(error).keys() == {"filename"} and "259 bytes long" in error["message"]
+
+
 def test_render_report_returns_markdown_and_writes_only_when_asked(server, reports):
     answers = example("sql-dialect")
     expected = render_report(advisor.assess(answers))

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from advisor.model_specs import resolve_model_spec
-from advisor.reference import corpus, extrapolate, plan
+from advisor.reference import corpus, extrapolate, plan, spread
 
 pytest.importorskip("torch")
 
@@ -81,10 +81,10 @@ def test_batches_read_in_order_and_wrap_around():
 def test_extrapolation_is_the_line_through_two_depths():
     assert extrapolate.extrapolate(10, 13, 1, 2, 16) == 55
     assert extrapolate.extrapolate(None, 13, 1, 2, 16) is None
-    assert (
-        extrapolate.extrapolate_time(2.0, 1.5, 1, 2, 16) is None
-    )  # a deeper model measured faster: noise, not a slope
-    assert extrapolate.extrapolate_time(1.0, 1.5, 1, 2, 3) == 2.0
+    # times: a deeper model measured faster is noise, not a slope (withheld); a clear slope is extrapolated
+    assert spread.extrapolated_median([2.0, 2.01, 1.99], [1.5, 1.51, 1.49], 1, 2, 16) == (None, None)
+    value, interval = spread.extrapolated_median([1.0, 1.01, 0.99], [1.5, 1.51, 1.49], 1, 2, 3)
+    assert value == 2.0 and interval[0] <= 2.0 <= interval[1]
 
 
 def test_at_depth_keeps_every_shape_and_cuts_per_layer_lists():

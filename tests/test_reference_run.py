@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -152,12 +153,78 @@ def test_the_tiny_model_runs_whole_and_its_peak_matches_the_estimator(cli_run):
         assert all(s["peak_bytes"] > 0 for s in run[method]["runs"][0]["steps"])
 
 
+# mermaid's xychart lexer (packages/mermaid/src/diagrams/xychart/parser/xychart.jison): a number in a data list
+# or an axis range is NUMBER_WITH_DECIMAL, with no exponent and no thousands separator.
+XYCHART_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)")
+
+
+def parse_xychart(block: str) -> dict:
+    """The statements of an xychart block as mermaid's grammar reads them; fails on what it would not parse."""
+    lines = [line.strip() for line in block.strip().splitlines()]
+    assert lines[0] == "xychart-beta"
+    chart = {"bars": [], "lines": []}
+
+    def numbers(inner: str) -> list[float]:
+        tokens = [t.strip() for t in inner.split(",")]
+        assert all(XYCHART_NUMBER.fullmatch(t) for t in tokens), tokens
+        return [float(t) for t in tokens]
+
+    for line in lines[1:]:
+        if m := re.fullmatch(r'title "([^"]*)"', line):
+            chart["title"] = m[1]
+        elif m := re.fullmatch(r"x-axis \[(.*)\]", line):
+            chart["x"] = re.findall(r'"([^"]*)"', m[1])
+            assert ", ".join(f'"{x}"' for x in chart["x"]) == m[1]
+        elif m := re.fullmatch(r'y-axis "([^"]*)" (\S+) --> (\S+)', line):
+            chart["y"] = (m[1], *numbers(f"{m[2]}, {m[3]}"))
+        elif m := re.fullmatch(r"(bar|line)(?: \"[^\"]*\")? \[(.*)\]", line):
+            chart[m[1] + "s"].append(numbers(m[2]))
+        else:
+            raise AssertionError(f"not an xychart statement: {line!r}")
+    return chart
+
+
+def memory_chart_of(report: str) -> dict:
+    blocks = re.findall(r"```mermaid\n(.*?)```", report, re.S)
+    assert len(blocks) == 1
+    return parse_xychart(blocks[0])
+
+
 def test_report_has_the_table_and_a_mermaid_memory_chart(cli_run):
     run, report = cli_run
     text = report.read_text()
     assert text.startswith("## Reference run: ")
-    assert "```mermaid\nxychart-beta" in text and text.count("    bar [") == 2
     assert fmt_count(run["lora"]["figures"]["trainable_params"]["measured"]) in text
+    chart = memory_chart_of(text)
+    # one series, each method's bar in a category of its own: neither can hide the other
+    assert len(chart["bars"]) == 1 and not chart["lines"]
+    names = ("weight_bytes", "gradient_bytes", "optimizer_state_bytes", "activation_bytes", "peak_bytes")
+    expected = [run[method]["figures"][name]["measured"] for name in names for method in ("full", "lora")]
+    assert len(chart["x"]) == len(chart["bars"][0]) == len(expected) == len(set(chart["x"]))
+    assert all(label.endswith((", full", ", LoRA")) for label in chart["x"])
+    unit = chart["y"][0]
+    size = {"GiB": 1 << 30, "MiB": 1 << 20, "KiB": 1 << 10, "bytes": 1}[unit]
+    assert max(expected) / size >= 1 and (unit == "GiB" or max(expected) / size < 1024)
+    for drawn, measured in zip(chart["bars"][0], expected, strict=True):
+        assert drawn == pytest.approx(measured / size, rel=5e-3, abs=1e-9)
+    assert chart["y"][1] == 0 and chart["y"][2] >= max(chart["bars"][0])
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e6, 1e9])
+def test_the_chart_stays_plain_decimals_whatever_the_models_size(cli_run, scale):
+    """Terabytes (an 8B+ model extrapolated) and a few bytes alike: no `1.61e+03`, which xychart cannot read."""
+    from advisor.reference import ReferenceRun
+    from advisor.report.render import render_reference_run
+
+    data = json.loads(json.dumps(cli_run[0]))
+    for method in ("full", "lora"):
+        for figure in data[method]["figures"].values():
+            if isinstance(figure, dict) and isinstance(figure.get("measured"), int):
+                figure["measured"] = round(figure["measured"] * scale)
+    text = render_reference_run(ReferenceRun.model_validate(data))
+    chart = memory_chart_of(text)
+    assert "e+" not in text.split("```mermaid")[1].split("```")[0]
+    assert 1 <= max(chart["bars"][0]) < 1024 * 1.01 or chart["y"][0] == "GiB"
 
 
 def test_report_renders_from_the_models_json_alone(cli_run):
@@ -241,24 +308,36 @@ def test_the_run_table_prints_every_figure_measured_beside_its_estimate(cli_run,
     assert text.startswith(f"Reference run: {model.id} ({model.model_type}, 2 layers) on CPU, the whole model ")
     sv = run.serving
     assert sv.outputs_match is True
-    unmerged, merged = (
-        fmt_pct(x / sv.base_seconds - 1, 0, signed=True) for x in (sv.unmerged_seconds, sv.merged_seconds)
-    )
+    x = sv.measurements[0]
+    assert sv.base_seconds == statistics.median(x.base_samples) and len(x.base_samples) == x.rounds >= 7
+    lo, hi = x.merged_overhead_interval
+
+    def pct(v):
+        return fmt_pct(v, 0, signed=True)
+
     assert (
-        f"Serving (batch {sv.batch} x {sv.seq} tokens, measured): base {fmt_seconds(sv.base_seconds)}, "
-        f"unmerged adapter {fmt_seconds(sv.unmerged_seconds)} ({unmerged}), "
-        f"merged {fmt_seconds(sv.merged_seconds)} ({merged}); merged outputs match unmerged: yes"
+        f"Serving (batch {sv.batch} x {sv.seq} tokens, measured, medians of {x.rounds} interleaved rounds; 90% "
+        f"intervals): base {fmt_seconds(sv.base_seconds)} ({fmt_seconds(sv.base_interval[0])} to "
+        f"{fmt_seconds(sv.base_interval[1])}), unmerged adapter {fmt_seconds(sv.unmerged_seconds)} "
+        f"({pct(sv.unmerged_overhead)}, {pct(x.unmerged_overhead_interval[0])} to "
+        f"{pct(x.unmerged_overhead_interval[1])}), merged {fmt_seconds(sv.merged_seconds)} "
+        f"({pct(sv.merged_overhead)}, {pct(lo)} to {pct(hi)}); merged outputs match unmerged: yes; merged times "
+        f"like base: {'yes' if sv.merged_times_like_base else 'NO: a measurement problem, see the notes'}"
+    ) in text
+    full, lora = run.full.figures, run.lora.figures
+    assert (
+        f"Step times (median after warm-up, measured; 90% intervals): full {fmt_seconds(full.step_seconds)} "
+        f"({fmt_seconds(full.step_seconds_interval[0])} to {fmt_seconds(full.step_seconds_interval[1])}), LoRA "
+        f"{fmt_seconds(lora.step_seconds)} ({fmt_seconds(lora.step_seconds_interval[0])} to "
+        f"{fmt_seconds(lora.step_seconds_interval[1])}), full/LoRA {fmt_ratio(run.savings.step_seconds, 2)} "
+        f"({fmt_ratio(run.savings.step_seconds_interval[0], 2)} to "
+        f"{fmt_ratio(run.savings.step_seconds_interval[1], 2)})"
     ) in text
     assert f"Scale: {run.scale.reason}" in text and run.scale.reason == "whole model: it has 2 layers"
     assert f"Measured with {run.device.memory_mechanism}; {run.device.optimizer}; {fmt_seconds(run.seconds)}." in text
     assert run.notes and all(f"- {' '.join(note.split())}" in text for note in run.notes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="print_run_table widens the console to TABLE_WIDTH (100) columns, but the table needs about 104 for "
-    "KiB figures: at 100 (a pipe, or a terminal of 100 columns or fewer) rich cuts cells to '336.62 K…'",
-)
 def test_the_run_table_cuts_no_figure_at_its_narrowest(cli_run, capsys, monkeypatch):
     from advisor.reference import ReferenceRun
 
@@ -266,6 +345,32 @@ def test_the_run_table_cuts_no_figure_at_its_narrowest(cli_run, capsys, monkeypa
     run = ReferenceRun.model_validate(cli_run[0])
     rows, _ = run_table(run, capsys)
     assert rows == expected_rows(run)
+    # the widest figures a run can print: terabytes, trillions of parameters, a long error
+    data = json.loads(json.dumps(cli_run[0]))
+    for method in ("full", "lora"):
+        for figure in data[method]["figures"].values():
+            if isinstance(figure, dict) and isinstance(figure.get("measured"), int):
+                figure["measured"] = figure["measured"] * 10**9 + 123_456_789
+                figure["error"] = -0.999
+    run = ReferenceRun.model_validate(data)
+    rows, text = run_table(run, capsys)
+    assert rows == expected_rows(run) and "…" not in text
+
+
+def test_the_run_table_prints_a_model_id_with_brackets_as_it_is(cli_run, capsys, monkeypatch):
+    """Rich reads "[/v2]" as a closing markup tag (MarkupError) and "[bold]" as a style: neither is ours."""
+    from advisor.reference import ReferenceRun
+
+    monkeypatch.setenv("COLUMNS", WIDE)
+    data = json.loads(json.dumps(cli_run[0]))
+    data["model"]["id"] = "ckpt[/v2][bold]x"
+    data["notes"] = [*data["notes"], "a note with [/] and [red]markup[/red]"]
+    data["scale"]["reason"] = "whole model [/it] has 2 layers"
+    run = ReferenceRun.model_validate(data)
+    rows, text = run_table(run, capsys)
+    assert rows == expected_rows(run)
+    assert "Reference run: ckpt[/v2][bold]x (" in text
+    assert "- a note with [/] and [red]markup[/red]" in text and "Scale: whole model [/it] has 2 layers" in text
 
 
 # --- bad input: exit 2 with a JSON error naming the field ---------------------
@@ -295,6 +400,8 @@ def _error(output: str) -> dict:
         ("fields.jsonl", b'{"body": "no text field"}\n', "needs a `text` field"),
         ("array.jsonl", b'["a list"]\n', "must be a JSON object"),
         ("numbers.jsonl", b'{"prompt": 1, "completion": "x"}\n', "must be strings"),
+        ("surrogate.jsonl", b'{"text": "ok"}\n{"text": "half a pair \\ud800 here"}\n', "line 2 holds an unpaired"),
+        ("pair.jsonl", b'{"prompt": "\\udc00", "completion": "x"}\n', "line 1 holds an unpaired"),
     ],
 )
 def test_bad_dataset_files_exit_2_naming_the_field(tmp_path, name, content, expected):
@@ -308,6 +415,47 @@ def test_bad_dataset_files_exit_2_naming_the_field(tmp_path, name, content, expe
     assert err["code"] == "invalid_file"
     assert err["fields"][0]["field"] == "dataset"
     assert expected in err["message"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x10\x00\x00\x00\x00\x00\x00\x00not json header", b"", b"\xff" * 64],
+    ids=["bad-header", "empty", "garbage"],
+)
+def test_a_corrupt_model_safetensors_exits_2_naming_the_model(tmp_path, content):
+    folder = tmp_path / "model"
+    tiny_config(folder)
+    (folder / "model.safetensors").write_bytes(content)
+    code, out = _invoke("reference-run", "--model", str(folder), "--steps", "2", "--json")
+    assert code == 2, out
+    err = _error(out)
+    assert err["code"] == "invalid_file" and err["fields"][0]["field"] == "model"
+    assert "cannot be loaded" in err["message"] and str(folder) in err["message"]
+
+
+def test_a_truncated_model_safetensors_exits_2_naming_the_model(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    folder = tmp_path / "model"
+    AutoModelForCausalLM.from_config(
+        LlamaConfig(**{k: v for k, v in TINY.items() if k != "model_type"}), dtype=torch.bfloat16
+    ).save_pretrained(folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    code, out = _invoke("reference-run", "--model", str(folder), "--steps", "2", "--json")
+    assert code == 2, out
+    assert _error(out)["fields"][0]["field"] == "model"
+
+
+def test_a_report_name_too_long_for_the_file_system_exits_2_before_the_run(tmp_path):
+    report = tmp_path / ("r" * 300 + ".md")
+    started = time.monotonic()
+    code, out = _invoke("reference-run", "--model", str(tiny_config(tmp_path)), "--report", str(report), "--json")
+    assert code == 2, out
+    err = _error(out)
+    assert err["fields"][0]["field"] == "report" and "303 bytes long" in err["message"]
+    assert time.monotonic() - started < 5 and [p.name for p in tmp_path.iterdir()] == ["config.json"]
 
 
 def test_a_dataset_over_the_size_limit_is_refused(tmp_path, monkeypatch):

@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool as SDKTool
 from mcp.types import CallToolResult, ToolAnnotations
 
 from ..errors import AdvisorError
-from .tools import TOOLS, Tool, ToolContext
+from .tools import TOOLS, CallControl, Tool, ToolContext
 
 INSTRUCTIONS = (
     "advisor decides whether a team should adapt a model with LoRA or use something cheaper first. "
@@ -72,7 +76,11 @@ class AdvisorServer(MCPServer):
 
 def build_server(reports_dir: str | Path | None = None, data_dir: str | Path | None = None) -> AdvisorServer:
     """The server, with `render_report` writing under `reports_dir` (and only there) and `inspect_dataset` and
-    `assess_lora_fit` reading datasets under `data_dir` (and only there); None: it writes, or reads, nothing."""
+    `assess_lora_fit` reading datasets under `data_dir` (and only there); None: it writes, or reads, nothing.
+    Temporary folders that reference runs of killed processes left behind are removed first."""
+    from ..reference.control import remove_stale_folders
+
+    remove_stale_folders()
     return AdvisorServer(
         ToolContext(
             reports_dir=Path(reports_dir).resolve() if reports_dir is not None else None,
@@ -92,15 +100,16 @@ def _sdk_tool(tool: Tool, context: ToolContext) -> SDKTool:
     def call(**arguments: Any) -> Any:
         return tool.run(tool.parse(arguments), context)
 
+    parameters = [
+        inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
+        for field in tool.input.model_fields
+    ]
+    if tool.controlled:
+        call = _controlled_call(tool, context)
+        parameters.append(inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Context))
     # The SDK builds its argument model from the signature; `Any` leaves validation to the contract's
     # model, and None (left out) lets `Tool.parse` apply the defaults and report missing fields.
-    call.__signature__ = inspect.Signature(
-        [
-            inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
-            for field in tool.input.model_fields
-        ],
-        return_annotation=tool.output,
-    )
+    call.__signature__ = inspect.Signature(parameters, return_annotation=tool.output)
     call.__name__ = tool.name
     registered = SDKTool.from_function(
         call,
@@ -115,6 +124,51 @@ def _sdk_tool(tool: Tool, context: ToolContext) -> SDKTool:
             open_world_hint=tool.open_world,
         ),
         structured_output=True,
+        context_kwarg=_CONTEXT if tool.controlled else None,
     )
     registered.parameters = tool.input.model_json_schema()  # advertise the contract itself, extras forbidden
     return registered
+
+
+_CONTEXT = "mcp_context"  # the SDK's request context, passed to controlled tools; not an argument
+POLL_SECONDS = 0.02
+
+
+def _controlled_call(tool: Tool, context: ToolContext):
+    """`tool` run in a worker thread with progress notifications and cancellation.
+
+    The SDK runs a plain function in a worker thread and, when the client cancels (or its
+    request times out and it sends `notifications/cancelled`), waits for the thread to
+    finish on its own. Here the thread gets a cancellation flag instead: on cancellation the
+    flag is set, the call waits (shielded) until the thread has stopped at its next check,
+    which is within one training step or one timed pass, and then ends as cancelled."""
+
+    async def call(**arguments: Any) -> Any:
+        ctx = arguments.pop(_CONTEXT, None)
+        parsed = tool.parse(arguments)
+        cancel, finished = threading.Event(), threading.Event()
+
+        def progress(description: str, done: int, total: int) -> None:
+            if ctx is None or cancel.is_set():
+                return
+            try:
+                anyio.from_thread.run(ctx.report_progress, done, total, description)
+            except Exception:  # noqa: BLE001 - a notification that cannot be sent must not stop the run
+                pass
+
+        def work():
+            try:
+                return tool.run(parsed, context, control=CallControl(progress=progress, cancel=cancel))
+            finally:
+                finished.set()
+
+        try:
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            cancel.set()
+            with anyio.CancelScope(shield=True):
+                while not finished.is_set():
+                    await anyio.sleep(POLL_SECONDS)
+            raise
+
+    return call

@@ -17,6 +17,7 @@ unchanged.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from ..assessment.contract import Answers, Assessment, Questionnaire
 from ..assessment.service import assess, questionnaire
 from ..errors import FieldIssue, InvalidInput, Refused, invalid_input
 from ..estimate.settings import Estimate, TrainingSettings
-from ..files import ensure_writable, write_atomic
+from ..files import check_name_length, ensure_writable, write_atomic
 from ..reference import REFERENCE_RUN_COST
 from ..reference.result import ReferenceRun
 
@@ -39,6 +40,14 @@ class ToolContext:
 
     reports_dir: Path | None = None  # render_report writes here and nowhere else; None: it writes nothing
     data_dir: Path | None = None  # inspect_dataset and assess_lora_fit read datasets here and nowhere else
+
+
+@dataclass(frozen=True)
+class CallControl:
+    """What one call of a long tool gets from its door: where to report progress, and a cancellation flag."""
+
+    progress: Callable[[str, int, int], None] | None = None  # (what is under way, units done, units in all)
+    cancel: threading.Event | None = None  # set by the door when the caller gives up
 
 
 class ToolInput(BaseModel):
@@ -117,6 +126,9 @@ class EstimateInput(TrainingSettings):
     )
 
 
+DEFAULT_MAX_SECONDS = 40  # the run, and the ~5-10 s of loading torch before it, inside a 60 s client timeout
+
+
 class ReferenceRunInput(EstimateInput):
     """The model and LoRA settings to measure, and how long the run may take."""
 
@@ -138,12 +150,13 @@ class ReferenceRunInput(EstimateInput):
         default="auto", description="Where to run; auto picks CUDA when there is a GPU."
     )
     max_seconds: float = Field(
-        default=120,
+        default=DEFAULT_MAX_SECONDS,
         gt=0,
         le=1800,
         description=(
-            "Stop after this long and return what was measured (complete: false). "
-            "Keep it under your client's request timeout."
+            f"Stop after this long and return what was measured (complete: false). The default, "
+            f"{DEFAULT_MAX_SECONDS:g} s, answers within the 60 s request timeout many clients use; for a large model "
+            "measured whole, or more steps, pass more (up to 1800) and raise your client's request timeout to match."
         ),
     )
     seed: int = Field(default=0, ge=0, description="Seed of the random starting weights and data order.")
@@ -189,8 +202,9 @@ class Tool:
     description: str
     input: type[BaseModel]  # forbids unknown keys
     output: type[BaseModel]
-    run: Callable[[Any, ToolContext], BaseModel]
+    run: Callable[..., BaseModel]  # (input, context), and control= when `controlled`
     read_only: bool = True
+    controlled: bool = False  # takes a CallControl: reports progress, stops when cancelled
     open_world: bool = False  # may reach outside this machine (a hub download)
 
     def parse(self, arguments: Mapping[str, Any]) -> BaseModel:
@@ -208,16 +222,24 @@ class Tool:
 
 
 def call_tool(
-    name: str, arguments: Mapping[str, Any] | None = None, *, context: ToolContext = ToolContext()
+    name: str,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    context: ToolContext = ToolContext(),
+    control: CallControl | None = None,
 ) -> BaseModel:
-    """Run tool `name` with `arguments` (a JSON object's worth); raises the errors the CLI reports."""
+    """Run tool `name` with `arguments` (a JSON object's worth); raises the errors the CLI reports.
+    `control` reaches the tools that report progress and can be cancelled (run_reference_lora)."""
     tool = TOOLS.get(name)
     if tool is None:
         raise InvalidInput(
             f"no tool named {name!r}",
             fields=[FieldIssue(field="name", message=f"unknown tool {name!r}", allowed=list(TOOLS))],
         )
-    return tool.run(tool.parse(arguments or {}), context)
+    parsed = tool.parse(arguments or {})
+    if tool.controlled:
+        return tool.run(parsed, context, control=control or CallControl())
+    return tool.run(parsed, context)
 
 
 def report_path(reports_dir: Path | None, filename: str, *, overwrite: bool) -> Path:
@@ -246,6 +268,7 @@ def report_path(reports_dir: Path | None, filename: str, *, overwrite: bool) -> 
         raise bad("must not contain `..`")
     if relative.suffix != ".md":
         raise bad("must end in .md")
+    check_name_length(reports_dir / relative, field="filename")
     root = reports_dir.resolve()
     try:
         target = (root / relative).resolve()  # follows symbolic links, so one pointing outside is caught here
@@ -341,7 +364,7 @@ def _estimate(inp: EstimateInput, context: ToolContext) -> Estimate:
     return estimate_training_memory(inp.model, settings)
 
 
-def _reference_run(inp: ReferenceRunInput, context: ToolContext) -> ReferenceRun:
+def _reference_run(inp: ReferenceRunInput, context: ToolContext, control: CallControl = CallControl()) -> ReferenceRun:
     from ..reference import default_settings, reference_run  # torch, transformers and peft load in the run
 
     run_options = {"model", *ReferenceRunInput.model_fields.keys() - EstimateInput.model_fields.keys()}
@@ -354,6 +377,8 @@ def _reference_run(inp: ReferenceRunInput, context: ToolContext) -> ReferenceRun
         device=inp.device,
         max_seconds=inp.max_seconds,
         seed=inp.seed,
+        progress=control.progress,
+        cancel=control.cancel,
     )
 
 
@@ -459,11 +484,17 @@ TOOLS: dict[str, Tool] = {
                 "estimator's prediction. Large models run as layer-cut proxies at two depths and are extrapolated "
                 "(the result says so). Call it after assess_lora_fit recommends training, when the user wants "
                 "evidence. A run that would not fit in free memory is refused with the numbers. Cost: seconds for "
-                f"small models, {REFERENCE_RUN_COST}; bounded by max_seconds; writes only temporary files it removes."
+                f"small models, {REFERENCE_RUN_COST}; bounded by max_seconds (default {DEFAULT_MAX_SECONDS:g} s, "
+                "to fit a 60 s client timeout: pass more, and raise your timeout, to let a large model run whole). "
+                "Sends progress notifications (phase and step) when you pass a progress token, and stops within a "
+                "training step when you cancel. One run at a time per server: a call made while another is under "
+                "way is refused with error code busy; call again when it has finished. Writes only temporary files "
+                "it removes."
             ),
             input=ReferenceRunInput,
             output=ReferenceRun,
             run=_reference_run,
+            controlled=True,
         ),
         Tool(
             name="render_report",

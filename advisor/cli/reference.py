@@ -57,16 +57,32 @@ TABLE_WIDTH = 100
     help="Stop after this long and report what was measured (also the time budget for running the whole model).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@click.option(
+    "--nproc",
+    type=click.IntRange(1, 8),
+    default=1,
+    show_default=True,
+    help="Processes under torch.distributed (gloo on the CPU, NCCL with a GPU per process); 2+ needs --sharding.",
+)
+@click.option(
+    "--sharding",
+    type=click.Choice(["ddp", "fsdp"]),
+    default=None,
+    help="With --nproc 2+: DistributedDataParallel, or FSDP2 fully_shard; measured per rank beside the "
+    "estimator's per-GPU figure.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--report", default=None, metavar="PATH", help="Write a markdown report of the run to PATH.")
 @click.option("--force", is_flag=True, help="Replace the --report file if it exists.")
-def command(model, steps, dataset, device, max_seconds, seed, as_json, report, force, **values):
+def command(model, steps, dataset, device, max_seconds, seed, nproc, sharding, as_json, report, force, **values):
     """Measure what LoRA saves against full fine-tuning with a real, small run on this machine."""
     from ..estimate import training_settings
     from ..reference import reference_run
     from ..report.render import render_reference_run
 
     settings = training_settings(**settings_values(values))
+    if nproc > 1 or sharding is not None:
+        return distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, dataset, max_seconds)
     if report is not None:
         ensure_writable(report, force=force, field="report")
     with sigterm_interrupts(), progress_bar(enabled=not as_json and sys.stderr.isatty()) as progress:
@@ -94,6 +110,8 @@ def print_run_table(run) -> None:
     """Measured beside estimated, full fine-tuning beside LoRA, and what LoRA saves."""
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
+    from rich.measure import Measurement
     from rich.table import Table
 
     scale = run.scale
@@ -107,7 +125,7 @@ def print_run_table(run) -> None:
         f"Reference run: {model.id} ({model.model_type}, {model.layers} layers) on {run.device.kind.upper()}, {where}"
     )
     table = Table(
-        title=title,
+        title=escape(title),  # a model id or folder name may hold "[...]", which rich would read as markup
         title_justify="left",
         box=box.SIMPLE_HEAD,
         caption="measured, the estimator's figure, its error",
@@ -141,19 +159,110 @@ def print_run_table(run) -> None:
     losses = [f"{fmt_number(r.loss_first)} -> {fmt_number(r.loss_last)}" for r in (run.full, run.lora)]
     table.add_row("loss first->last", losses[0], "", "", losses[1], "", "", "")
     console = Console()
-    console.width = max(console.width, TABLE_WIDTH)  # wrapped by the terminal rather than cut short
+    # As wide as the table's widest row needs (rich would cut cells to fit a narrower console): a terminal
+    # narrower than that wraps the lines rather than losing figures.
+    widest = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    console.width = max(console.width, TABLE_WIDTH, widest)
     console.print(table)
+    for line in spread_lines(run):
+        console.print(escape(line))
+    console.print(escape(f"Scale: {scale.reason}"))
+    console.print(
+        escape(f"Measured with {run.device.memory_mechanism}; {run.device.optimizer}; {fmt_seconds(run.seconds)}.")
+    )
+    for note in run.notes:
+        console.print(escape(f"- {note}"))
+
+
+def interval_text(interval, fmt) -> str:
+    """A 90% interval as text ("1.04 ms to 1.10 ms"), or a dash without one."""
+    return MISSING if not interval else f"{fmt(interval[0])} to {fmt(interval[1])}"
+
+
+def spread_lines(run) -> list[str]:
+    """The times with their spreads: step times and what LoRA saves in them, then serving (or why it is not
+    given). Medians, with 90% bootstrap intervals (advisor.reference.spread)."""
+    lines = []
+    full, lora = run.full.figures, run.lora.figures
+    pct = lambda x: fmt_pct(x, 0, signed=True)  # noqa: E731
+    if full or lora:
+        parts = [
+            f"{label} {fmt_seconds(f.step_seconds)} ({interval_text(f.step_seconds_interval, fmt_seconds)})"
+            for label, f in (("full", full), ("LoRA", lora))
+            if f
+        ]
+        if run.savings:
+            sv = run.savings
+            ratio = lambda x: fmt_ratio(x, 2)  # noqa: E731
+            parts.append(f"full/LoRA {ratio(sv.step_seconds)} ({interval_text(sv.step_seconds_interval, ratio)})")
+        lines.append(
+            f"Step times (median after warm-up, {run.full.basis or 'measured'}; 90% intervals): " + ", ".join(parts)
+        )
     serving = run.serving
     if serving.base_seconds is not None:
         match = {True: "yes", False: "NO", None: MISSING}[serving.outputs_match]
-        unmerged, merged = (fmt_pct(x, 0, signed=True) for x in (serving.unmerged_overhead, serving.merged_overhead))
-        console.print(
-            f"Serving (batch {serving.batch} x {serving.seq} tokens, {serving.basis}): "
-            f"base {fmt_seconds(serving.base_seconds)}, "
-            f"unmerged adapter {fmt_seconds(serving.unmerged_seconds)} ({unmerged}), "
-            f"merged {fmt_seconds(serving.merged_seconds)} ({merged}); merged outputs match unmerged: {match}"
+        check = {True: "yes", False: "NO: a measurement problem, see the notes", None: MISSING}[
+            serving.merged_times_like_base
+        ]
+        rounds = f"{serving.measurements[-1].rounds} interleaved rounds" if serving.measurements else "rounds"
+        lines.append(
+            f"Serving (batch {serving.batch} x {serving.seq} tokens, {serving.basis}, medians of {rounds}; "
+            f"90% intervals): base {fmt_seconds(serving.base_seconds)} "
+            f"({interval_text(serving.base_interval, fmt_seconds)}), "
+            f"unmerged adapter {fmt_seconds(serving.unmerged_seconds)} ({pct(serving.unmerged_overhead)}, "
+            f"{interval_text(serving.unmerged_overhead_interval, pct)}), "
+            f"merged {fmt_seconds(serving.merged_seconds)} ({pct(serving.merged_overhead)}, "
+            f"{interval_text(serving.merged_overhead_interval, pct)}); merged outputs match unmerged: {match}; "
+            f"merged times like base: {check}"
         )
-    console.print(f"Scale: {scale.reason}")
-    console.print(f"Measured with {run.device.memory_mechanism}; {run.device.optimizer}; {fmt_seconds(run.seconds)}.")
+    elif serving.withheld:
+        lines.append(f"Serving: not given at {run.model.layers} layers: {serving.withheld}")
+    return lines
+
+
+def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, dataset, max_seconds):
+    """`--nproc N --sharding ddp|fsdp`: the multi-process run, each rank beside the estimator's per-GPU peak."""
+    from ..errors import FieldIssue, InvalidInput
+
+    def bad(field: str, message: str, allowed=None):
+        raise InvalidInput(message, fields=[FieldIssue(field=field, message=message, allowed=allowed)])
+
+    if nproc < 2:
+        bad("--sharding", "--sharding needs --nproc 2 or more")
+    if sharding is None:
+        bad("--sharding", f"--nproc {nproc} needs --sharding", ["ddp", "fsdp"])
+    for name, given in (("--report", report), ("--dataset", dataset), ("--max-seconds", max_seconds)):
+        if given is not None:
+            bad(name, f"{name} is not supported with --nproc yet (the built-in corpus, no time limit, JSON or table)")
+    from ..reference.distributed import distributed_run
+
+    run = distributed_run(model, settings, nproc=nproc, sharding=sharding, steps=steps, seed=seed)
+    if as_json:
+        click.echo(dumps_json(run.model_dump(mode="json")), nl=False)
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(
+        title=escape(f"{run.model}: {run.nproc} processes, {run.sharding} ({run.backend}, {run.device})"),
+        title_justify="left",
+    )
+    for head in ("method", "rank", "peak measured", "estimate per GPU", "error", "median step", "90% interval"):
+        table.add_column(head, justify="right" if head != "method" else "left", no_wrap=True)
+    for m in run.methods:
+        for rank, error in zip(m.ranks, m.errors, strict=True):
+            table.add_row(
+                m.method,
+                str(rank.rank),
+                fmt_bytes(rank.peak_bytes),
+                fmt_bytes(m.estimated_peak_bytes),
+                fmt_pct(error, signed=True),
+                fmt_seconds(rank.step_seconds),
+                interval_text(rank.step_seconds_interval, fmt_seconds),
+            )
+    console = Console()
+    console.width = max(console.width, TABLE_WIDTH)
+    console.print(table)
     for note in run.notes:
-        console.print(f"- {note}")
+        console.print(escape(f"- {note}"))

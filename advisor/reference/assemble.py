@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..estimate.settings import Estimate, TrainingSettings
 from ..fmt import fmt_bytes
 from ..model_specs import ModelSpec
-from . import extrapolate, plan
+from . import extrapolate, plan, spread
 from .result import (
     DatasetInfo,
     DeviceInfo,
@@ -114,7 +114,9 @@ def reference_run_result(
         ),
         full=full,
         lora=lora,
-        savings=extrapolate.savings(full.figures, lora.figures) if full.figures and lora.figures else None,
+        savings=extrapolate.savings(full.figures, lora.figures, step_ratio_interval(m, whole))
+        if full.figures and lora.figures
+        else None,
         serving=served,
         complete=cut is None,
         cut_short=None if cut is None else f"stopped by --max-seconds; not measured: {cut}",
@@ -154,8 +156,35 @@ def extrapolated(m: Measurements, method: str) -> Figures | None:
         for d in (d1, d2)
     )
     return extrapolate.extrapolate_figures(
-        low, high, d1, d2, m.layers, m.estimate(method, m.layers), fused_optimizer=m.fused_optimizer
+        low,
+        high,
+        d1,
+        d2,
+        m.layers,
+        m.estimate(method, m.layers),
+        fused_optimizer=m.fused_optimizer,
+        steps=(extrapolate.step_samples(m.runs[(method, d1)]), extrapolate.step_samples(m.runs[(method, d2)])),
     )
+
+
+def step_ratio_interval(m: Measurements, whole: bool) -> list[float] | None:
+    """The interval of full / LoRA median step time at the real depth: the two runs' steps resampled apart."""
+    samples = {key: extrapolate.step_samples(run) for key, run in m.runs.items()}
+    if whole:
+        return spread.bootstrap(
+            lambda f, lo: spread.median(f) / spread.median(lo), samples[("full", m.layers)], samples[("lora", m.layers)]
+        )
+    d1, d2 = plan.PROXY_DEPTHS
+    if not all((method, d) in samples for method in METHODS for d in (d1, d2)):
+        return None
+
+    def ratio(f1, f2, l1, l2):
+        full = spread.line(spread.median(f1), spread.median(f2), d1, d2, m.layers)
+        lora = spread.line(spread.median(l1), spread.median(l2), d1, d2, m.layers)
+        return full / lora if lora > 0 else None
+
+    groups = [samples[(method, d)] for method in METHODS for d in (d1, d2)]
+    return spread.bootstrap(ratio, *groups)
 
 
 def method_result(m: Measurements, method: str) -> MethodResult:
@@ -179,34 +208,78 @@ def method_result(m: Measurements, method: str) -> MethodResult:
 
 
 def serving(m: Measurements) -> Serving:
-    """Base, unmerged and merged forward latency at the real depth: measured, extrapolated, or not at all."""
+    """Base, unmerged and merged forward latency at the real depth: measured, extrapolated with intervals,
+    withheld (a per-layer cost within the noise), or not measured."""
     measurements = [m.latency[d] for d in sorted(m.latency)]
-    values: dict[str, float | None] = {"base_seconds": None, "unmerged_seconds": None, "merged_seconds": None}
-    basis = None
+    names = ("base", "unmerged", "merged")
+    fields: dict = {}
+    basis, withheld = None, None
     if m.layers in m.latency:
         basis = "measured"
-        values = {k: getattr(m.latency[m.layers], k) for k in values}
+        x = m.latency[m.layers]
+        for name in names:
+            fields[f"{name}_seconds"] = getattr(x, f"{name}_seconds")
+            fields[f"{name}_interval"] = getattr(x, f"{name}_interval")
+        for name in ("unmerged", "merged"):
+            fields[f"{name}_overhead"] = getattr(x, f"{name}_overhead")
+            fields[f"{name}_overhead_interval"] = getattr(x, f"{name}_overhead_interval")
     elif all(d in m.latency for d in plan.PROXY_DEPTHS):
         d1, d2 = plan.PROXY_DEPTHS
-        values = {
-            k: extrapolate.extrapolate_time(getattr(m.latency[d1], k), getattr(m.latency[d2], k), d1, d2, m.layers)
-            for k in values
+        low, high = m.latency[d1], m.latency[d2]
+        lines = {
+            name: spread.extrapolated_median(
+                getattr(low, f"{name}_samples"), getattr(high, f"{name}_samples"), d1, d2, m.layers
+            )
+            for name in names
         }
-        if None in values.values():
-            values = dict.fromkeys(values)
+        if any(value is None for value, _ in lines.values()):
+            withheld = (
+                f"the forward pass at {d2} layers did not take measurably longer than at {d1} (the interval of "
+                "their difference reaches zero): one layer's cost is within the clock's noise, and extrapolating "
+                f"it {m.layers - d1} times would print noise"
+            )
         else:
             basis = "extrapolated"
-    base = values["base_seconds"]
+            rounds = (_rounds(low), _rounds(high))
+            for name, (value, interval) in lines.items():
+                fields[f"{name}_seconds"], fields[f"{name}_interval"] = value, interval
+            for i, name in ((1, "unmerged"), (2, "merged")):
+
+                def overhead(a, b, i=i):
+                    at = [
+                        spread.line(
+                            spread.median([r[k] for r in a]), spread.median([r[k] for r in b]), d1, d2, m.layers
+                        )
+                        for k in (0, i)
+                    ]
+                    return at[1] / at[0] - 1 if at[0] > 0 else None
+
+                fields[f"{name}_overhead"] = overhead(*rounds)
+                fields[f"{name}_overhead_interval"] = spread.bootstrap(overhead, *rounds)
+    checks = [x.merged_times_like_base for x in measurements if x.merged_times_like_base is not None]
     return Serving(
         batch=m.settings.batch,
         seq=m.settings.seq,
         basis=basis,
-        **values,
-        unmerged_overhead=values["unmerged_seconds"] / base - 1 if base else None,
-        merged_overhead=values["merged_seconds"] / base - 1 if base else None,
+        base_seconds=fields.get("base_seconds"),
+        unmerged_seconds=fields.get("unmerged_seconds"),
+        merged_seconds=fields.get("merged_seconds"),
+        base_interval=fields.get("base_interval"),
+        unmerged_interval=fields.get("unmerged_interval"),
+        merged_interval=fields.get("merged_interval"),
+        unmerged_overhead=fields.get("unmerged_overhead"),
+        unmerged_overhead_interval=fields.get("unmerged_overhead_interval"),
+        merged_overhead=fields.get("merged_overhead"),
+        merged_overhead_interval=fields.get("merged_overhead_interval"),
+        merged_times_like_base=all(checks) if checks else None,
+        withheld=withheld,
         outputs_match=all(x.outputs_match for x in measurements) if measurements else None,
         measurements=measurements,
     )
+
+
+def _rounds(x: LatencyMeasurement) -> list[tuple[float, float, float]]:
+    return list(zip(x.base_samples, x.unmerged_samples, x.merged_samples, strict=True))
 
 
 def notes(
@@ -240,11 +313,24 @@ def notes(
                     f"{fmt_bytes(check.peak_bytes.measured)} vs {fmt_bytes(measured)} measured whole "
                     f"({(check.peak_bytes.measured - measured) / measured:+.1%})"
                 )
-    if served.basis is None and len(served.measurements) > 1:
+    if served.withheld:
+        out.append(f"serving latency is not extrapolated to the real depth: {served.withheld}; see the measurements")
+    if served.merged_times_like_base is False:
+        bad = [x for x in served.measurements if x.merged_times_like_base is False]
         out.append(
-            "serving latency is not extrapolated to the real depth: a deeper proxy ran faster than a shallower "
-            "one, so the clock's noise (other work on the machine) exceeds one layer's cost; see the measurements"
+            "measurement problem: merged weights have the base model's modules and shapes, so a merged pass must "
+            "take the base's time, but at "
+            + ", ".join(f"{x.layers} layer{'s' * (x.layers != 1)} it took {x.merged_overhead:+.0%}" for x in bad)
+            + " (interval outside +-5%): other work on the machine disturbed the clock; the serving overheads "
+            "are not evidence either way, run again on a quiet machine"
         )
+    for method in METHODS:
+        figures = results[method].figures
+        if results[method].basis == "extrapolated" and figures is not None and figures.step_seconds is None:
+            out.append(
+                f"{method} step time is not extrapolated to the real depth: the step at {d2} layers did not take "
+                f"measurably longer than at {d1} (one layer's cost is within the clock's noise)"
+            )
     for est in (m.estimate("full", m.layers), m.estimate("lora", m.layers)):
         out += [n for n in est.notes if n not in out]
     return out

@@ -68,7 +68,15 @@ def _jsonl_texts(text: str, name: str) -> list[str]:
             raise _error(f"{name} line {number} is not valid JSON: {exc.msg}") from None
         if not isinstance(record, dict):
             raise _error(f"{name} line {number} must be a JSON object, not {type(record).__name__}")
-        texts.append(_record_text(record, f"{name} line {number}"))
+        text = _record_text(record, f"{name} line {number}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _error(
+                f"{name} line {number} holds an unpaired surrogate escape ({text[exc.start]!r} at character "
+                f"{exc.start}), which is not text"
+            ) from None
+        texts.append(text)
     if not texts:
         raise _error(f"{name} has no records")
     return texts

@@ -15,7 +15,7 @@ Pure functions: no torch, no clock, no device.
 from __future__ import annotations
 
 from ..estimate.settings import Estimate
-from .measure import median
+from . import spread
 from .plan import predicted_peak
 from .result import Compared, Figures, Savings
 from .train import Measured
@@ -26,14 +26,6 @@ def extrapolate(low: float | None, high: float | None, d_low: int, d_high: int, 
     if low is None or high is None:
         return None
     return low + (high - low) * (target - d_low) / (d_high - d_low)
-
-
-def extrapolate_time(low: float | None, high: float | None, d_low: int, d_high: int, target: int) -> float | None:
-    """Like `extrapolate`, for a time: None when the deeper model measured faster, since then
-    the noise of the clock (other work on the machine) is larger than one layer's cost."""
-    if low is None or high is None or high < low:
-        return None
-    return extrapolate(low, high, d_low, d_high, target)
 
 
 def figures(m: Measured, est: Estimate, *, fused_optimizer: bool) -> Figures:
@@ -50,14 +42,31 @@ def figures(m: Measured, est: Estimate, *, fused_optimizer: bool) -> Figures:
         peak_bytes=Compared.of(m.peak_bytes if m.steps else None, predicted_peak(est, fused_optimizer=fused_optimizer)),
         # LoRA saves its adapter file; full fine-tuning saves every weight (its file adds a header of a few KB).
         checkpoint_bytes=Compared.of(m.checkpoint.bytes if m.checkpoint else m.weight_bytes, est.checkpoint_bytes),
-        step_seconds=median([s.seconds for s in m.steps[1:]]),  # the first step warms up
+        step_seconds=spread.median(step_samples(m)),
+        step_seconds_interval=spread.median_interval(step_samples(m)),
     )
 
 
+def step_samples(m: Measured) -> list[float]:
+    """The timed steps' seconds: all but the first, which warms up."""
+    return [s.seconds for s in m.steps[1:]]
+
+
 def extrapolate_figures(
-    low: Figures, high: Figures, d_low: int, d_high: int, target: int, est: Estimate, *, fused_optimizer: bool
+    low: Figures,
+    high: Figures,
+    d_low: int,
+    d_high: int,
+    target: int,
+    est: Estimate,
+    *,
+    fused_optimizer: bool,
+    steps: tuple[list[float], list[float]] = ([], []),
 ) -> Figures:
-    """Figures at `target` layers from two measured depths, beside the estimator's prediction for the real model."""
+    """Figures at `target` layers from two measured depths, beside the estimator's prediction for the real model.
+    The step time comes from the timed steps at the two depths (`steps`), with its interval; it is withheld
+    when the per-layer cost is within the noise (`spread.extrapolated_median`)."""
+    step_seconds, step_interval = spread.extrapolated_median(*steps, d_low, d_high, target)
 
     def line(name: str, estimated: float | None) -> Compared:
         value = extrapolate(getattr(low, name).measured, getattr(high, name).measured, d_low, d_high, target)
@@ -74,12 +83,14 @@ def extrapolate_figures(
         output_bytes=line("output_bytes", sizes.get("previous_step_outputs")),
         peak_bytes=line("peak_bytes", predicted_peak(est, fused_optimizer=fused_optimizer)),
         checkpoint_bytes=line("checkpoint_bytes", est.checkpoint_bytes),
-        step_seconds=extrapolate_time(low.step_seconds, high.step_seconds, d_low, d_high, target),
+        step_seconds=step_seconds,
+        step_seconds_interval=step_interval,
     )
 
 
-def savings(full: Figures, lora: Figures) -> Savings:
-    """How many times more full fine-tuning needs than LoRA, measured and estimated."""
+def savings(full: Figures, lora: Figures, step_interval: list[float] | None = None) -> Savings:
+    """How many times more full fine-tuning needs than LoRA, measured and estimated; `step_interval` is the
+    interval of the step-time ratio (from the samples, which `Figures` does not keep)."""
 
     def ratio(name: str) -> Compared:
         f, lo = getattr(full, name), getattr(lora, name)
@@ -92,6 +103,7 @@ def savings(full: Figures, lora: Figures) -> Savings:
         peak_bytes=ratio("peak_bytes"),
         checkpoint_bytes=ratio("checkpoint_bytes"),
         step_seconds=_div(full.step_seconds, lora.step_seconds),
+        step_seconds_interval=step_interval if full.step_seconds and lora.step_seconds else None,
     )
 
 

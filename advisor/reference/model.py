@@ -11,7 +11,7 @@ never appear in a run's memory figures. The config is the one the estimator buil
 
 from __future__ import annotations
 
-from ..errors import FieldIssue, InvalidInput
+from ..errors import FieldIssue, InvalidFile, InvalidInput
 from ..hf import build_config, quiet
 from ..model_specs import ModelSpec
 
@@ -38,16 +38,29 @@ def make_base_weights(spec: ModelSpec, *, pretrained: bool, seed: int, dtype, at
     config = build_config(spec)
     with quiet():
         if pretrained:
-            from transformers import AutoModelForCausalLM
-
-            model = AutoModelForCausalLM.from_pretrained(
-                spec.folder, config=config, dtype=dtype, local_files_only=True, use_safetensors=True
-            )
+            model = _from_pretrained(spec.folder, config, dtype)
         else:
             torch.manual_seed(seed)
             model = _empty_model(config, torch.device("cpu"), dtype, attention)
             model.init_weights()  # transformers' own initialisation for this architecture, and the tying
     return model.state_dict()
+
+
+def _from_pretrained(folder, config, dtype):
+    """The folder's weights through transformers; a corrupt or mismatched file is the user's to fix."""
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            folder, config=config, dtype=dtype, local_files_only=True, use_safetensors=True
+        )
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError) as exc:
+        # safetensors refuses a bad header or a truncated file; transformers a tensor whose shape does not
+        # match config.json (RuntimeError), a missing or unreadable file (OSError)
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        message = f"the weights in {folder} cannot be loaded: {detail}"
+        raise InvalidFile(message, fields=[FieldIssue(field="model", message=message)]) from None
 
 
 def build_model(spec: ModelSpec, weights: dict, *, device, dtype, attention: str = "sdpa"):

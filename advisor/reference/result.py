@@ -17,6 +17,7 @@ from ..estimate.settings import TrainingSettings
 
 Basis = Literal["measured", "extrapolated"]
 RunMethod = Literal["full", "lora"]
+Interval = list[float]  # [low, high]: the 90% bootstrap interval of the figure beside it (advisor.reference.spread)
 
 
 class Compared(BaseModel):
@@ -72,7 +73,13 @@ class Figures(BaseModel):
         )
     )
     step_seconds: float | None = Field(
-        description="Median wall time of the steps after the warm-up step (no estimate)."
+        description=(
+            "Median wall time of the steps after the warm-up step (no estimate); extrapolated: null when the "
+            "per-layer cost is within the noise."
+        )
+    )
+    step_seconds_interval: Interval | None = Field(
+        None, description="90% bootstrap interval of step_seconds (null with fewer than two timed steps)."
     )
 
 
@@ -123,17 +130,32 @@ class MethodResult(BaseModel):
 
 
 class LatencyMeasurement(BaseModel):
-    """Forward latency of the trained LoRA model at one depth: base, adapter unmerged, adapter merged."""
+    """Forward latency at one depth: the plain base model, the adapter unmerged, the adapter merged; timed in
+    interleaved rounds (one pass of each per round, the order rotating)."""
 
     layers: int
-    base_seconds: float = Field(description="Fastest forward pass with the adapter disabled (PEFT's disable_adapter).")
-    unmerged_seconds: float = Field(
-        description="Fastest forward pass with the adapter applied beside the frozen weights."
+    rounds: int = Field(description="Timed rounds, after one warm-up pass of each variant.")
+    base_seconds: float = Field(
+        description="Median forward pass of the plain base model (built from the starting weights, no adapter code)."
     )
-    merged_seconds: float = Field(description="Fastest forward pass after merge_and_unload().")
-    repeats: int = Field(
-        description="Timed forward passes of the merged model, after one warm-up pass (as many or more for the others)."
+    unmerged_seconds: float = Field(description="Median forward pass with the adapter beside the frozen weights.")
+    merged_seconds: float = Field(description="Median forward pass after merge_and_unload().")
+    base_interval: Interval | None
+    unmerged_interval: Interval | None
+    merged_interval: Interval | None
+    unmerged_overhead: float = Field(description="Median over the rounds of unmerged / base - 1.")
+    unmerged_overhead_interval: Interval | None
+    merged_overhead: float = Field(description="Median over the rounds of merged / base - 1.")
+    merged_overhead_interval: Interval | None
+    merged_times_like_base: bool | None = Field(
+        description=(
+            "The invariant: merged has the base's modules and shapes, so it must time like the base (the "
+            "interval of merged_overhead within 5% of zero). False is a measurement problem, not a finding."
+        )
     )
+    base_samples: list[float] = Field(description="Seconds of each round's pass, in round order.")
+    unmerged_samples: list[float]
+    merged_samples: list[float]
     merged_max_abs_diff: float = Field(description="Largest |merged - unmerged| over the logits.")
     adapter_max_abs_diff: float = Field(
         description="Largest |unmerged - base| over the logits: the trained adapter's effect, for scale."
@@ -149,12 +171,27 @@ class Serving(BaseModel):
 
     batch: int
     seq: int
-    basis: Basis | None
+    basis: Basis | None = Field(
+        description="measured, extrapolated, or null: not measured, or withheld (a per-layer cost within the noise)."
+    )
     base_seconds: float | None
     unmerged_seconds: float | None
     merged_seconds: float | None
-    unmerged_overhead: float | None = Field(description="unmerged / base - 1.")
-    merged_overhead: float | None = Field(description="merged / base - 1.")
+    base_interval: Interval | None = None
+    unmerged_interval: Interval | None = None
+    merged_interval: Interval | None = None
+    unmerged_overhead: float | None = Field(description="unmerged / base - 1 (median of the rounds when measured).")
+    unmerged_overhead_interval: Interval | None = None
+    merged_overhead: float | None = Field(description="merged / base - 1 (median of the rounds when measured).")
+    merged_overhead_interval: Interval | None = None
+    merged_times_like_base: bool | None = Field(
+        None,
+        description=(
+            "Whether merged timed like base at every depth measured, as it must; false means the timings are "
+            "disturbed (a measurement problem), and the overheads are not evidence either way."
+        ),
+    )
+    withheld: str | None = Field(None, description="Why figures at the real depth are not given, when they are not.")
     outputs_match: bool | None = Field(description="Merged and unmerged outputs agree at every depth measured.")
     measurements: list[LatencyMeasurement]
 
@@ -168,6 +205,7 @@ class Savings(BaseModel):
     peak_bytes: Compared
     checkpoint_bytes: Compared
     step_seconds: float | None = Field(description="Measured ratio of median step times (no estimate).")
+    step_seconds_interval: Interval | None = Field(None, description="90% bootstrap interval of step_seconds.")
 
 
 class Scale(BaseModel):

@@ -14,7 +14,7 @@ when the function returns, however it returns.
 from __future__ import annotations
 
 import sys
-import tempfile
+import threading
 import time
 from functools import cache
 from pathlib import Path
@@ -29,10 +29,11 @@ from ..model_specs import ModelSpec, resolve_model_spec
 from ..versions import installed_versions
 from . import corpus, plan
 from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES, Measurements, reference_run_result
+from .control import Stop, exclusive, temporary_folder
 from .measure import CpuMemoryTracker, CudaMemoryTracker, FreeMemory, device_name, free_memory
-from .model import at_depth, make_base_weights
+from .model import at_depth, build_model, make_base_weights
 from .result import DeviceInfo, ReferenceRun
-from .train import Deadline, Job, adamw_options, measure_serving, train
+from .train import Job, ServingStopped, adamw_options, measure_serving, train
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +42,7 @@ DEFAULT_BATCH = 1
 DEFAULT_SEQ = 64
 DEFAULT_STEPS = 4  # one warm-up, then three timed: their median shrugs off one slow step
 MAX_STEPS = 10_000
-SERVING_REPEATS = {"cpu": 10, "cuda": 20}
+SERVING_REPEATS = {"cpu": 15, "cuda": 30}  # rounds at most (see train.measure_serving)
 
 Progress = Callable[[str, int, int], None]
 
@@ -61,12 +62,15 @@ def reference_run(
     max_seconds: float | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> ReferenceRun:
     """Train `spec` with full fine-tuning and with LoRA (`settings`) for `steps` steps each, and measure both.
 
-    `max_seconds` stops the run cleanly (the step under way finishes) and returns what
-    was measured, with `complete=False`. `progress(description, done, total)` is called
-    as work advances.
+    `max_seconds` stops the run cleanly (the step or timed pass under way finishes) and
+    returns what was measured, with `complete=False`. Setting `cancel` (from another
+    thread) stops it the same way and raises `advisor.reference.control.Cancelled`.
+    `progress(description, done, total)` is called as work advances. One run at a time
+    in a process: a call made while another is under way raises `advisor.errors.Busy`.
     """
     started = time.perf_counter()
     require_lora_stack()
@@ -75,8 +79,10 @@ def reference_run(
     settings = settings.model_copy(update={"alpha": settings.lora_alpha})  # the default (2 x rank), written out
     _check_request(spec, settings, steps, max_seconds)
     dev = _device(device, settings)
-    runner = _Runner(spec, settings, dev, steps=steps, seed=seed, deadline=Deadline(max_seconds), progress=progress)
-    return runner.run(dataset, max_seconds, started)
+    with exclusive(max_seconds):
+        stop = Stop(max_seconds - (time.perf_counter() - started) if max_seconds else None, cancel)
+        runner = _Runner(spec, settings, dev, steps=steps, seed=seed, deadline=stop, progress=progress)
+        return runner.run(dataset, max_seconds, started)
 
 
 class _Runner:
@@ -90,7 +96,7 @@ class _Runner:
         *,
         steps: int,
         seed: int,
-        deadline: Deadline,
+        deadline: Stop,
         progress: Progress | None,
     ):
         import torch
@@ -143,8 +149,7 @@ class _Runner:
         m.seconds["data"] = time.perf_counter() - clock
 
         self.total = self._units(depths)
-        with tempfile.TemporaryDirectory(prefix="advisor-reference-") as tmp:
-            workdir = Path(tmp)
+        with temporary_folder() as workdir:
             cut = self.measure(depths, workdir)
             if not proxy:
                 reason = f"whole model: it has {_layers(self.layers)}"
@@ -220,13 +225,26 @@ class _Runner:
             if self.deadline.passed():
                 return f"the serving check at {layers} layers and everything after it"
             clock = time.perf_counter()
-            m.latency[layers] = measure_serving(
-                trained.pop("lora"),
-                self.batches[0],
-                layers=layers,
-                device=self.device,
-                repeats=SERVING_REPEATS[self.device.type],
-            )
+            try:
+                base = build_model(
+                    self._spec_at(layers),
+                    weights,
+                    device=self.device,
+                    dtype=self.dtype,
+                    attention=self.settings.attention,
+                )
+                m.latency[layers] = measure_serving(
+                    trained.pop("lora"),
+                    base,
+                    self.batches[0],
+                    layers=layers,
+                    device=self.device,
+                    repeats=SERVING_REPEATS[self.device.type],
+                    stop=self.deadline,
+                )
+                del base  # not held through the next depth's training
+            except ServingStopped:
+                return f"the serving check at {layers} layers (stopped in its timed passes) and everything after it"
             m.seconds[f"serving.{layers}"] = time.perf_counter() - clock
             self._tick(f"serving check, {_layers(layers)}")
         return None

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Callable
 from ..estimate.settings import TrainingSettings
 from ..hf import inject_lora, quiet
 from ..model_specs import ModelSpec
+from . import spread
+from .control import Stop
 from .measure import CheckpointSize, SavedForBackward, memory_tracker, safetensors_size, storage_bytes, tensors_in
 from .model import build_model
 from .result import LatencyMeasurement, StepRecord
@@ -36,8 +38,11 @@ if TYPE_CHECKING:
 # largest logit: merging rounds W + BA to the weight dtype once per weight, so 16-bit
 # weights allow a few units in the last place (bf16: 2^-8) compounded over the layers.
 MERGE_TOLERANCE = {"bfloat16": 2.0**-5, "float16": 2.0**-7, "float32": 2.0**-14}
-MIN_REPEATS = 2
-REPEAT_SECONDS = 0.5  # more timed passes while a variant's add up to less than this
+MIN_ROUNDS = 7  # timed rounds of base, unmerged and merged: enough for a median and its interval
+SERVING_SECONDS = 2.0  # more rounds, up to the device's repeats, while they add up to less than this
+# Merged and base have the same modules and shapes: their times agree when the interval of merged / base - 1
+# comes within this of zero (a few percent covers what placement in memory changes between two copies).
+SAME_TIME = 0.05
 
 
 @dataclass
@@ -77,17 +82,11 @@ class Measured:
     attention: str = ""
 
 
-class Deadline:
-    """`--max-seconds` from now; never passes without one."""
-
-    def __init__(self, seconds: float | None):
-        self.at = None if seconds is None else time.monotonic() + seconds
-
-    def passed(self) -> bool:
-        return self.at is not None and time.monotonic() >= self.at
+class ServingStopped(Exception):
+    """The time limit passed during the serving check: its figures are incomplete and are not reported."""
 
 
-def train(job: Job, deadline: Deadline, on_step: Callable[[int, float], None]) -> tuple[Measured, object | None]:
+def train(job: Job, deadline: Stop, on_step: Callable[[int, float], None]) -> tuple[Measured, object | None]:
     """Run `job`; return its measurements and, for LoRA, the trained model (for `measure_serving`)."""
     import torch
 
@@ -191,49 +190,99 @@ def _peaks(m: Measured, windows) -> None:
     m.peak_bytes = max((r.peak_bytes for r in m.steps), default=None)
 
 
-def measure_serving(model, rows: list[list[int]], *, layers: int, device, repeats: int) -> LatencyMeasurement:
-    """Forward latency of the trained adapter: disabled (the base), unmerged, merged; and that merging changes nothing.
+def measure_serving(
+    model, base, rows: list[list[int]], *, layers: int, device, repeats: int, stop: Stop | None = None
+) -> LatencyMeasurement:
+    """Forward latency of the plain base model, the trained adapter unmerged, and merged; and that merging
+    changes nothing.
 
-    Each variant's time is the fastest of its timed passes (two, and more up to `repeats`
-    while they add up to under half a second): other work on the machine only ever adds
-    time. Base and unmerged passes alternate, so both see the same conditions.
+    `model` is the trained PEFT model; `base` the plain model built from the same starting weights (which
+    LoRA never changes), with no adapter code in its modules; the merged model is a copy of `model` after
+    `merge_and_unload()`, so it has `base`'s modules and shapes. The three are timed in interleaved rounds
+    (one pass of each, in an order that rotates from round to round, so none always runs first or last):
+    `MIN_ROUNDS` rounds, and more up to `repeats` while they add up to under `SERVING_SECONDS`. Each figure
+    is the median with its bootstrap interval (`spread`); each overhead is the median of the per-round
+    ratios to the base, whose rounds share the machine's conditions.
+
+    `stop` is checked before every round: a cancellation raises `Cancelled`, the time limit
+    `ServingStopped`.
     """
+    import copy
+
     import torch
 
+    stop = stop or Stop()
     ids = torch.tensor(rows, device=device)
     dtype = str(next(p for p in model.parameters() if not p.requires_grad).dtype).removeprefix("torch.")
     model.eval()
+    base.eval()
     with torch.no_grad(), quiet():
-        with model.disable_adapter():
-            base = _forward(model, ids).logits.float()  # warm-up, and the output to compare
-        unmerged = _forward(model, ids).logits.float()
-        base_times, unmerged_times = [], []
-        while _more(base_times, repeats):
-            with model.disable_adapter():
-                base_times.append(_timed(model, ids, device))
-            unmerged_times.append(_timed(model, ids, device))
-        merged_model = model.merge_and_unload()
-        merged = _forward(merged_model, ids).logits.float()
-        merged_times = []
-        while _more(merged_times, repeats):
-            merged_times.append(_timed(merged_model, ids, device))
+        merged_model = copy.deepcopy(model).merge_and_unload()
+        variants = {"base": base, "unmerged": model, "merged": merged_model}
+        outputs = {name: _forward(m, ids).logits.float() for name, m in variants.items()}  # warm-up, compared
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        names = list(variants)
+        started = time.perf_counter()
+        while True:
+            done = len(samples["base"])
+            if done >= MIN_ROUNDS and (done >= repeats or time.perf_counter() - started >= SERVING_SECONDS):
+                break
+            if stop.passed():
+                raise ServingStopped()
+            for k in range(len(names)):
+                name = names[(done + k) % len(names)]
+                samples[name].append(_timed(variants[name], ids, device))
+    del merged_model, variants
+    base_out, unmerged, merged = outputs["base"], outputs["unmerged"], outputs["merged"]
     diff = (merged - unmerged).abs().max().item()
     tolerance = MERGE_TOLERANCE.get(dtype, MERGE_TOLERANCE["bfloat16"])
-    return LatencyMeasurement(
-        layers=layers,
-        base_seconds=min(base_times),
-        unmerged_seconds=min(unmerged_times),
-        merged_seconds=min(merged_times),
-        repeats=len(merged_times),
+    return latency_measurement(
+        layers,
+        samples,
         merged_max_abs_diff=diff,
-        adapter_max_abs_diff=(unmerged - base).abs().max().item(),
+        adapter_max_abs_diff=(unmerged - base_out).abs().max().item(),
         tolerance=tolerance,
         outputs_match=diff <= tolerance * unmerged.abs().max().item(),
     )
 
 
-def _more(times: list[float], repeats: int) -> bool:
-    return len(times) < MIN_REPEATS or (len(times) < repeats and sum(times) < REPEAT_SECONDS)
+def latency_measurement(layers: int, samples: dict[str, list[float]], **checks) -> LatencyMeasurement:
+    """The figures of one depth's timed rounds (`samples[variant][round]`): medians, intervals, overheads, and
+    whether merged timed like base, as it must."""
+    rounds = list(zip(samples["base"], samples["unmerged"], samples["merged"], strict=True))
+
+    def overhead(i: int):
+        return lambda rs: spread.median([r[i] / r[0] for r in rs]) - 1
+
+    merged_overhead, merged_interval = overhead(2)(rounds), spread.bootstrap(overhead(2), rounds)
+    return LatencyMeasurement(
+        layers=layers,
+        rounds=len(rounds),
+        base_seconds=spread.median(samples["base"]),
+        unmerged_seconds=spread.median(samples["unmerged"]),
+        merged_seconds=spread.median(samples["merged"]),
+        base_interval=spread.median_interval(samples["base"]),
+        unmerged_interval=spread.median_interval(samples["unmerged"]),
+        merged_interval=spread.median_interval(samples["merged"]),
+        unmerged_overhead=overhead(1)(rounds),
+        unmerged_overhead_interval=spread.bootstrap(overhead(1), rounds),
+        merged_overhead=merged_overhead,
+        merged_overhead_interval=merged_interval,
+        merged_times_like_base=merged_times_like_base(merged_overhead, merged_interval),
+        base_samples=samples["base"],
+        unmerged_samples=samples["unmerged"],
+        merged_samples=samples["merged"],
+        **checks,
+    )
+
+
+def merged_times_like_base(overhead: float | None, interval: list[float] | None) -> bool | None:
+    """The invariant: merged weights have the base's modules and shapes, so their passes must take the base's
+    time. It holds when the overhead's interval comes within `SAME_TIME` of zero."""
+    if overhead is None:
+        return None
+    low, high = interval or (overhead, overhead)
+    return low <= SAME_TIME and high >= -SAME_TIME
 
 
 def _forward(model, ids):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -108,6 +109,61 @@ def render_reference_run(run) -> str:
     return environment().get_template(REFERENCE_RUN_TEMPLATE).render(run=run)
 
 
+# What the chart shows of a step's memory, by the figure's name in `RunFigures`.
+CHART_PARTS = {
+    "weight_bytes": "weights",
+    "gradient_bytes": "gradients",
+    "optimizer_state_bytes": "optimizer",
+    "activation_bytes": "activations",
+    "peak_bytes": "peak",
+}
+_CHART_UNITS = (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("bytes", 1))
+
+
+@dataclass(frozen=True)
+class MemoryChart:
+    unit: str  # the y axis' unit
+    labels: Markup  # the x axis' categories, quoted, comma-separated
+    values: Markup  # the bars, plain decimals, comma-separated
+    top: Markup  # the y axis' end
+
+
+def memory_chart(run) -> MemoryChart | None:
+    """The memory chart's data, or None when full fine-tuning or LoRA has no figures.
+
+    One `bar` series whose categories pair the methods ("weights, full", "weights, LoRA", ...):
+    mermaid's xychart draws several `bar` series at the same x, overlapping in the releases of
+    2024-2025 and stacked in later ones, so neither hides the other only when each bar has its own
+    category. Values are in the largest binary unit in which the tallest bar is at least 1, printed
+    as plain decimals (xychart's number grammar, `[+-]?(\\d+(\\.\\d+)?|\\.\\d+)`, has no exponent)."""
+    full, lora = run.full.figures, run.lora.figures
+    if not (full and lora):
+        return None
+    bars = [
+        (f"{label}, {method}", getattr(figures, name).measured or 0)
+        for name, label in CHART_PARTS.items()
+        for method, figures in (("full", full), ("LoRA", lora))
+    ]
+    tallest = max(value for _, value in bars)
+    unit, size = next((u, s) for u, s in _CHART_UNITS if tallest >= s or s == 1)
+    values = [chart_number(value / size) for _, value in bars]
+    return MemoryChart(
+        unit=unit,
+        labels=Markup(", ".join(f'"{label}"' for label, _ in bars)),
+        values=Markup(", ".join(values)),
+        top=Markup(chart_number(tallest / size * 1.05 if tallest else 1)),
+    )
+
+
+def chart_number(x: float) -> str:
+    """`x` as a plain decimal with three significant digits and no exponent or separator: 1610.2 -> '1610',
+    0.0001234 -> '0.000123'; what mermaid's xychart reads as a number."""
+    text = fmt_number(x)
+    if not re.fullmatch(r"-?\d+(\.\d+)?", text):  # fmt_number prints digits; anything else is a bug here
+        raise ValueError(f"not a plain decimal: {text!r}")
+    return text
+
+
 @cache  # compiling a template is most of a render's time (64 ms of 66)
 def environment():
     """The jinja2 environment every report template renders in: Markdown-escaping `finalize`."""
@@ -126,9 +182,12 @@ def environment():
     env.filters["signed"] = lambda number: Markup(f"{number:+g}")
     env.globals["source_link"] = source_link
     env.globals["cite"] = cite
+    env.globals["memory_chart"] = memory_chart
     env.filters["codes"] = lambda ids: Markup(", ".join(code(i) for i in ids)) if ids else Markup("—")
     for name, fmt in _NUMBER_FILTERS.items():
         env.filters[name] = lambda value, fmt=fmt: Markup("—") if value is None else Markup(fmt(value))
+        # an interval [low, high] of such numbers: "1.0 ms to 1.2 ms"
+        env.filters[f"{name}_range"] = lambda iv, fmt=fmt: Markup(f"{fmt(iv[0])} to {fmt(iv[1])}" if iv else "—")
     return env
 
 

@@ -1,0 +1,249 @@
+"""The reference run on N processes under torch.distributed: DDP or FSDP, each rank's peak and step time.
+
+    >>> from advisor.reference.distributed import distributed_run
+    >>> run = distributed_run("llama-3.2-1b", default_settings(), nproc=2, sharding="fsdp")
+
+N processes are started with `torch.multiprocessing` and join one process group with the
+standard rendezvous (MASTER_ADDR / MASTER_PORT on this machine, a free port): gloo on
+the CPU, NCCL on CUDA (one GPU per rank), the same code a multi-GPU node runs. Every
+rank builds the same starting weights (transformers' initialisation under the seed),
+wraps the model in `DistributedDataParallel` (ddp) or shards it with FSDP2's
+`fully_shard`, each decoder layer and then the root (fsdp), and trains full fine-tuning,
+then LoRA, on its own slice of the tokens. Each rank measures its own peak (the CPU
+allocator's events, as the single-process run does; CUDA's counter on a GPU) and its step
+times; the parent puts them beside the estimator's per-GPU peak for `--gpus N --sharding
+...`. On the CPU the collectives go through gloo, which stages through host buffers that
+NCCL on a GPU would not allocate: those bytes show in the error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..errors import FieldIssue, InvalidInput
+from ..estimate import estimate_training_memory
+from ..estimate.settings import TrainingSettings
+from ..model_specs import ModelSpec, resolve_model_spec
+from . import spread
+from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES
+from .control import temporary_folder
+from .plan import predicted_peak
+
+Sharding = Literal["ddp", "fsdp"]
+MAX_NPROC = 8
+
+
+class RankFigures(BaseModel):
+    rank: int
+    peak_bytes: int = Field(description="Peak tensor bytes of this rank during the steps, above what it held before.")
+    step_seconds: float | None = Field(description="Median step after the warm-up step.")
+    step_seconds_interval: list[float] | None = None
+    losses: list[float]
+
+
+class DistributedMethod(BaseModel):
+    method: Literal["full", "lora"]
+    estimated_peak_bytes: int | None = Field(
+        description="The estimator's per-GPU peak for the same model and settings with --gpus N --sharding ..."
+    )
+    ranks: list[RankFigures]
+    errors: list[float | None] = Field(description="(estimated - measured) / measured, per rank.")
+
+
+class DistributedRun(BaseModel):
+    model: str
+    layers: int
+    nproc: int
+    sharding: Sharding
+    backend: str
+    device: str
+    settings: TrainingSettings
+    steps: int
+    methods: list[DistributedMethod]
+    seconds: float
+    notes: list[str]
+
+
+def distributed_run(
+    spec: str | ModelSpec,
+    settings: TrainingSettings,
+    *,
+    nproc: int,
+    sharding: Sharding,
+    steps: int = 4,
+    seed: int = 0,
+) -> DistributedRun:
+    """Train full fine-tuning and LoRA on `nproc` processes under `sharding`; measure every rank."""
+    import torch
+    import torch.multiprocessing as mp
+
+    started = time.perf_counter()
+    spec = spec if isinstance(spec, ModelSpec) else resolve_model_spec(spec)
+    if not 2 <= nproc <= MAX_NPROC:
+        message = f"nproc must be 2 to {MAX_NPROC} (1 is the single-process reference run)"
+        raise InvalidInput(message, fields=[FieldIssue(field="nproc", message=message)])
+    if sharding not in ("ddp", "fsdp"):
+        message = "a multi-process run shards with ddp or fsdp"
+        raise InvalidInput(message, fields=[FieldIssue(field="sharding", message=message, allowed=["ddp", "fsdp"])])
+    if settings.method != "lora":
+        message = "the multi-process run trains LoRA beside full fine-tuning"
+        raise InvalidInput(message, fields=[FieldIssue(field="method", message=message, allowed=["lora"])])
+    settings = settings.model_copy(update={"alpha": settings.lora_alpha})
+    cuda = torch.cuda.is_available() and torch.cuda.device_count() >= nproc
+    backend = "nccl" if cuda else "gloo"
+    job = {
+        "spec": spec.model_dump(mode="json"),
+        "settings": settings.model_dump(mode="json"),
+        "steps": steps,
+        "seed": seed,
+        "sharding": sharding,
+        "nproc": nproc,
+        "backend": backend,
+        "port": _free_port(),
+    }
+    with temporary_folder() as tmp:  # named after this process, removed however it ends (see control)
+        mp.spawn(_worker, args=(job, str(tmp)), nprocs=nproc, join=True)
+        results = [json.loads((tmp / f"rank{r}.json").read_text()) for r in range(nproc)]
+    methods = []
+    for method in METHODS:
+        est = estimate_training_memory(
+            spec, settings.model_copy(update={"method": method, "gpus": nproc, "sharding": sharding})
+        )
+        predicted = predicted_peak(est, fused_optimizer=not cuda)
+        ranks = [RankFigures(rank=r, **results[r][method]) for r in range(nproc)]
+        methods.append(
+            DistributedMethod(
+                method=method,
+                estimated_peak_bytes=predicted,
+                ranks=ranks,
+                errors=[
+                    (predicted - x.peak_bytes) / x.peak_bytes if predicted and x.peak_bytes else None for x in ranks
+                ],
+            )
+        )
+    notes = [
+        f"{nproc} processes, torch.distributed with {backend}; "
+        + ("DistributedDataParallel" if sharding == "ddp" else "FSDP2 fully_shard on each decoder layer and the root"),
+        "each rank trains on its own slice of the tokens; peaks are each rank's tensor bytes above what it held "
+        "before the model was built",
+    ]
+    if not cuda:
+        notes.append(
+            "on the CPU: gloo stages collectives through host buffers NCCL would not allocate, and the "
+            "estimator predicts CUDA's allocator; the optimizer runs unfused where FSDP's DTensors need it"
+        )
+    return DistributedRun(
+        model=spec.id,
+        layers=int(spec.config.get("num_hidden_layers", 0) or 0),
+        nproc=nproc,
+        sharding=sharding,
+        backend=backend,
+        device="cuda" if cuda else "cpu",
+        settings=settings,
+        steps=steps,
+        methods=methods,
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, job: dict, folder: str) -> None:
+    """One rank: join the group, train both methods, write this rank's figures to `folder/rank<r>.json`."""
+    import torch
+    import torch.distributed as dist
+
+    from ..hf import inject_lora, quiet
+    from . import corpus
+    from .measure import CpuMemoryTracker, CudaMemoryTracker
+    from .model import build_model, make_base_weights
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(job["port"]))
+    nproc, cuda = job["nproc"], job["backend"] == "nccl"
+    device = torch.device("cuda", rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    else:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
+    dist.init_process_group(job["backend"], rank=rank, world_size=nproc)
+    try:
+        spec = ModelSpec.model_validate(job["spec"])
+        s = TrainingSettings.model_validate(job["settings"])
+        dtype = getattr(torch, TORCH_DTYPES[s.precision])
+        steps, config_vocab = job["steps"], int(spec.config.get("vocab_size", 0) or 0)
+        from ..hf import build_config
+
+        vocab = int(build_config(spec).vocab_size) if not config_vocab else config_vocab
+        texts = corpus.load_corpus(None)
+        stream = corpus.tokenize(texts, spec, vocab, needed=s.batch * s.seq * steps * nproc)
+        every = corpus.batches(stream, batch=s.batch, seq=s.seq, steps=steps * nproc)
+        mine = every[rank::nproc]
+        weights = make_base_weights(spec, pretrained=False, seed=job["seed"], dtype=dtype, attention=s.attention)
+        result = {}
+        for method in METHODS:
+            tracker = CudaMemoryTracker(device) if cuda else CpuMemoryTracker()
+            times, losses = [], []
+            with tracker, quiet():
+                with tracker.window("build"):
+                    model = build_model(spec, weights, device=device, dtype=dtype, attention=s.attention)
+                    if method == "lora":
+                        model = inject_lora(model, spec, rank=s.rank, alpha=s.lora_alpha, targets=s.targets)
+                    model.train()
+                    model, fused = _wrap(model, job["sharding"], device)
+                    params = [p for p in model.parameters() if p.requires_grad]
+                    options = {"foreach": True} if cuda else ({"fused": True} if fused else {"foreach": False})
+                    optimizer = torch.optim.AdamW(params, lr=LEARNING_RATES[method], **options)
+                out = None
+                for i, rows in enumerate(mine):
+                    ids = torch.tensor(rows, device=device)
+                    dist.barrier()
+                    clock = time.perf_counter()
+                    with tracker.window(f"step{i}"):
+                        out = model(input_ids=ids, labels=ids)
+                        out.loss.backward()
+                        optimizer.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        losses.append(out.loss.item())
+                    times.append(time.perf_counter() - clock)
+                del out, optimizer, params, model
+            base = tracker.windows["build"].start_bytes
+            peak = max(tracker.windows[f"step{i}"].peak_bytes - base for i in range(len(mine)))
+            result[method] = {
+                "peak_bytes": int(peak),
+                "step_seconds": spread.median(times[1:]),
+                "step_seconds_interval": spread.median_interval(times[1:]),
+                "losses": losses,
+            }
+            dist.barrier()
+        (Path(folder) / f"rank{rank}.json").write_text(json.dumps(result))
+    finally:
+        dist.destroy_process_group()
+
+
+def _wrap(model, sharding: str, device):
+    """The model under DDP, or sharded with FSDP2 (each decoder layer, then the root); and whether fused AdamW
+    applies (not to FSDP's DTensor parameters on the CPU)."""
+    if sharding == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids), True
+    from torch.distributed.fsdp import fully_shard
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    for layer in base.model.layers:
+        fully_shard(layer)
+    fully_shard(model)
+    return model, device.type == "cuda"
