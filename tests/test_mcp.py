@@ -132,14 +132,14 @@ def test_reference_run_is_refused_when_it_would_not_fit(server, tmp_path, monkey
 def test_reference_run_mistakes_in_the_users_files_are_error_objects_naming_the_argument(server, tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / "config.json").write_text(json.dumps(TINY_LLAMA))
     (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json header")
     error = error_of(call(server, "run_reference_lora", {"model": str(folder), "steps": 2}))
     assert error["code"] == "invalid_file" and fields_of(error).keys() == {"model"}
     dataset = tmp_path / "data.jsonl"
     dataset.write_bytes(b'{"text": "lone \\ud800 surrogate"}\n')
     config = tmp_path / "config.json"
-    config.write_text(json.dumps(TINY))
+    config.write_text(json.dumps(TINY_LLAMA))
     error = error_of(call(server, "run_reference_lora", {"model": str(config), "dataset": str(dataset), "steps": 2}))
     assert error["code"] == "invalid_file" and fields_of(error).keys() == {"dataset"}
     assert "unpaired surrogate" in error["message"]
