@@ -61,8 +61,9 @@ def golden_report(name: str) -> str:
         cwd = os.getcwd()
         os.chdir(ROOT)
         try:
+            evaluation = with_data.get("eval_data")
             data = advisor.inspect_dataset(
-                f"examples/{with_data['data']}", eval_path=f"examples/{with_data['eval_data']}"
+                f"examples/{with_data['data']}", eval_path=f"examples/{evaluation}" if evaluation else None
             )
         finally:
             os.chdir(cwd)

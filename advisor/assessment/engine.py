@@ -540,7 +540,12 @@ def confidence(
     if capped:
         parts.append(
             f"capped at {level}: the data answers ({', '.join(stated_data)}) are stated, not measured; "
-            "run advisor inspect-data on the dataset"
+            + (
+                "the inspected data does not settle them (a scan cannot see clearance or consent, and a card "
+                "without a licence proves none): keep the evidence for them on file"
+                if measured
+                else "run advisor inspect-data on the dataset"
+            )
         )
     elif measured:
         parts.append(f"measured from the data: {', '.join(measured)}")

@@ -17,7 +17,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ..assessment.contract import Assessment
-from ..fmt import fmt_bytes, fmt_count, fmt_number, fmt_pct, fmt_ratio, fmt_seconds
+from ..fmt import fmt_bytes, fmt_count, fmt_int, fmt_number, fmt_pct, fmt_ratio, fmt_seconds
 
 ASSESSMENT_TEMPLATE = "assessment.md.j2"
 REFERENCE_RUN_TEMPLATE = "reference_run.md.j2"
@@ -196,6 +196,7 @@ def environment():
 _NUMBER_FILTERS = {
     "bytes": fmt_bytes,
     "count": fmt_count,
+    "int": fmt_int,
     "pct": lambda x: fmt_pct(x, signed=True),
     "ratio": fmt_ratio,
     "secs": fmt_seconds,
