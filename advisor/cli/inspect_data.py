@@ -112,7 +112,7 @@ def print_dataset(d) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # a line per fact, whatever the width; the terminal wraps
     console.print(f"[bold]{escape(d.path)}[/]: {d.examples:,} valid examples ({d.format}) of {d.records:,} records")
     if d.invalid:
         console.print(f"  invalid: {d.invalid:,}")
