@@ -41,6 +41,8 @@ COMMANDS: dict[str, str] = {
     "rubric": "rubric:rubric",
     "estimate": "estimate:command",
     "models": "estimate:models_command",
+    "fit": "fit:command",
+    "gpus": "fit:gpus_command",
     "reference-run": "reference:command",
     "mcp": "mcp:mcp_command",
     "schema": "schema:schema",
