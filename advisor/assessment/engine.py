@@ -48,6 +48,7 @@ from .licenses import UNKNOWN, LicenseFinding, classify_license
 from .rubric import (
     BASE_MODEL_NAMED,
     COMPUTE_FACT,
+    HEADROOM_FACT,
     NOT_ASSESSED,
     PAYBACK_FACT,
     EconomicsParams,
@@ -160,6 +161,8 @@ def answer_levels(
     levels[PAYBACK_FACT] = payback.level
     for option in TRAINING_OPTIONS:
         levels[COMPUTE_FACT.format(option)] = compute.options.get(option, "not_assessed")
+        plan = compute.plans.get(option)
+        levels[HEADROOM_FACT.format(option)] = plan.headroom if plan else "not_assessed"
     return levels
 
 

@@ -87,8 +87,19 @@ class FitResult(BaseModel):
     notes: list[str] = Field(default=[])
 
 
-def resolve_budget(gpu: str | None, gpu_memory_gib: float | None, *, gpu_field="gpu", memory_field="gpu_memory_gib"):
-    """(Device or None, GiB to plan against) from a named GPU or a memory size; exactly one of them."""
+def resolve_budget(
+    gpu: str | None,
+    gpu_memory_gib: float | None,
+    *,
+    gpu_field="gpu",
+    memory_field="gpu_memory_gib",
+    memory_overrides: bool = False,
+):
+    """(Device or None, GiB to plan against) from a named GPU or a memory size: exactly one of them, or both when
+    `memory_overrides` (the answers may name the GPU and state its memory; the stated memory wins)."""
+    if gpu is not None and gpu_memory_gib is not None and memory_overrides:
+        _check_memory(gpu_memory_gib, memory_field)
+        return resolve_gpu(gpu, field=gpu_field), float(gpu_memory_gib)
     if gpu is not None and gpu_memory_gib is not None:
         raise InvalidInput(
             "give --gpu or --gpu-memory-gib, not both",
@@ -102,12 +113,16 @@ def resolve_budget(gpu: str | None, gpu_memory_gib: float | None, *, gpu_field="
             "say what the GPUs are: --gpu NAME or --gpu-memory-gib N",
             fields=[FieldIssue(field=gpu_field, message="missing: --gpu NAME or --gpu-memory-gib N")],
         )
-    if not (0 <= gpu_memory_gib <= 4096) or math.isnan(gpu_memory_gib):
+    _check_memory(gpu_memory_gib, memory_field)
+    return None, float(gpu_memory_gib)
+
+
+def _check_memory(gib: float, field: str) -> None:
+    if not (0 <= gib <= 4096) or math.isnan(gib):
         raise InvalidInput(
             "gpu_memory_gib must be between 0 (CPU only) and 4096",
-            fields=[FieldIssue(field=memory_field, message="must be between 0 (CPU only) and 4096")],
+            fields=[FieldIssue(field=field, message="must be between 0 (CPU only) and 4096")],
         )
-    return None, float(gpu_memory_gib)
 
 
 def fit_training(
@@ -124,12 +139,13 @@ def fit_training(
     targets=None,
     tokens: int | None = None,
     price_usd_per_hour: float | None = None,
+    memory_overrides: bool = False,
 ) -> FitResult:
     """The fit search over `methods` (all three by default) for `model` on `gpus` GPUs."""
     from ..estimate import training_settings
     from ..model_specs import ModelSpec, resolve_model_spec
 
-    device, gib = resolve_budget(gpu, gpu_memory_gib)
+    device, gib = resolve_budget(gpu, gpu_memory_gib, memory_overrides=memory_overrides)
     _check_counts(gpus=gpus, seq=seq, batch=batch, effective_batch=effective_batch)
     spec = model if isinstance(model, ModelSpec) else resolve_model_spec(model)
     policy = load_policy()
@@ -311,7 +327,7 @@ def _option(ev: _Evaluator, asked, s: TrainingSettings, headroom, effective: int
     if asked_needed is not None and s != asked:
         all_notes.insert(
             0,
-            f"the asked recipe needs {fmt_bytes(asked_needed)} per GPU of {fmt_bytes(ev.budget)}; "
+            f"the starting recipe needs {fmt_bytes(asked_needed)} per GPU of {fmt_bytes(ev.budget)}; "
             f"this one {fmt_bytes(est.total_needed_bytes())}",
         )
     if headroom == "tight":
