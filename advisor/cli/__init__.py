@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "models": "estimate:models_command",
     "fit": "fit:command",
     "gpus": "fit:gpus_command",
+    "recipe": "fit:recipe_command",
     "reference-run": "reference:command",
     "mcp": "mcp:mcp_command",
     "schema": "schema:schema",

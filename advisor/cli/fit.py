@@ -165,3 +165,57 @@ def gpus_command(as_json):
             fmt_number(d.price_usd_per_hour),
         )
     Console().print(table)
+
+
+@click.command("recipe")
+@click.option("--model", required=True, help="Catalog id (see `advisor models`), a config.json, or a model folder.")
+@gpu_options
+@click.option("--method", type=click.Choice(["full", "lora", "qlora"]), help="The method (default: the fit's best).")
+@click.option("--seq", type=int, help="Sequence length in tokens (default 1,024).")
+@click.option("--batch", type=int, help="Micro-batch per GPU to start from (default 1).")
+@click.option("--effective-batch", type=int, help="Sequences per optimizer step to reach with gradient accumulation.")
+@click.option("--format", "fmt", type=click.Choice(["trl", "axolotl", "llama-factory"]), required=True)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the file here instead of printing it.")
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the recipe (file, launch command, settings) as JSON.")
+def recipe_command(model, gpu, gpu_memory_gib, gpus, method, seq, batch, effective_batch, fmt, output, force, as_json):
+    """The fit search's recipe as a file a team can launch: a TRL SFTTrainer script, an axolotl YAML or a
+    LLaMA-Factory YAML. Exit 3 when no recipe fits."""
+    from ..files import ensure_writable, write_atomic
+    from ..model_specs import resolve_model_spec
+    from ..plan.fit import fit_training
+    from ..plan.recipe import model_reference, write_recipe
+
+    if output:
+        ensure_writable(output, force=force, field="--output")
+    spec = resolve_model_spec(model)
+    fit = fit_training(
+        spec,
+        gpu=gpu,
+        gpu_memory_gib=gpu_memory_gib,
+        gpus=gpus,
+        seq=seq,
+        batch=batch,
+        effective_batch=effective_batch,
+        methods=[method] if method else None,
+    )
+    chosen = next((o for o in fit.options if o.method == (method or fit.best) and o.fits), None)
+    if chosen is None:
+        message = f"no {method or ''} recipe fits {fit.gpus} x {fit.gpu_name or f'{fit.gpu_memory_gib:g} GiB'}"
+        if as_json:
+            click.echo(dumps_json({"fits": False, "message": message, "fit": fit.model_dump(mode="json")}), nl=False)
+        else:
+            click.echo(f"{message}; `advisor fit` shows what each method needs", err=True)
+        return EXIT_NOTHING_FITS
+    recipe = write_recipe(model_reference(spec), chosen.settings, grad_accumulation=chosen.grad_accumulation, fmt=fmt)
+    if output:
+        write_atomic(output, recipe.content, force=force, field="--output")
+    if as_json:
+        click.echo(dumps_json({**recipe.model_dump(mode="json"), "path": output}), nl=False)
+    elif output:
+        click.echo(f"wrote {output}: {recipe.launch}")
+        for note in recipe.notes:
+            click.echo(f"note: {note}", err=True)
+    else:
+        click.echo(recipe.content, nl=False)
+    return 0
