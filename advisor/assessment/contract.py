@@ -350,6 +350,16 @@ class ComputeAssessment(BaseModel):
     )
 
 
+class NextStep(BaseModel):
+    """One concrete thing to do next."""
+
+    kind: Literal["data", "eval", "recipe", "serving", "alternative", "blocker"] = Field(
+        description="data preparation, evaluation plan, recipe to launch, serving, an alternative's step, a blocker."
+    )
+    text: str = Field(description="The step, ready to hand to an engineer.")
+    sources: list[str] = Field(description="Source ids; see `Assessment.sources`.")
+
+
 class Reason(BaseModel):
     """One piece of the argument, with the sources it stands on."""
 
@@ -542,6 +552,13 @@ class Assessment(BaseModel):
     remediation: list[Remediation] = Field(description="What to do about each open or weak answer.")
     what_would_change: list[WhatWouldChange] = Field(
         description="Computed by re-running the assessment with each alternative answer."
+    )
+    next_steps: list[NextStep] = Field(
+        default=[],
+        description=(
+            "What to do next, in order: to train, data preparation, the evaluation plan, the recipe and serving; "
+            "otherwise the alternative's first steps or clearing each blocker."
+        ),
     )
     confidence: Confidence = Field(description="How far to trust the decision, and why.")
     limits: list[Reason] = Field(description="The limits of this advice: what the rubric and its sources do not cover.")

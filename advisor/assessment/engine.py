@@ -45,6 +45,7 @@ from .contract import (
     WhatWouldChange,
 )
 from .licenses import UNKNOWN, LicenseFinding, classify_license
+from .next_steps import next_steps
 from .rubric import (
     BASE_MODEL_NAMED,
     COMPUTE_FACT,
@@ -286,8 +287,9 @@ def evaluate(
         if q.role == "scored"
     ]
     limits = [Reason(id=limit.id, text=limit.text, sources=limit.sources) for limit in rubric.limits]
+    steps = next_steps(answers, verdict.decision, verdict.primary, verdict.levels, gates, compute)
     cited = [*reasons, *cautions, *limits, *conflicts, *(r for o in options for r in o.reasons)]
-    cited_ids = {s for item in [*cited, *gates, *remediation] for s in item.sources} | set(compute.sources)
+    cited_ids = {s for item in [*cited, *gates, *remediation, *steps] for s in item.sources} | set(compute.sources)
     open_questions = [q.id for q in weak_or_open if verdict.levels[q.id] == UNKNOWN]
     return Assessment(
         decision=verdict.decision,
@@ -302,6 +304,7 @@ def evaluate(
         cautions=cautions,
         remediation=remediation,
         what_would_change=changes,
+        next_steps=steps,
         confidence=confidence(rubric, verdict, open_questions, changes, conflicts, evidence),
         limits=limits,
         license=verdict.licenses.get("dataset_license"),
