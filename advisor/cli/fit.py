@@ -112,7 +112,7 @@ def print_fit(result) -> None:
     console = Console()
     console.print(table)
     for o in result.options:
-        for c in o.changes:
+        for c in o.changes if o.fits else []:
             console.print(f"{METHOD_LABELS[o.method]}: {c.field} {c.asked} -> {c.chosen}: {c.why}")
         for note in o.notes:
             console.print(f"[dim]{METHOD_LABELS[o.method]}: {note}[/dim]")
