@@ -162,3 +162,28 @@ def test_recipes_in_the_details_replay_with_the_estimator():
         line = next(line for line in compute.details if line.startswith(f"{label} ("))
         assert f"needs {fmt_bytes(plan.needed_bytes)} per GPU (peak tensors {fmt_bytes(est.peak_bytes)} " in line
         assert f"batch {plan.settings['batch']} x {plan.settings['seq']}" in line
+
+
+def test_what_would_change_names_the_compute_answers_that_would_make_lora_fit():
+    answers = {
+        "base_model": "llama-3.1-8b",
+        "gpu_memory_gib": 12,
+        "seq_len": 1024,
+        "change_kind": "format",
+        "stability": "stable",
+        "context_tried": "partly_works",
+        "dataset_examples": 2000,
+        "dataset_quality": "curated",
+        "data_provenance": "human_written",
+        "dataset_license": "LicenseRef-Proprietary",
+        "commercial_use": True,
+        "privacy": "no_personal_data",
+        "serving_mode": "merged",
+        "eval_set": "production_like",
+        "baseline_measured": True,
+    }
+    result = assess(answers)
+    changes = {c.question: c for c in result.what_would_change}
+    assert {"gpus", "gpu_memory_gib"} <= set(changes)
+    assert all(o.primary == "lora" for o in changes["gpu_memory_gib"].outcomes)
+    assert changes["gpus"].current == "1" and changes["gpu_memory_gib"].current == "12"

@@ -153,3 +153,30 @@ def _not_assessed(reason: str) -> ComputeAssessment:
     return ComputeAssessment(
         status="not_assessed", reason=reason, options={option: "not_assessed" for option in TRAINING_OPTIONS}
     )
+
+
+def compute_alternatives(answers: Answers, compute: ComputeAssessment) -> list[tuple[str, float | int, object]]:
+    """The compute answers worth trying when a training option does not fit or fits tightly: two, four and eight
+    times the GPUs, the next larger GPU memories in the hardware catalog, and a half and a quarter of the sequence
+    (not under 256 tokens); each with its compute assessment, for `what_would_change`."""
+    if compute.status != "assessed" or not compute.plans:
+        return []
+    if all(plan.headroom == "comfortable" for plan in compute.plans.values()):
+        return []
+    from ..estimate.settings import MAX_GPUS
+    from ..plan.hardware import load_hardware
+
+    gpus = answers.gpus or 1
+    current = next(iter(compute.plans.values())).budget_bytes / GIB
+    larger = sorted({d.memory_gib for d in load_hardware().values() if d.kind == "gpu" and d.memory_gib > current})
+    seq = answers.seq_len or DEFAULT_SEQ
+    tries = [("gpus", n) for n in (2 * gpus, 4 * gpus, 8 * gpus) if n <= MAX_GPUS]
+    tries += [("gpu_memory_gib", gib) for gib in larger[:3]]
+    tries += [("seq_len", s) for s in (seq // 2, seq // 4) if s >= 256]
+    out = []
+    for question, value in tries:
+        try:
+            out.append((question, value, assess_compute(answers.model_copy(update={question: value}))))
+        except InvalidInput:
+            continue
+    return out

@@ -231,6 +231,7 @@ def evaluate(
     versions: Versions,
     evidence: dict[str, str] | None = None,
     measured_conflicts: list[Conflict] | None = None,
+    compute_alternatives: list[tuple[str, Any, ComputeAssessment]] | None = None,
 ) -> Assessment:
     """The full assessment: the verdict, its reasons, grades, remediation, conflicts, what would change it.
 
@@ -239,7 +240,9 @@ def evaluate(
     verdict = decide(answers, rubric, compute)
     evidence = evidence if evidence is not None else {name: "stated" for name in answers.model_fields_set}
     criteria = _criteria(answers, rubric, verdict.levels)
-    changes = what_would_change(answers, rubric, compute, verdict)
+    changes = what_would_change(answers, rubric, compute, verdict) + _compute_changes(
+        answers, rubric, verdict, compute_alternatives or []
+    )
     weak_or_open = [q for q in rubric.questions if q.id in _weak_or_open(rubric, verdict.levels)]
     rule_reasons = {
         rule.id: Reason(
@@ -352,6 +355,48 @@ def what_would_change(
                 WhatWouldChange(question=question.id, current=current, open=current == UNKNOWN, outcomes=outcomes)
             )
     return changes
+
+
+def _compute_changes(
+    answers: Answers, rubric: Rubric, verdict: Verdict, alternatives: list[tuple[str, Any, ComputeAssessment]]
+) -> list[WhatWouldChange]:
+    """What other hardware or a shorter sequence would change: each alternative compute answer, assessed again by
+    the fit search (`compute_alternatives`), that moves the decision or the primary option or lifts a blocker."""
+    blocking = set(verdict.training_blockers)
+    found: dict[str, list[Outcome]] = {}
+    for question, value, alternative in alternatives:
+        other = decide(answers.model_copy(update={question: value}), rubric, alternative)
+        if (other.decision, other.primary) != (verdict.decision, verdict.primary) or set(
+            other.training_blockers
+        ) < blocking:
+            found.setdefault(question, []).append(
+                Outcome(
+                    answer=value,
+                    level=f"{value:g}",
+                    decision=other.decision,
+                    primary=other.primary,
+                    training_blockers=other.training_blockers,
+                )
+            )
+    budget = next((p.budget_bytes for p in _same_memory_plans(alternatives)), None)
+    defaults = {"gpus": 1, "seq_len": 1024, "gpu_memory_gib": budget / (1 << 30) if budget is not None else 0}
+    # Another GPU is a choice, not an unanswered question: these never count as open answers.
+    return [
+        WhatWouldChange(
+            question=question,
+            current=f"{getattr(answers, question) or defaults[question]:g}",
+            open=False,
+            outcomes=outcomes,
+        )
+        for question, outcomes in found.items()
+    ]
+
+
+def _same_memory_plans(alternatives: list[tuple[str, Any, ComputeAssessment]]):
+    """The plans of the alternatives that kept the GPU's memory (more GPUs or a shorter sequence)."""
+    for question, _, alternative in alternatives:
+        if question != "gpu_memory_gib":
+            yield from alternative.plans.values()
 
 
 def representative_answer(question: Question, level: str, rubric: Rubric) -> Any:

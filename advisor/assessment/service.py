@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..errors import FieldIssue, InvalidInput, MissingDependency, field_issues
 from ..versions import installed_version
-from .compute import assess_compute
+from .compute import assess_compute, compute_alternatives
 from .contract import Answers, Assessment, Band, Choice, QuestionInfo, Questionnaire, SourceRef, Versions
 from .engine import evaluate
 from .licenses import normalize_license
@@ -97,8 +97,14 @@ def assess(answers: Answers | Mapping[str, Any], *, rubric: Rubric | None = None
     """Assess a team's answers: the decision, the option to pursue, and why."""
     rubric = rubric or load_rubric()
     parsed, evidence = looked_up(parse_answers(answers, rubric=rubric), rubric)
+    compute = assess_compute(parsed)
     return evaluate(
-        parsed, rubric, compute=assess_compute(parsed), versions=installed_versions(rubric), evidence=evidence
+        parsed,
+        rubric,
+        compute=compute,
+        versions=installed_versions(rubric),
+        evidence=evidence,
+        compute_alternatives=compute_alternatives(parsed, compute),
     )
 
 
