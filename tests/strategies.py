@@ -289,11 +289,12 @@ def invalid_value(name: str):
             JUNK,
         )
     if kind == "float":
+        ge = field_bound(name, "ge")  # gpu_memory_gib takes 0 (CPU only); the other amounts must be above 0
         return st.one_of(
-            st.floats(max_value=0),
+            st.floats(max_value=0) if ge is None else st.floats(max_value=ge, exclude_max=True),
             st.floats(min_value=field_bound(name, "le"), exclude_min=True, allow_infinity=False),
             st.sampled_from([math.nan, math.inf, -math.inf]),
-            st.integers(max_value=0),
+            st.integers(max_value=0 if ge is None else -1),
             st.integers(min_value=2**1024, max_value=2**1100),
             LETTERS,
             JUNK,
