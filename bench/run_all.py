@@ -22,6 +22,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import cold_start  # noqa: E402
 import estimator_accuracy  # noqa: E402
+import fit_search  # noqa: E402
 import fuzz_stats  # noqa: E402
 import mcp_latency  # noqa: E402
 import reference_run  # noqa: E402
@@ -107,6 +108,21 @@ def main() -> int:
             f"under {budget} s",
             run["wall_s"] < budget,
         )
+
+    fit = fit_search.measure()
+    lora = next(o for o in fit["result"].options if o.method == "lora")
+    add(
+        "fit search, llama-3.1-70b on 8 x H100, after imports: first (meta builds) / cached",
+        f"{fit['cold_s']:.2f} s / {1000 * fit['warm_s']:.0f} ms (LoRA {lora.settings.sharding}, {lora.headroom})",
+        "under 5 s",
+        fit["cold_s"] < 5,
+    )
+    throughput = fit_search.load_throughput()
+    add(
+        f"step time vs {throughput['calibration_rows']} H200 steps: median / worst error (step_time_calibration.py)",
+        f"{100 * throughput['calibration_error_median']:.1f}% / "
+        f"{100 * throughput['calibration_error_min']:+.1f}%, {100 * throughput['calibration_error_max']:+.1f}%",
+    )
 
     mcp = mcp_latency.measure(calls=calls, starts=starts)
     add(

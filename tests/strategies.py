@@ -60,6 +60,8 @@ WITH_EXCEPTIONS = ["GPL-2.0-only WITH Classpath-exception-2.0", "Apache-2.0 WITH
 # A base model outside the catalog (a real folder, since every door resolves base_model): its licence is
 # whatever base_model_license says. Catalog ids and hub repos in any case resolve too.
 LOCAL_MODEL = str(ROOT / "tests" / "data" / "local-base")
+# GPUs from the hardware catalog (ids, an alias, an Apple and the CPU-only entry).
+GPU_NAMES = ["h100-sxm", "a100-40gb", "rtx-4090", "l4", "t4", "cpu", "H100", "apple-m3-max"]
 BASE_MODELS = sorted({*load_catalog(), *(entry.repo for entry in load_catalog().values() if entry.repo)})
 
 
@@ -175,6 +177,8 @@ def valid_answers(draw) -> dict[str, Any]:
             data[name] = draw(licenses())
         elif name == "base_model":
             data[name] = draw(st.one_of(st.just(LOCAL_MODEL), st.sampled_from(BASE_MODELS).flatmap(_case)))
+        elif name == "gpu":  # names from the hardware catalog, in any case, or an alias
+            data[name] = draw(st.sampled_from(GPU_NAMES).flatmap(_case))
         else:
             data[name] = draw(_text(field_bound(name, "max_length")))
     return data
@@ -285,11 +289,12 @@ def invalid_value(name: str):
             JUNK,
         )
     if kind == "float":
+        ge = field_bound(name, "ge")  # gpu_memory_gib takes 0 (CPU only); the other amounts must be above 0
         return st.one_of(
-            st.floats(max_value=0),
+            st.floats(max_value=0) if ge is None else st.floats(max_value=ge, exclude_max=True),
             st.floats(min_value=field_bound(name, "le"), exclude_min=True, allow_infinity=False),
             st.sampled_from([math.nan, math.inf, -math.inf]),
-            st.integers(max_value=0),
+            st.integers(max_value=0 if ge is None else -1),
             st.integers(min_value=2**1024, max_value=2**1100),
             LETTERS,
             JUNK,
@@ -307,6 +312,8 @@ def invalid_value(name: str):
     made_up = LETTERS.map(lambda s: f"made-up-{s}")
     if kind == "license":
         return st.one_of(st.sampled_from(INVALID_LICENSES), made_up, too_long, wrong_type)
+    if name == "gpu":  # a GPU the catalog does not name
+        return st.one_of(made_up, too_long, wrong_type)
     if name == "base_model":  # a name the advisor cannot resolve, a path that does not exist
         return st.one_of(made_up, made_up.map(lambda s: f"./{s}/config.json"), too_long, wrong_type)
     return st.one_of(too_long, wrong_type)

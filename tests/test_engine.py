@@ -235,6 +235,8 @@ def _any_answers():
         values = [representative_answer(question, level, RUBRIC) for level in RUBRIC.levels(question)]
         if question.id == "base_model":
             values = ["qwen2.5-0.5b", "llama-3.2-1b"]  # catalog ids: with gpu_memory_gib the estimator runs
+        elif question.id == "gpu":
+            values = ["rtx-4090", "t4", "cpu"]  # hardware catalog ids
         elif question.type == "text":
             values = ["some text", "x" * 200]
         elif not values:  # compute numbers without bands

@@ -71,7 +71,7 @@ def test_every_tool_is_listed_with_its_contract(server):
         assert mcp_tool.input_schema["additionalProperties"] is False
         assert set(mcp_tool.output_schema["properties"]) == set(tool.output.model_fields)
         assert "Cost:" in mcp_tool.description and mcp_tool.description == tool.description
-        assert mcp_tool.annotations.read_only_hint is (name != "render_report")
+        assert mcp_tool.annotations.read_only_hint is (name not in ("render_report", "write_training_recipe"))
 
 
 def test_list_questions(server):

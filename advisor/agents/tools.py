@@ -30,6 +30,7 @@ from ..assessment.service import assess, questionnaire
 from ..errors import FieldIssue, InvalidInput, Refused, invalid_input
 from ..estimate.settings import Estimate, TrainingSettings
 from ..files import check_name_length, ensure_writable, write_atomic
+from ..plan.fit import FitResult
 from ..reference import REFERENCE_RUN_COST
 from ..reference.result import ReferenceRun
 
@@ -193,6 +194,71 @@ class RenderedReport(BaseModel):
     path: str | None = Field(description="Absolute path of the file written, or null when no filename was given.")
 
 
+class FitInput(ToolInput):
+    """The model, the GPUs, and the shape to start the fit search from."""
+
+    model: str = Field(
+        max_length=500,
+        description="Catalog id (llama-3.1-8b, qwen2.5-7b, ...; `advisor models`), a config.json or a model folder.",
+    )
+    gpu: str | None = Field(
+        default=None,
+        max_length=100,
+        description="A GPU from the hardware catalog (h100-sxm, a100-80gb, rtx-4090, l4, t4, cpu; `advisor gpus`).",
+    )
+    gpu_memory_gib: float | None = Field(
+        default=None, ge=0, le=4096, description="Memory per GPU in GiB instead of gpu (0: CPU only)."
+    )
+    gpus: int = Field(default=1, ge=1, le=65536, description="Number of GPUs.")
+    seq: int | None = Field(default=None, ge=1, description="Sequence length in tokens (default 1,024).")
+    batch: int | None = Field(default=None, ge=1, description="Micro-batch per GPU to start from (default 1).")
+    effective_batch: int | None = Field(
+        default=None, ge=1, description="Sequences per optimizer step to reach with gradient accumulation."
+    )
+    method: Literal["full", "lora", "qlora"] | None = Field(default=None, description="Search one method only.")
+
+
+class FitTrainingInput(FitInput):
+    """The fit search's input, and the data size for time and cost."""
+
+    examples: int | None = Field(default=None, ge=1, description="Training examples, for time and cost.")
+    mean_tokens: int | None = Field(default=None, ge=1, description="Mean tokens per example, for time and cost.")
+    epochs: float | None = Field(default=None, gt=0, le=1000, description="Epochs (default 3).")
+    price_per_hour: float | None = Field(
+        default=None, ge=0, le=10000, description="USD per GPU-hour, instead of the catalog's indicative price."
+    )
+
+
+class RecipeInput(FitInput):
+    """What to plan, the file format, and where to write it."""
+
+    format: Literal["trl", "axolotl", "llama-factory"] = Field(
+        description="trl: a TRL SFTTrainer + PEFT Python script; axolotl or llama-factory: their YAML config."
+    )
+    filename: str | None = Field(
+        default=None,
+        max_length=255,
+        description=(
+            "Also write the file in the server's reports folder: a relative path ending in .py (trl) or .yaml, in a "
+            "folder that exists there (no absolute paths, no `..`). Leave out to get the content only."
+        ),
+    )
+    overwrite: bool = Field(default=False, description="Replace the file if it exists.")
+
+
+class WrittenRecipe(BaseModel):
+    """A recipe file's content, how to launch it, and where it was written."""
+
+    format: str = Field(description="trl, axolotl or llama-factory.")
+    filename: str = Field(description="A suggested file name.")
+    content: str = Field(description="The file's text.")
+    launch: str = Field(description="The command that runs it.")
+    settings: TrainingSettings = Field(description="The recipe the fit search chose.")
+    grad_accumulation: int = Field(description="Micro-steps per optimizer step.")
+    notes: list[str] = Field(description="What the file needs or cannot express.")
+    path: str | None = Field(description="Absolute path of the file written, or null when no filename was given.")
+
+
 @dataclass(frozen=True)
 class Tool:
     """One tool: its contract (name, description, input and output models) and the call it makes."""
@@ -242,7 +308,9 @@ def call_tool(
     return tool.run(parsed, context)
 
 
-def report_path(reports_dir: Path | None, filename: str, *, overwrite: bool) -> Path:
+def report_path(
+    reports_dir: Path | None, filename: str, *, overwrite: bool, suffixes: tuple[str, ...] = (".md",)
+) -> Path:
     """Where `filename` lands in `reports_dir`, refusing anything that would land outside it."""
     if reports_dir is None:
         raise Refused(
@@ -266,8 +334,8 @@ def report_path(reports_dir: Path | None, filename: str, *, overwrite: bool) -> 
         raise bad("must be relative to the reports folder")
     if ".." in relative.parts:
         raise bad("must not contain `..`")
-    if relative.suffix != ".md":
-        raise bad("must end in .md")
+    if relative.suffix not in suffixes:
+        raise bad(f"must end in {' or '.join(suffixes)}")
     check_name_length(reports_dir / relative, field="filename")
     root = reports_dir.resolve()
     try:
@@ -398,6 +466,60 @@ def _dataset_report_model():
     return DatasetReport
 
 
+def _fit_training(inp: FitTrainingInput, context: ToolContext):
+    from ..plan.fit import fit_training
+    from ..plan.timing import tokens_to_train
+
+    return fit_training(
+        inp.model,
+        gpu=inp.gpu,
+        gpu_memory_gib=inp.gpu_memory_gib,
+        gpus=inp.gpus,
+        seq=inp.seq,
+        batch=inp.batch,
+        effective_batch=inp.effective_batch,
+        methods=[inp.method] if inp.method else None,
+        tokens=tokens_to_train(inp.examples, inp.mean_tokens, inp.epochs),
+        price_usd_per_hour=inp.price_per_hour,
+    )
+
+
+def _write_training_recipe(inp: RecipeInput, context: ToolContext) -> WrittenRecipe:
+    from ..model_specs import resolve_model_spec
+    from ..plan.fit import fit_training
+    from ..plan.recipe import model_reference, write_recipe
+
+    suffixes = (".py",) if inp.format == "trl" else (".yaml", ".yml")
+    target = (
+        report_path(context.reports_dir, inp.filename, overwrite=inp.overwrite, suffixes=suffixes)
+        if inp.filename
+        else None
+    )
+    spec = resolve_model_spec(inp.model)
+    fit = fit_training(
+        spec,
+        gpu=inp.gpu,
+        gpu_memory_gib=inp.gpu_memory_gib,
+        gpus=inp.gpus,
+        seq=inp.seq,
+        batch=inp.batch,
+        effective_batch=inp.effective_batch,
+        methods=[inp.method] if inp.method else None,
+    )
+    chosen = next((o for o in fit.options if o.method == (inp.method or fit.best) and o.fits), None)
+    if chosen is None:
+        raise Refused(
+            "no recipe fits these GPUs; fit_training shows what each method needs",
+            fields=[FieldIssue(field="gpu", message="nothing fits: more or larger GPUs, or a shorter sequence")],
+        )
+    recipe = write_recipe(
+        model_reference(spec), chosen.settings, grad_accumulation=chosen.grad_accumulation, fmt=inp.format
+    )
+    if target is not None:
+        write_atomic(target, recipe.content, force=inp.overwrite, field="filename")
+    return WrittenRecipe(**recipe.model_dump(), path=os.fspath(target) if target else None)
+
+
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
@@ -509,6 +631,38 @@ TOOLS: dict[str, Tool] = {
             input=RenderReportInput,
             output=RenderedReport,
             run=_render_report,
+            read_only=False,
+        ),
+        Tool(
+            name="fit_training",
+            title="Find the training recipe that fits the GPUs, with time and cost",
+            description=(
+                "For full fine-tuning, LoRA and QLoRA, the recipe that fits the named GPUs with the most throughput: "
+                "it searches micro-batch, gradient checkpointing, optimizer (AdamW, 8-bit AdamW), sharding (DDP, "
+                "ZeRO-2, FSDP; adapters too) and, last, sequence length. Each option says whether it fits, its "
+                "headroom (comfortable, tight, does_not_fit), the recipe as TrainingSettings (estimate_training_memory "
+                "replays it), the largest micro-batch and longest sequence that fit, gradient accumulation for the "
+                "effective batch, and what was changed and why; best is the method recommended (null: nothing fits). "
+                "With examples and mean_tokens it adds training hours (with a range) and cost. Call it when a user asks"
+                " what will fit, how long and how much. Cost: the first call loads torch, transformers and peft "
+                "(seconds); later calls take well under a second."
+            ),
+            input=FitTrainingInput,
+            output=FitResult,
+            run=_fit_training,
+        ),
+        Tool(
+            name="write_training_recipe",
+            title="Write the chosen plan as a TRL script or an axolotl / LLaMA-Factory config",
+            description=(
+                "The fit search's recipe for the model and GPUs as a file a team can launch: a TRL SFTTrainer + PEFT "
+                "script (trl), an axolotl YAML or a LLaMA-Factory YAML, with the launch command. Returns the content; "
+                "with filename it is also written to the server's reports folder (and nowhere else). A plan that fits "
+                "nothing is refused. Cost: as fit_training; writes one file only when filename is given."
+            ),
+            input=RecipeInput,
+            output=WrittenRecipe,
+            run=_write_training_recipe,
             read_only=False,
         ),
     )

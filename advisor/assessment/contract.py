@@ -12,7 +12,7 @@ defaults written as `[]` or `{}` (pydantic copies them for each instance), as a
 `default_factory=list` costs an `inspect.signature` call per field.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -76,6 +76,18 @@ def _amount(high: float):
     return Annotated[number | Unknown | None, AfterValidator(_unknown_is_none)]
 
 
+def _catalog_gpu(value):
+    """A GPU named in the hardware catalog (id or alias, any case), stored as its id; read only when one is given."""
+    if value is None or value == "unknown":
+        return None
+    from ..plan.hardware import load_hardware, resolve_gpu
+
+    try:
+        return resolve_gpu(value).id
+    except Exception:
+        raise ValueError(f"not in the hardware catalog; one of: {', '.join(load_hardware())}") from None
+
+
 ExampleCount = _count(0, MAX_DATASET_EXAMPLES)
 PromptTokens = _count(0, MAX_PROMPT_TOKENS)
 RequestCount = _count(0, MAX_REQUESTS_PER_MONTH)
@@ -85,7 +97,11 @@ GpuCount = _count(1, MAX_GPUS)
 BatchSize = _count(1, MAX_BATCH)
 SeqLen = _count(1, MAX_SEQ)
 LatencyMs = _amount(MAX_LATENCY_BUDGET_MS)
-GpuMemoryGiB = _amount(MAX_GPU_MEMORY_GIB)
+# 0 GiB describes a machine with no accelerator (CPU only): nothing is planned on it, and it says so.
+GpuMemoryGiB = Annotated[
+    Annotated[float, Field(ge=0, le=MAX_GPU_MEMORY_GIB, allow_inf_nan=False)] | Unknown | None,
+    AfterValidator(_unknown_is_none),
+]
 YesNo = Annotated[bool | Unknown | None, AfterValidator(_unknown_is_none)]
 
 Decision = Literal["recommend_lora", "recommend_full_finetune", "use_alternative", "not_ready"]
@@ -263,9 +279,18 @@ class Answers(BaseModel):
             "Filled from advisor's model catalog for a catalog base_model when not given."
         ),
     )
+    gpu: Annotated[str | None, AfterValidator(_catalog_gpu)] = Field(
+        default=None,
+        max_length=100,
+        description=(
+            "The GPU by name from advisor's hardware catalog (h100-sxm, a100-80gb, rtx-4090, l4, t4, mi300x, "
+            "apple-m3-max, cpu, ...; `advisor gpus` lists them): its memory, throughput and indicative price. Used by "
+            "compute feasibility; gpu_memory_gib, when given too, overrides its memory."
+        ),
+    )
     gpu_memory_gib: GpuMemoryGiB = Field(
         default=None,
-        description="Memory per GPU in GiB. Used by compute feasibility.",
+        description="Memory per GPU in GiB (0: CPU only, no accelerator). Used by compute feasibility.",
     )
     gpus: GpuCount = Field(
         default=None, description="Number of GPUs available for training. Used by compute feasibility."
@@ -285,6 +310,26 @@ class Answers(BaseModel):
             for name in type(self).model_fields
             if name in self.model_fields_set and getattr(self, name) is not None
         ]
+
+
+class ComputePlan(BaseModel):
+    """One training option's recipe from the fit search, with its headroom, time and cost."""
+
+    headroom: Literal["comfortable", "tight", "does_not_fit", "not_assessed"] = Field(
+        description="comfortable (up to 90% of memory), tight (90-100%) or does_not_fit."
+    )
+    settings: dict[str, Any] = Field(description="The recipe as TrainingSettings fields (advisor estimate replays it).")
+    changes: list[str] = Field(default=[], description="What the search changed from the starting recipe, and why.")
+    needed_bytes: int | None = Field(default=None, description="Peak tensors + CUDA context + allocator slack per GPU.")
+    budget_bytes: int = Field(description="Memory per GPU planned against.")
+    max_micro_batch: int = Field(description="Largest micro-batch that fits (0: none).")
+    max_seq: int = Field(description="Longest sequence that fits at the recipe's micro-batch (0: none).")
+    grad_accumulation: int = Field(description="Micro-steps per optimizer step.")
+    hours: float | None = Field(default=None, description="Predicted wall-clock hours, when the data size is known.")
+    hours_low: float | None = Field(default=None, description="Low end of the time range (calibration's best case).")
+    hours_high: float | None = Field(default=None, description="High end of the time range (its worst case).")
+    gpu_hours: float | None = Field(default=None, description="Hours x GPUs.")
+    cost_usd: float | None = Field(default=None, description="GPU hours x the GPU's indicative price, when known.")
 
 
 class ComputeAssessment(BaseModel):
@@ -309,6 +354,20 @@ class ComputeAssessment(BaseModel):
         description="Per training option, the estimate in a few words (memory needed of memory available).",
     )
     sources: list[str] = Field(default=[], description="Source ids behind the figures.")
+    gpu: str | None = Field(default=None, description="The hardware catalog id planned on, when the GPU was named.")
+    plans: dict[TrainingOption, ComputePlan] = Field(
+        default={}, description="Per training option, the recipe the fit search found (advisor fit), when assessed."
+    )
+
+
+class NextStep(BaseModel):
+    """One concrete thing to do next."""
+
+    kind: Literal["data", "eval", "recipe", "serving", "alternative", "blocker"] = Field(
+        description="data preparation, evaluation plan, recipe to launch, serving, an alternative's step, a blocker."
+    )
+    text: str = Field(description="The step, ready to hand to an engineer.")
+    sources: list[str] = Field(description="Source ids; see `Assessment.sources`.")
 
 
 class Reason(BaseModel):
@@ -503,6 +562,13 @@ class Assessment(BaseModel):
     remediation: list[Remediation] = Field(description="What to do about each open or weak answer.")
     what_would_change: list[WhatWouldChange] = Field(
         description="Computed by re-running the assessment with each alternative answer."
+    )
+    next_steps: list[NextStep] = Field(
+        default=[],
+        description=(
+            "What to do next, in order: to train, data preparation, the evaluation plan, the recipe and serving; "
+            "otherwise the alternative's first steps or clearing each blocker."
+        ),
     )
     confidence: Confidence = Field(description="How far to trust the decision, and why.")
     limits: list[Reason] = Field(description="The limits of this advice: what the rubric and its sources do not cover.")

@@ -45,9 +45,11 @@ from .contract import (
     WhatWouldChange,
 )
 from .licenses import UNKNOWN, LicenseFinding, classify_license
+from .next_steps import next_steps
 from .rubric import (
     BASE_MODEL_NAMED,
     COMPUTE_FACT,
+    HEADROOM_FACT,
     NOT_ASSESSED,
     PAYBACK_FACT,
     EconomicsParams,
@@ -160,6 +162,8 @@ def answer_levels(
     levels[PAYBACK_FACT] = payback.level
     for option in TRAINING_OPTIONS:
         levels[COMPUTE_FACT.format(option)] = compute.options.get(option, "not_assessed")
+        plan = compute.plans.get(option)
+        levels[HEADROOM_FACT.format(option)] = plan.headroom if plan else "not_assessed"
     return levels
 
 
@@ -227,6 +231,7 @@ def evaluate(
     versions: Versions,
     evidence: dict[str, str] | None = None,
     measured_conflicts: list[Conflict] | None = None,
+    compute_alternatives: list[tuple[str, Any, ComputeAssessment]] | None = None,
 ) -> Assessment:
     """The full assessment: the verdict, its reasons, grades, remediation, conflicts, what would change it.
 
@@ -235,7 +240,9 @@ def evaluate(
     verdict = decide(answers, rubric, compute)
     evidence = evidence if evidence is not None else dict.fromkeys(answers.stated(), "stated")
     criteria = _criteria(answers, rubric, verdict.levels)
-    changes = what_would_change(answers, rubric, compute, verdict)
+    changes = what_would_change(answers, rubric, compute, verdict) + _compute_changes(
+        answers, rubric, verdict, compute_alternatives or []
+    )
     weak_or_open = [q for q in rubric.questions if q.id in _weak_or_open(rubric, verdict.levels)]
     rule_reasons = {
         rule.id: Reason(
@@ -283,8 +290,9 @@ def evaluate(
         if q.role == "scored"
     ]
     limits = [Reason(id=limit.id, text=limit.text, sources=limit.sources) for limit in rubric.limits]
+    steps = next_steps(answers, verdict.decision, verdict.primary, verdict.levels, gates, compute)
     cited = [*reasons, *cautions, *limits, *conflicts, *(r for o in options for r in o.reasons)]
-    cited_ids = {s for item in [*cited, *gates, *remediation] for s in item.sources} | set(compute.sources)
+    cited_ids = {s for item in [*cited, *gates, *remediation, *steps] for s in item.sources} | set(compute.sources)
     open_questions = [q.id for q in weak_or_open if verdict.levels[q.id] == UNKNOWN]
     return Assessment(
         decision=verdict.decision,
@@ -299,6 +307,7 @@ def evaluate(
         cautions=cautions,
         remediation=remediation,
         what_would_change=changes,
+        next_steps=steps,
         confidence=confidence(rubric, verdict, open_questions, changes, conflicts, evidence),
         limits=limits,
         license=verdict.licenses.get("dataset_license"),
@@ -346,6 +355,48 @@ def what_would_change(
                 WhatWouldChange(question=question.id, current=current, open=current == UNKNOWN, outcomes=outcomes)
             )
     return changes
+
+
+def _compute_changes(
+    answers: Answers, rubric: Rubric, verdict: Verdict, alternatives: list[tuple[str, Any, ComputeAssessment]]
+) -> list[WhatWouldChange]:
+    """What other hardware or a shorter sequence would change: each alternative compute answer, assessed again by
+    the fit search (`compute_alternatives`), that moves the decision or the primary option or lifts a blocker."""
+    blocking = set(verdict.training_blockers)
+    found: dict[str, list[Outcome]] = {}
+    for question, value, alternative in alternatives:
+        other = decide(answers.model_copy(update={question: value}), rubric, alternative)
+        if (other.decision, other.primary) != (verdict.decision, verdict.primary) or set(
+            other.training_blockers
+        ) < blocking:
+            found.setdefault(question, []).append(
+                Outcome(
+                    answer=value,
+                    level=f"{value:g}",
+                    decision=other.decision,
+                    primary=other.primary,
+                    training_blockers=other.training_blockers,
+                )
+            )
+    budget = next((p.budget_bytes for p in _same_memory_plans(alternatives)), None)
+    defaults = {"gpus": 1, "seq_len": 1024, "gpu_memory_gib": budget / (1 << 30) if budget is not None else 0}
+    # Another GPU is a choice, not an unanswered question: these never count as open answers.
+    return [
+        WhatWouldChange(
+            question=question,
+            current=f"{getattr(answers, question) or defaults[question]:g}",
+            open=False,
+            outcomes=outcomes,
+        )
+        for question, outcomes in found.items()
+    ]
+
+
+def _same_memory_plans(alternatives: list[tuple[str, Any, ComputeAssessment]]):
+    """The plans of the alternatives that kept the GPU's memory (more GPUs or a shorter sequence)."""
+    for question, _, alternative in alternatives:
+        if question != "gpu_memory_gib":
+            yield from alternative.plans.values()
 
 
 def representative_answer(question: Question, level: str, rubric: Rubric) -> Any:

@@ -29,6 +29,9 @@ RUBRIC_FILE = "lora_fit.yaml"
 COMPILED_SUFFIX = ".compiled.json"
 LICENSE_FIELDS = ("dataset_license", "base_model_license")
 COMPUTE_FACT = "compute.{}"
+# The fit search's headroom per training option (comfortable, tight, does_not_fit, not_assessed), for cautions.
+HEADROOM_FACT = "compute_headroom.{}"
+HEADROOM_LEVELS = ("comfortable", "tight", "does_not_fit", "not_assessed")
 BASE_MODEL_NAMED = "base_model.named"
 PAYBACK_FACT = "economics.payback"
 NOT_ASSESSED = "not_assessed"
@@ -243,6 +246,7 @@ class Rubric(_Data):
         facts[PAYBACK_FACT] = [*(band.level for band in self.economics.payback_days), NOT_ASSESSED]
         for option in TRAINING_OPTIONS:
             facts[COMPUTE_FACT.format(option)] = list(get_args(ComputeStatus))
+            facts[HEADROOM_FACT.format(option)] = list(HEADROOM_LEVELS)
         return facts
 
     @staticmethod

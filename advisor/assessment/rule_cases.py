@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import FieldIssue, InvalidFile, InvalidInput, invalid_input
 from ..files import load_mapping
-from .contract import ComputeAssessment, ComputeStatus, Decision, OptionId, TrainingOption
+from .contract import ComputeAssessment, ComputePlan, ComputeStatus, Decision, OptionId, TrainingOption
 from .engine import decide, matches
 from .rubric import Rubric
 
@@ -38,6 +38,9 @@ class RuleCase(BaseModel):
     answers: dict[str, Any] = Field(default_factory=dict, description="The answers (an Answers mapping).")
     compute: dict[TrainingOption, ComputeStatus] = Field(
         default_factory=dict, description="Compute feasibility facts; options left out are not_assessed."
+    )
+    headroom: dict[TrainingOption, Literal["comfortable", "tight", "does_not_fit", "not_assessed"]] = Field(
+        default_factory=dict, description="The fit search's headroom per option (compute_headroom facts)."
     )
     fires: bool = Field(description="Whether the rule matches these answers (a caution: whether it is shown).")
     raises: list[OptionId] = Field(default_factory=list, description="Options whose fit the rule raises here.")
@@ -115,6 +118,12 @@ def check_case(rubric: Rubric, case: RuleCase) -> list[str]:
         status="assessed" if case.compute else "not_assessed",
         reason="rule case",
         options={option: case.compute.get(option, "not_assessed") for option in ("lora", "qlora", "full_finetune")},
+        plans={
+            option: ComputePlan(
+                headroom=level, settings={}, budget_bytes=0, max_micro_batch=0, max_seq=0, grad_accumulation=1
+            )
+            for option, level in case.headroom.items()
+        },
     )
     verdict = decide(answers, rubric, compute)
     problems = []

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..errors import FieldIssue, InvalidInput, MissingDependency, field_issues
 from ..versions import installed_version
-from .compute import assess_compute
+from .compute import assess_compute, compute_alternatives
 from .contract import Answers, Assessment, Band, Choice, QuestionInfo, Questionnaire, SourceRef, Versions
 from .engine import evaluate
 from .licenses import normalize_license
@@ -111,13 +111,15 @@ def assess(
         from .evidence import merge_measured
 
         parsed, evidence, conflicts = merge_measured(parsed, evidence, data)
+    compute = assess_compute(parsed)
     result = evaluate(
         parsed,
         rubric,
-        compute=assess_compute(parsed),
+        compute=compute,
         versions=installed_versions(rubric),
         evidence=evidence,
         measured_conflicts=conflicts,
+        compute_alternatives=compute_alternatives(parsed, compute),
     )
     return result.model_copy(update={"dataset": data}) if data is not None else result
 

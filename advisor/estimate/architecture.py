@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import FieldIssue, InvalidInput
 from ..hf import build_config, build_meta_model, inject_lora, is_linear
@@ -71,7 +71,19 @@ def describe(
     if key not in _DESCRIBED:
         if len(_DESCRIBED) >= 32:
             _DESCRIBED.pop(next(iter(_DESCRIBED)))
-        _DESCRIBED[key] = _describe(spec, method, rank, alpha, targets, weights)
+        if method == "qlora":
+            # The same build as LoRA's (PEFT injects the same adapters): only the stored dtype of the layers'
+            # linear weights differs, so QLoRA reuses LoRA's description instead of building the model again.
+            lora = describe(spec, method="lora", rank=rank, alpha=alpha, targets=targets, weights="bf16", others=None)
+            _DESCRIBED[key] = replace(
+                lora,
+                layer_linears=[
+                    {name: replace(info, weight_dtype=weights) for name, info in layer.items()}
+                    for layer in lora.layer_linears
+                ],
+            )
+        else:
+            _DESCRIBED[key] = _describe(spec, method, rank, alpha, targets, weights)
     return _DESCRIBED[key]
 
 
