@@ -103,9 +103,10 @@ def print_fit(result) -> None:
             o.headroom.replace("_", " "),
             recipe,
             f"{fmt_bytes(o.needed_bytes)} of {fmt_bytes(o.budget_bytes)}",
-            fmt_int(o.max_micro_batch),
-            fmt_int(o.max_seq),
-            fmt_int(o.grad_accumulation),
+            # nothing fits: no largest batch or sequence, no accumulation to speak of
+            fmt_int(o.max_micro_batch if o.fits else None),
+            fmt_int(o.max_seq if o.fits else None),
+            fmt_int(o.grad_accumulation if o.fits else None),
             _hours(t),
             MISSING if t is None or t.cost_usd is None else f"${fmt_number(t.cost_usd)}",
         )
@@ -114,8 +115,9 @@ def print_fit(result) -> None:
     for o in result.options:
         for c in o.changes if o.fits else []:
             console.print(f"{METHOD_LABELS[o.method]}: {c.field} {c.asked} -> {c.chosen}: {c.why}")
-        for note in o.notes:
-            console.print(f"[dim]{METHOD_LABELS[o.method]}: {note}[/dim]")
+        label = METHOD_LABELS[o.method]
+        for note in o.notes:  # a note may already open with the method's name
+            console.print(f"[dim]{note if note.startswith(label) else f'{label}: {note}'}[/dim]")
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
     console.print(
