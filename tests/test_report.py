@@ -304,3 +304,31 @@ def test_md_escape_keeps_a_headings_closing_hashes(text):
 def test_md_escape_turns_c1_controls_and_bidi_overrides_into_spaces():
     """C1 controls (CSI \\x9b acts like ESC [ in terminals) and bidi overrides that reorder the rest of the line."""
     assert md_escape("a\x9b[31mb\u202ec\u2066d\x85e\u2069") == "a \\[31mb c d e"
+
+
+@pytest.mark.parametrize("text", ["advisor fit --model 'my model'", "a`b``c", "`x`", "line\nbreak | pipe *star*"])
+def test_a_command_is_one_code_span_whatever_it_holds(text):
+    """A next step's command holds the team's base model: it renders as exactly one code span with its text."""
+    from markdown_it import MarkdownIt
+
+    from advisor.report.render import code_span
+
+    tokens = MarkdownIt().parseInline(str(code_span(text)))[0].children
+    assert [t.type for t in tokens] == ["code_inline"]
+    assert tokens[0].content == " ".join(text.split())
+
+
+def test_the_recipe_step_quotes_a_base_model_for_the_shell(tmp_path):
+    """A base model in a folder whose name has a space: the step's command runs as one argument."""
+    import json
+    import shlex
+
+    from tests.conftest import TINY_LLAMA
+
+    folder = tmp_path / "our model; v2"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY_LLAMA))
+    answers = yaml.safe_load(example_path("support-tone").read_text())
+    answers |= {"base_model": str(folder), "base_model_license": "Apache-2.0"}
+    step = next(s for s in advisor.assess(answers).next_steps if s.kind == "recipe")
+    assert shlex.split(step.command)[:4] == ["advisor", "recipe", "--model", str(folder)]

@@ -367,6 +367,9 @@ class NextStep(BaseModel):
         description="data preparation, evaluation plan, recipe to launch, serving, an alternative's step, a blocker."
     )
     text: str = Field(description="The step, ready to hand to an engineer.")
+    command: str | None = Field(
+        default=None, description="The command line the step runs (arguments shell-quoted), when it has one."
+    )
     sources: list[str] = Field(description="Source ids; see `Assessment.sources`.")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from functools import cache
 from pathlib import Path
 
@@ -45,8 +46,8 @@ def next_steps(answers: Answers, decision: str, primary: str, levels: dict, gate
     n = eval_items(answers.dataset_examples)
     steps: list[NextStep] = []
 
-    def add(kind: str, text: str, sources: list[str]) -> None:
-        steps.append(NextStep(kind=kind, text=text, sources=sources))
+    def add(kind: str, text: str, sources: list[str], command: str | None = None) -> None:
+        steps.append(NextStep(kind=kind, text=text, sources=sources, command=command))
 
     if decision in TRAIN_DECISIONS:
         for item in data["data_prep"]:
@@ -101,15 +102,16 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
     )
     gpus = f" --gpus {answers.gpus}" if answers.gpus and answers.gpus > 1 else ""
     seq = f" --seq {answers.seq_len}" if answers.seq_len else ""
-    model = answers.base_model or "BASE_MODEL"
+    model = shlex.quote(answers.base_model) if answers.base_model else "BASE_MODEL"  # the team's text, quoted
     command = f"advisor recipe --model {model} {where}{gpus}{seq} --method {method} --format trl --output train.py"
     if plan is None or plan.headroom not in ("comfortable", "tight"):
         add(
             "recipe",
-            f"Pick the recipe with `advisor fit --model {model} {where}{gpus}` (it searches micro-batch, "
-            f"checkpointing, optimizer and sharding), then write it with `{command}` (axolotl and llama-factory "
-            "formats too).",
+            "Pick the recipe with the command below (it searches micro-batch, checkpointing, optimizer and "
+            "sharding), then write it with advisor recipe and the same model and GPU options (--format trl, "
+            "axolotl or llama-factory).",
             ["advisor-estimator"],
+            command=f"advisor fit --model {model} {where}{gpus}",
         )
         return
     s = plan.settings
@@ -125,9 +127,11 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
             timing += f", about ${plan.cost_usd:,.2f} at the indicative price"
     add(
         "recipe",
-        f"Launch the planned recipe ({summary}{timing}): `{command}`, run it first with `--max-steps 20` on the "
-        "longest examples, then in full (axolotl and llama-factory formats too).",
+        f"Launch the planned recipe ({summary}{timing}): write it with the command below, run it first with "
+        "--max-steps 20 on the longest examples, then in full (--format axolotl or llama-factory writes those "
+        "frameworks' files instead).",
         ["advisor-estimator", "peft-lora-docs"],
+        command=command,
     )
 
 

@@ -65,7 +65,13 @@ def print_summary(assessment: Assessment) -> None:
         )
     section("Why", [cited(r.text, r.sources) for r in a.reasons])
     section("Cautions", [cited(c.text, c.sources) for c in a.cautions])
-    section("Next steps", [cited(f"{i}. {s.text}", s.sources) for i, s in enumerate(a.next_steps, 1)])
+    section(
+        "Next steps",
+        [
+            cited(f"{i}. {s.text}", s.sources) + (f"\n   [bold]$ {escape(s.command)}[/bold]" if s.command else "")
+            for i, s in enumerate(a.next_steps, 1)
+        ],
+    )
     table = Table(title="Options compared", title_justify="left", title_style="bold")
     for column in ("option", "fit", "blocked by"):
         table.add_column(column)

@@ -65,6 +65,16 @@ def code(value: str) -> Markup:
     return Markup(f"`{value}`")
 
 
+def code_span(text: str) -> Markup:
+    """Any text, a team's included, as one inline code span: delimited by more backticks than it holds
+    (CommonMark), on one line, so nothing in it is read as markdown."""
+    text = " ".join(text.split())
+    run = max((len(r) for r in re.findall(r"`+", text)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Markup(f"{fence}{pad}{text}{pad}{fence}")
+
+
 def cite(ids: Sequence[str]) -> Markup:
     """ " (sources: `a`, `b`)" after a sentence; nothing when there are none."""
     return Markup(f" (sources: {', '.join(code(i) for i in ids)})") if ids else Markup("")
@@ -179,6 +189,7 @@ def environment():
         keep_trailing_newline=True,
     )
     env.filters["code"] = code
+    env.filters["code_span"] = code_span
     env.filters["signed"] = lambda number: Markup(f"{number:+g}")
     env.globals["source_link"] = source_link
     env.globals["cite"] = cite
