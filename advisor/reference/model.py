@@ -38,7 +38,7 @@ def make_base_weights(spec: ModelSpec, *, pretrained: bool, seed: int, dtype, at
     config = build_config(spec)
     with quiet():
         if pretrained:
-            model = _from_pretrained(spec.folder, config, dtype)
+            model = _load_pretrained(spec.folder, config, dtype)
         else:
             torch.manual_seed(seed)
             model = _empty_model(config, torch.device("cpu"), dtype, attention)
@@ -46,7 +46,7 @@ def make_base_weights(spec: ModelSpec, *, pretrained: bool, seed: int, dtype, at
     return model.state_dict()
 
 
-def _from_pretrained(folder, config, dtype):
+def _load_pretrained(folder, config, dtype):
     """The folder's weights through transformers; a corrupt or mismatched file is the user's to fix."""
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
