@@ -47,14 +47,20 @@ def build_config(spec: ModelSpec, *, field_name: str = "model"):
     return config
 
 
+def auto_class_name(spec: ModelSpec) -> str:
+    """The transformers auto class a spec is built with: a causal LM with its head, or an encoder's backbone
+    (AutoModel, as the LoRA paper counts RoBERTa and DeBERTa: the task heads are the user's own)."""
+    return "AutoModelForCausalLM" if spec.task == "causal-lm" else "AutoModel"
+
+
 def build_meta_model(spec: ModelSpec, config=None):
     """The model with every parameter on the meta device (nothing allocated)."""
     require_lora_stack()
     import torch
-    from transformers import AutoModel, AutoModelForCausalLM
+    import transformers
 
     config = config or build_config(spec)
-    auto = AutoModelForCausalLM if spec.task == "causal-lm" else AutoModel
+    auto = getattr(transformers, auto_class_name(spec))
     try:
         with torch.device("meta"), quiet():
             model = auto.from_config(config, dtype=torch.bfloat16)

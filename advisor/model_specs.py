@@ -66,6 +66,11 @@ class ModelSpec(BaseModel):
     id: str = Field(description="A short name for reports and tables.")
     origin: Literal["catalog", "config", "folder", "hub"]
     task: Task
+    task_from: Literal["catalog", "architectures", "model_type"] = Field(
+        "catalog",
+        description="What decided the task: the catalog entry, the config's `architectures`, or (without that key) "
+        "the model type's place in transformers' task mappings (masked LM for encoders, causal LM for decoders).",
+    )
     model_type: str
     config: dict[str, Any]
     source: str = Field(description="URL or path the config came from.")
@@ -118,9 +123,7 @@ def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
         return _from_folder(spec, path, field)
     if path.is_file():
         config = _read_config(path, field)
-        return _from_config(
-            spec, path.parent.name or path.stem, "config", _task_of(config), config, str(path), field=field
-        )
+        return _from_config(spec, _config_file_id(path), "config", None, config, str(path), field=field)
     looks_like_path = spec.endswith(".json") or spec.startswith((".", "/", "~"))
     if _HUB_ID.match(spec) and not looks_like_path:
         return _from_hub(spec, field)
@@ -151,7 +154,7 @@ def _from_folder(spec: str, folder: Path, field: str) -> ModelSpec:
         spec,
         folder.name,
         "folder",
-        _task_of(config),
+        None,
         config,
         str(config_path),
         field=field,
@@ -187,9 +190,7 @@ def _from_hub(spec: str, field: str) -> ModelSpec:
             f"({type(exc).__name__}); download its config.json and pass the path",
         ) from None
     config = _read_config(Path(path), field)
-    return _from_config(
-        spec, spec.split("/")[-1], "hub", _task_of(config), config, f"https://huggingface.co/{spec}", field=field
-    )
+    return _from_config(spec, spec.split("/")[-1], "hub", None, config, f"https://huggingface.co/{spec}", field=field)
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:
@@ -229,11 +230,15 @@ def _from_config(
         )
     if config.get("auto_map"):
         notes.append(f"config has auto_map; built with transformers' own {model_type} implementation, no remote code")
+    task_from = "catalog"
+    if task is None:
+        task, task_from = _task_of(config)
     return ModelSpec(
         spec=spec,
         id=id_,
         origin=origin,
         task=task,
+        task_from=task_from,
         model_type=model_type,
         config=config,
         source=source,
@@ -257,13 +262,53 @@ def _read_config(path: Path, field: str) -> dict[str, Any]:
     return config
 
 
-def _task_of(config: dict[str, Any]) -> Task:
+def _config_file_id(path: Path) -> str:
+    """A config file is named for itself (`qwen3-small.json` -> qwen3-small): a folder of configs shares its parent's
+    name. Only a file called config.json takes its folder's name, the folder being what names the model then."""
+    if path.stem == "config" and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
+def _task_of(config: dict[str, Any]) -> tuple[Task, Literal["architectures", "model_type"]]:
+    """The task, from `architectures` when present, else from transformers' task mappings for the model type: a type
+    with a masked-LM class is an encoder (BERT, RoBERTa and DeBERTa also have causal-LM heads, for use as decoders in
+    encoder-decoder models, but are pretrained as masked LMs) unless its config is an encoder-decoder or a decoder."""
     archs = config.get("architectures") or []
     if any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs):
-        return "causal-lm"
+        return "causal-lm", "architectures"
     if any(a.endswith(("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "Model")) for a in archs):
-        return "encoder"
-    return "causal-lm"
+        return "encoder", "architectures"
+    masked, _ = _task_mappings()
+    model_type = config.get("model_type")
+    decoder = config.get("is_decoder") or config.get("is_encoder_decoder") or _is_encoder_decoder_type(model_type)
+    if model_type in masked and not decoder:
+        return "encoder", "model_type"
+    return "causal-lm", "model_type"
+
+
+@cache
+def _task_mappings() -> tuple[frozenset[str], frozenset[str]]:
+    """transformers' model types with a masked-LM class and with a causal-LM class (names only)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    return frozenset(MODEL_FOR_MASKED_LM_MAPPING_NAMES), frozenset(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+
+
+@cache
+def _is_encoder_decoder_type(model_type) -> bool:
+    """Whether transformers' config class for the type defaults to an encoder-decoder (BART, mBART)."""
+    if not isinstance(model_type, str):
+        return False
+    try:
+        from transformers import AutoConfig
+
+        return bool(AutoConfig.for_model(model_type).is_encoder_decoder)
+    except Exception:  # noqa: BLE001 - an unknown type is refused later with its own message
+        return False
 
 
 @cache

@@ -276,3 +276,70 @@ def test_a_large_rank_allocates_no_adapter_memory():
     assert res.returncode == 0, res.stderr
     peak_mib = int(res.stdout.split()[-1]) // 1024
     assert peak_mib < 1024, f"peak RSS {peak_mib} MiB"  # torch and a meta model alone: about 370 MiB
+
+
+BERT_BASE = dict(
+    model_type="bert",
+    vocab_size=30522,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=512,
+    type_vocab_size=2,
+)
+
+
+def _bare(tmp_path, name: str, config: dict) -> str:
+    """A config file without `architectures`, as many hand-written and converted configs are."""
+    config = {k: v for k, v in config.items() if k != "architectures"}
+    return _write(tmp_path, f"{name}.json", json.dumps(config))
+
+
+@pytest.mark.parametrize("model,targets,rank,exact,published", PAPER, ids=[f"{p[0]}-r{p[2]}" for p in PAPER])
+def test_lora_paper_counts_from_bare_configs(tmp_path, model, targets, rank, exact, published):
+    """Without `architectures` the task comes from the model type: encoders stay encoders, decoders causal LMs."""
+    path = _bare(tmp_path, model, load_catalog()[model].config)
+    spec = resolve_model_spec(path)
+    assert spec.task_from == "model_type" and spec.task == load_catalog()[model].task
+    assert spec.id == model  # the file named, not the folder every config shares
+    est = estimate_training_memory(spec, TrainingSettings(method="lora", targets=targets, rank=rank))
+    assert est.trainable_params == exact and f"{exact / 1e6:.1f}M" == published
+    assert est.total_params == estimate_training_memory(model, TrainingSettings()).total_params
+
+
+def test_bert_without_architectures_counts_as_with_them(tmp_path):
+    counts = {}
+    for name, archs in (("bare", None), ("keyed", ["BertForMaskedLM"])):
+        config = dict(BERT_BASE, **({"architectures": archs} if archs else {}))
+        est = estimate_training_memory(_write(tmp_path, f"{name}.json", json.dumps(config)), TrainingSettings())
+        assert est.auto_class == "AutoModel"
+        assert est.task_from == ("model_type" if archs is None else "architectures")
+        counts[name] = est.total_params
+    assert counts == {"bare": 109_482_240, "keyed": 109_482_240}
+
+
+def test_the_auto_class_is_stated(tmp_path):
+    res = run_advisor("estimate", "--model", _bare(tmp_path, "bert-base", BERT_BASE), "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert (out["model"], out["auto_class"], out["task_from"]) == ("bert-base", "AutoModel", "model_type")
+    table = run_advisor("estimate", "--model", "qwen2.5-0.5b")
+    assert "built as AutoModelForCausalLM (the catalog entry)" in table.stdout
+
+
+def test_a_config_named_config_json_takes_its_folder_name(tmp_path):
+    folder = tmp_path / "tiny-qwen"
+    folder.mkdir()
+    path = _write(folder, "config.json", json.dumps(load_catalog()["qwen2.5-0.5b"].config))
+    assert resolve_model_spec(path).id == "tiny-qwen"
+    assert resolve_model_spec(_write(folder, "other-name.json", Path(path).read_text())).id == "other-name"
+
+
+def test_the_reference_run_refuses_a_bare_encoder_config(tmp_path):
+    from advisor.reference.run import reference_run
+
+    with pytest.raises(InvalidInput) as info:
+        reference_run(_bare(tmp_path, "bert-base", BERT_BASE))
+    assert "encoder" in info.value.message and "masked-LM" in info.value.message
+    assert info.value.fields[0].field == "model"

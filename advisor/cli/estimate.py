@@ -75,6 +75,12 @@ def _print_comparison(estimates: dict, focus: str) -> None:
     console = Console()
     console.print(table)
     focus_est = estimates[focus]
+    basis = {
+        "catalog": "the catalog entry",
+        "architectures": "the config's architectures",
+        "model_type": f"no architectures key: {full.model_type}'s task in transformers",
+    }[full.task_from]
+    console.print(f"[dim]built as {full.auto_class} ({basis})[/dim]")
     for note in dict.fromkeys(n for e in ests for n in e.notes):
         console.print(f"[dim]note: {note}[/dim]")
     if focus_est.lora_targets:

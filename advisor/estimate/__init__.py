@@ -37,6 +37,7 @@ def training_settings(**values) -> TrainingSettings:
 
 def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings | None = None) -> Estimate:
     """Parameters and per-GPU peak training memory of `model` under `settings`."""
+    from ..hf import auto_class_name
     from ..model_specs import ModelSpec, resolve_model_spec
     from .architecture import describe
     from .memory import CUDA_CONTEXT_BYTES, UnsupportedArchitecture, precision_of, step_memory, weight_bytes
@@ -73,6 +74,8 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
     return Estimate(
         model=spec.id,
         model_type=spec.model_type,
+        auto_class=auto_class_name(spec),
+        task_from=spec.task_from,
         method=settings.method,
         settings=settings,
         total_params=arch.total_params,

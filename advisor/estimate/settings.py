@@ -108,6 +108,14 @@ class Estimate(BaseModel):
 
     model: str
     model_type: str
+    auto_class: str = Field(
+        description="The transformers auto class the model was built with: AutoModelForCausalLM, or AutoModel for "
+        "an encoder's backbone."
+    )
+    task_from: Literal["catalog", "architectures", "model_type"] = Field(
+        description="What chose the auto class: the catalog entry, the config's `architectures`, or (without that "
+        "key) the model type's place in transformers' task mappings."
+    )
     method: Method
     settings: TrainingSettings
     total_params: int = Field(description="Parameters of the base model.")

@@ -298,7 +298,14 @@ def _check_request(spec: ModelSpec, settings: TrainingSettings, steps: int, max_
         raise InvalidInput(message, fields=[FieldIssue(field=field_name, message=message, allowed=allowed)])
 
     if spec.task != "causal-lm":
-        bad("model", f"{spec.id} is an encoder ({spec.model_type}); the reference run trains causal language models")
+        chosen = {"catalog": "in the catalog", "architectures": "by its architectures"}.get(
+            spec.task_from, "by its model type's masked-LM task (the config has no architectures)"
+        )
+        bad(
+            "model",
+            f"{spec.id} is an encoder ({spec.model_type}, {chosen}); the reference run trains causal language models "
+            "only: `advisor estimate` gives its exact counts",
+        )
     if settings.method not in ("lora", "qlora"):
         bad(
             "method",
