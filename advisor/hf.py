@@ -53,8 +53,8 @@ def auto_class_name(spec: ModelSpec) -> str:
     return "AutoModelForCausalLM" if spec.task == "causal-lm" else "AutoModel"
 
 
-def build_meta_model(spec: ModelSpec, config=None):
-    """The model with every parameter on the meta device (nothing allocated)."""
+def build_meta_model(spec: ModelSpec, config=None, *, dtype=None):
+    """The model with every parameter on the meta device (nothing allocated), in bf16 unless `dtype` says."""
     require_lora_stack()
     import torch
     import transformers
@@ -63,7 +63,7 @@ def build_meta_model(spec: ModelSpec, config=None):
     auto = getattr(transformers, auto_class_name(spec))
     try:
         with torch.device("meta"), quiet():
-            model = auto.from_config(config, dtype=torch.bfloat16)
+            model = auto.from_config(config, dtype=dtype or torch.bfloat16)
     except Exception as exc:  # noqa: BLE001
         raise InvalidInput(
             f"{spec.source}: transformers cannot build this {spec.model_type} model: {exc}",
@@ -88,9 +88,39 @@ def lora_config(spec: ModelSpec, *, rank: int, alpha: float, targets, dropout: f
     )
 
 
+# Where PEFT has no default LoRA targets for a model type (Qwen3-MoE, OLMo 2, DeepSeek-V3, gpt-oss, Llama 4 in
+# peft 0.21), advisor adapts the attention's query and value projections, found by name, as PEFT's defaults do for
+# most decoders and as the LoRA paper did; a model with no such pair gets every linear layer (all-linear).
+DEFAULT_QUERY_VALUE = (("q_proj", "v_proj"), ("query", "value"), ("query_proj", "value_proj"), ("q", "v"))
+
+
+def default_lora_targets(model, spec: ModelSpec) -> tuple[list[str] | str | None, str | None]:
+    """The targets to use when the user named none: PEFT's own default (None) when PEFT has one for the model type,
+    else advisor's documented default, with a note saying which."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
+
+    if spec.model_type in PEFT_DEFAULTS:
+        return None, None
+    names = linear_module_names(model)
+    for pair in DEFAULT_QUERY_VALUE:
+        if set(pair) <= names:
+            return list(pair), (
+                f"PEFT has no default LoRA targets for {spec.model_type}: advisor's default, the attention query and "
+                f"value projections ({', '.join(pair)})"
+            )
+    return "all-linear", (
+        f"PEFT has no default LoRA targets for {spec.model_type} and it has no query/value projections by name: "
+        "advisor's default, all-linear"
+    )
+
+
 def inject_lora(model, spec: ModelSpec, *, rank: int, alpha: float, targets, init: bool = True):
-    """PEFT's get_peft_model, with its errors turned into field errors."""
+    """PEFT's get_peft_model, with its errors turned into field errors. Targets None means PEFT's default for the
+    model type, or advisor's (`default_lora_targets`) where PEFT has none."""
     from peft import get_peft_model
+
+    if targets is None:
+        targets, _ = default_lora_targets(model, spec)
 
     try:
         with quiet():

@@ -40,7 +40,14 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
     from ..hf import auto_class_name
     from ..model_specs import ModelSpec, resolve_model_spec
     from .architecture import describe
-    from .memory import CUDA_CONTEXT_BYTES, UnsupportedArchitecture, precision_of, step_memory, weight_bytes
+    from .memory import (
+        CUDA_CONTEXT_BYTES,
+        UnsupportedArchitecture,
+        activation_basis,
+        precision_of,
+        step_memory,
+        weight_bytes,
+    )
 
     spec = model if isinstance(model, ModelSpec) else resolve_model_spec(model)
     settings = settings or TrainingSettings()
@@ -56,15 +63,15 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
         others=p.others,
     )
     notes = list(arch.notes)
+    basis = None
     try:
-        mem = step_memory(arch, settings)
+        basis = activation_basis(arch, settings)
+        act = _traced_activations(spec, arch, settings) if basis == "traced" else None
+        mem = step_memory(arch, settings, act)
     except UnsupportedArchitecture as exc:
-        mem = None
+        mem, basis = None, None
         notes.append(
-            (
-                f"no activation model for model_type {exc.model_type!r}: parameter counts are exact, memory is not "
-                f"estimated"
-            )
+            f"model_type {exc.model_type!r}: {exc.reason}; parameter counts are exact, memory is not estimated"
         )
     else:
         notes += mem.notes
@@ -83,6 +90,7 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
         trainable_fraction=arch.trainable_params / arch.total_params if arch.total_params else 0.0,
         params_by_module=[ParamGroupOut(**vars(g)) for g in arch.params_by_module],
         lora_targets=arch.targets,
+        activation_basis=basis,
         peak_bytes=max(mem.phases.values()) if mem else None,
         peak_phase=mem.peak_phase if mem else None,
         components=mem.components if mem else {},
@@ -96,6 +104,26 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
         notes=notes,
         versions=_versions(),
     )
+
+
+def _traced_activations(spec, arch, settings: TrainingSettings):
+    """Trace the real module on the meta device at the estimate's batch x seq (cached per process)."""
+    from .memory import activations_from_trace
+    from .trace import trace_activations
+
+    traced = trace_activations(
+        spec,
+        method=settings.method,
+        rank=settings.rank,
+        alpha=settings.lora_alpha,
+        targets=arch.targets if settings.method != "full" else None,
+        precision=settings.precision,
+        attention=settings.attention,
+        batch=settings.batch,
+        seq=settings.seq,
+        use_cache=not settings.grad_checkpointing and bool(arch.config.get("use_cache", True)),
+    )
+    return activations_from_trace(traced)
 
 
 def compare_methods(model: str | ModelSpec, settings: TrainingSettings | None = None) -> dict[str, Estimate]:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..errors import FieldIssue, InvalidInput
-from ..hf import build_config, build_meta_model, inject_lora, is_linear
+from ..hf import build_config, build_meta_model, default_lora_targets, inject_lora, is_linear
 from ..model_specs import ModelSpec
 from .activations import LinearInfo
 
@@ -90,6 +90,10 @@ def _describe(spec: ModelSpec, method: str, rank: int, alpha: float, targets, we
         # PEFT creates each adapter's nn.Linear on the default device and then moves it to
         # the base layer's: without this, every lora_A/lora_B is allocated and initialised
         # in host memory first (gigabytes, and minutes, for a large rank on a large model).
+        if targets is None:
+            targets, default_note = default_lora_targets(model, spec)
+            if default_note:
+                notes.append(default_note)
         with torch.device("meta"):
             model = inject_lora(model, spec, rank=rank, alpha=alpha, targets=targets, init=False)
         peft_cfg = model.peft_config["default"]

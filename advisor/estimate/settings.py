@@ -123,6 +123,12 @@ class Estimate(BaseModel):
     trainable_fraction: float
     params_by_module: list[ParamGroupOut]
     lora_targets: list[str] = Field(default=[])
+    activation_basis: Literal["traced", "modelled", "approximated"] | None = Field(
+        None,
+        description="How the activations are known: traced (the real transformers module run on the meta device "
+        "under saved_tensors_hooks), modelled (a hand-written block checked against autograd), approximated (a "
+        "Llama-style layer standing in); null when memory is not estimated.",
+    )
     peak_bytes: int | None = Field(
         description=(
             "Predicted peak of tensor memory per GPU, as torch.cuda.max_memory_allocated counts it (no CUDA "
