@@ -23,6 +23,13 @@ from .errors import FieldIssue, InvalidFile, InvalidInput, MissingDependency
 from .files import read_text
 
 MAX_CONFIG_BYTES = 4 << 20
+# The meta-device build costs time per module, not per byte: a 1,024-layer config takes about 8 s here (2 shared
+# cores), eight times the depth of the deepest published LLM (Llama 3.1 405B, 126 layers). Deeper configs, and more
+# experts than any published MoE (Kimi K2: 384), would take minutes, so they are refused as invalid input.
+MAX_LAYERS = 1024
+MAX_EXPERTS = 4096
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 Task = Literal["causal-lm", "encoder"]
 SAFE_WEIGHTS = ("*.safetensors",)
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
@@ -212,6 +219,7 @@ def _from_config(
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise _spec_error(field, f"{source}: config has no model_type")
+    _check_sizes(config, source, field)
     notes = list(notes)
     # The catalog's types are transformers' own (tests/test_estimate.py builds every entry), so a catalog id resolves
     # without importing transformers, whose config table imports torch: checking a base model stays light.
@@ -246,6 +254,25 @@ def _from_config(
         weight_files=list(weight_files),
         notes=notes,
     )
+
+
+def _check_sizes(config: dict[str, Any], source: str, field: str) -> None:
+    """Refuse configs that build no layers or whose meta-device build would take minutes, naming the key."""
+    for keys, limit, what in ((LAYER_KEYS, MAX_LAYERS, "layers"), (EXPERT_KEYS, MAX_EXPERTS, "experts")):
+        for key in keys:
+            value = config.get(key)
+            if value is None or isinstance(value, bool) or not isinstance(value, int):
+                continue
+            if what == "layers" and value < 1:
+                raise _spec_error(
+                    field, f"{source}: {key} is {value}: a model needs at least one layer to estimate or train"
+                )
+            if value > limit:
+                raise _spec_error(
+                    field,
+                    f"{source}: {key} is {value:,}; advisor builds at most {limit:,} {what} (building more on the "
+                    "meta device would take minutes; the largest published models have far fewer)",
+                )
 
 
 def _read_config(path: Path, field: str) -> dict[str, Any]:

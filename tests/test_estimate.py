@@ -343,3 +343,57 @@ def test_the_reference_run_refuses_a_bare_encoder_config(tmp_path):
         reference_run(_bare(tmp_path, "bert-base", BERT_BASE))
     assert "encoder" in info.value.message and "masked-LM" in info.value.message
     assert info.value.fields[0].field == "model"
+
+
+TINY_LLAMA = dict(
+    model_type="llama",
+    architectures=["LlamaForCausalLM"],
+    vocab_size=320,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    hidden_size=64,
+    intermediate_size=160,
+    max_position_embeddings=128,
+)
+
+
+@pytest.mark.parametrize(
+    "key,value,needle",
+    [
+        ("num_hidden_layers", 0, "at least one layer"),
+        ("num_hidden_layers", 100_000, "at most 1,024 layers"),
+        ("num_local_experts", 1_000_000, "at most 4,096 experts"),
+    ],
+)
+def test_configs_that_build_nothing_or_would_take_minutes_are_invalid_input(tmp_path, key, value, needle):
+    path = _write(tmp_path, "big.json", json.dumps(dict(TINY_LLAMA, **{key: value})))
+    res = run_advisor("estimate", "--model", path, "--json")
+    assert res.returncode == 2, res.stderr
+    err = json.loads(res.stdout)["error"]
+    assert needle in err["message"] and key in err["message"] and err["fields"][0]["field"] == "model"
+
+
+def test_the_size_bound_is_invalid_input_over_mcp(tmp_path):
+    from mcp import Client  # noqa: F401 - the MCP extra is installed where this runs
+
+    from tests.test_mcp import build_server, call, error_of
+
+    path = _write(tmp_path, "deep.json", json.dumps(dict(TINY_LLAMA, num_hidden_layers=100_000)))
+    result = call(build_server(), "estimate_training_memory", {"model": path})
+    assert result.is_error
+    err = error_of(result)
+    assert err["code"] == "invalid_input" and "num_hidden_layers" in err["message"]
+
+
+def test_settings_a_run_would_not_use_as_given_are_warned(tmp_path):
+    path = _write(tmp_path, "tiny.json", json.dumps(TINY_LLAMA))
+    est = estimate_training_memory(path, TrainingSettings(seq=256, rank=48, targets=["k_proj", "q_proj"]))
+    assert any("256 is above the model's 128 positions" in w for w in est.warnings)
+    # k_proj is 64 -> 32 (two kv heads of 16): rank 48 is above its smaller side; q_proj (64 x 64) is not
+    assert any("rank 48" in w and "k_proj (32)" in w and "q_proj" not in w for w in est.warnings)
+    assert est.peak_bytes  # estimated anyway
+    quiet = estimate_training_memory(path, TrainingSettings(seq=128, rank=8))
+    assert quiet.warnings == []
+    table = run_advisor("estimate", "--model", path, "--seq", "256")
+    assert "warning: --seq 256 is above" in table.stdout

@@ -82,6 +82,8 @@ def _print_comparison(estimates: dict, focus: str) -> None:
         "model_type": f"no architectures key: {full.model_type}'s task in transformers",
     }[full.task_from]
     console.print(f"[dim]built as {full.auto_class} ({basis})[/dim]")
+    for warning in dict.fromkeys(w for e in ests for w in e.warnings):
+        console.print(f"[yellow]warning: {warning}[/yellow]")
     for note in dict.fromkeys(n for e in ests for n in e.notes):
         console.print(f"[dim]note: {note}[/dim]")
     if focus_est.lora_targets:

@@ -101,6 +101,7 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
         checkpoint_bytes=ckpt,
         full_checkpoint_bytes=full_ckpt,
         assumptions=_assumptions(settings),
+        warnings=_warnings(arch, settings),
         notes=notes,
         versions=_versions(),
     )
@@ -150,6 +151,35 @@ def _check(spec: ModelSpec, settings: TrainingSettings) -> None:
             "batch x seq is over 67M tokens per GPU",
             fields=[FieldIssue(field="seq", message="batch x seq must be at most 67,108,864")],
         )
+
+
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def _warnings(arch, settings: TrainingSettings) -> list[str]:
+    """What the estimate computes anyway but a real run would not do as asked."""
+    out = []
+    positions = next((arch.config[k] for k in POSITION_KEYS if isinstance(arch.config.get(k), int)), None)
+    if positions and settings.seq > positions:
+        out.append(
+            f"--seq {settings.seq:,} is above the model's {positions:,} positions ({arch.model_type}'s "
+            "max_position_embeddings): the model was not trained for it, and learned position tables cannot index it"
+        )
+    if settings.method != "full":
+        small = sorted(
+            {
+                f"{name.split('.')[-1]} ({min(i.in_features, i.out_features):,})"
+                for layer in arch.layer_linears
+                for name, i in layer.items()
+                if i.adapted and min(i.in_features, i.out_features) < settings.rank
+            }
+        )
+        if small:
+            out.append(
+                f"rank {settings.rank} is above the smaller dimension of {', '.join(small)}: the update BA cannot "
+                "have rank above it, so the extra rank adds parameters and memory without capacity"
+            )
+    return out
 
 
 def _allocator_slack(mem) -> int:

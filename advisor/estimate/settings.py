@@ -152,6 +152,11 @@ class Estimate(BaseModel):
     )
     full_checkpoint_bytes: int = Field(description="Size of the full model's weights in the training dtype.")
     assumptions: list[str] = Field(default=[])
+    warnings: list[str] = Field(
+        default=[],
+        description="Settings the estimate accepts but a real run would not use as given (a sequence longer than "
+        "the model's positions, a rank above a target's smaller dimension).",
+    )
     notes: list[str] = Field(default=[])
     versions: dict[str, str] = Field(default={})
 
