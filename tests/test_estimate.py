@@ -397,3 +397,29 @@ def test_settings_a_run_would_not_use_as_given_are_warned(tmp_path):
     assert quiet.warnings == []
     table = run_advisor("estimate", "--model", path, "--seq", "256")
     assert "warning: --seq 256 is above" in table.stdout
+
+
+# Model cards that state counts rounded, not exact: (total, non-embedding) in billions, at the card's precision.
+ROUNDED_CARDS = {
+    "qwen3-0.6b": ("0.6", "0.44"),
+    "qwen3-8b": ("8.2", "6.95"),
+    "qwen3-30b-a3b": ("30.5", "29.9"),
+    "olmo-2-7b": ("7", None),
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(ROUNDED_CARDS))
+def test_new_family_entries_match_their_model_cards(model_id):
+    total, non_embedding = ROUNDED_CARDS[model_id]
+    est = estimate_training_memory(model_id, TrainingSettings(method="full"))
+    embeddings = sum(g.params for g in est.params_by_module if g.module in ("embed_tokens", "lm_head"))
+
+    def rounded(n: int, like: str) -> str:
+        decimals = len(like.split(".")[1]) if "." in like else 0
+        return f"{n / 1e9:.{decimals}f}"
+
+    assert rounded(est.total_params, total) == total
+    if non_embedding:
+        assert rounded(est.total_params - embeddings, non_embedding) == non_embedding
+    assert est.activation_basis == "traced"
+    assert load_catalog()[model_id].license == "Apache-2.0"
