@@ -163,7 +163,8 @@ def _warnings(arch, settings: TrainingSettings) -> list[str]:
     if positions and settings.seq > positions:
         out.append(
             f"--seq {settings.seq:,} is above the model's {positions:,} positions ({arch.model_type}'s "
-            "max_position_embeddings): the model was not trained for it, and learned position tables cannot index it"
+            "max_position_embeddings): the model was not trained for it, and one with learned position embeddings "
+            "cannot run it"
         )
     if settings.method != "full":
         small = sorted(
