@@ -9,6 +9,7 @@ importing this module costs nothing.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from contextlib import contextmanager
 
@@ -35,7 +36,11 @@ def build_config(spec: ModelSpec, *, field_name: str = "model"):
     require_lora_stack()
     from transformers import AutoConfig
 
-    values = {k: v for k, v in spec.config.items() if k not in ("model_type", "auto_map", "transformers_version")}
+    # A deep copy: transformers rewrites nested values in place (rope_scaling into rope_parameters), which would
+    # change the spec's config, and the catalog entry it shares, under the caller.
+    values = copy.deepcopy(
+        {k: v for k, v in spec.config.items() if k not in ("model_type", "auto_map", "transformers_version")}
+    )
     try:
         with quiet():
             config = AutoConfig.for_model(spec.model_type, **values)
@@ -95,12 +100,14 @@ DEFAULT_QUERY_VALUE = (("q_proj", "v_proj"), ("query", "value"), ("query_proj", 
 
 
 def default_lora_targets(model, spec: ModelSpec) -> tuple[list[str] | str | None, str | None]:
-    """The targets to use when the user named none: PEFT's own default (None) when PEFT has one for the model type,
-    else advisor's documented default, with a note saying which."""
+    """The targets to use when the user named none: PEFT's own default when PEFT has one for the model type, else
+    advisor's documented default, with a note saying which."""
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
 
-    if spec.model_type in PEFT_DEFAULTS:
-        return None, None
+    if PEFT_DEFAULTS.get(spec.model_type):
+        # PEFT's own default, passed explicitly: for some types (Mixtral in peft 0.21) PEFT finds its default only
+        # when no 3-D parameters could be targeted, and otherwise refuses a config without targets.
+        return list(PEFT_DEFAULTS[spec.model_type]), None
     names = linear_module_names(model)
     for pair in DEFAULT_QUERY_VALUE:
         if set(pair) <= names:

@@ -71,8 +71,21 @@ def describe(
     if key not in _DESCRIBED:
         if len(_DESCRIBED) >= 32:
             _DESCRIBED.pop(next(iter(_DESCRIBED)))
-        _DESCRIBED[key] = _describe(spec, method, rank, alpha, targets, weights)
+        _DESCRIBED[key] = _stored_or_built(spec, method, rank, alpha, targets, weights)
     return _DESCRIBED[key]
+
+
+def _stored_or_built(spec: ModelSpec, method: str, rank: int, alpha: float, targets, weights: str) -> Architecture:
+    """A shipped or cached description when one matches (no torch imported), else a build, then cached."""
+    from . import descriptions
+
+    rank = rank if method != "full" else 0
+    targets = targets if method != "full" else None
+    arch = descriptions.load(spec, method, rank, targets, weights)
+    if arch is None:
+        arch = _describe(spec, method, rank, alpha, targets, weights)
+        descriptions.store(spec, method, rank, targets, arch)
+    return arch
 
 
 _DESCRIBED: dict[tuple, Architecture] = {}
