@@ -224,3 +224,14 @@ def test_every_estimate_states_its_basis():
     moe = estimate_training_memory(spec_for("qwen3_moe"), TrainingSettings(method="qlora"))
     assert moe.activation_basis is None and moe.peak_bytes is None
     assert any("qwen3_moe" in n and "counts are exact" in n for n in moe.notes)
+
+
+def test_checkpointing_on_the_traced_path_traces_without_a_cache():
+    """Without a cache transformers reads the position ids for packed sequences; the trace answers for it."""
+    spec = spec_for("gemma3_text")
+    plain = estimate_training_memory(spec, TrainingSettings(method="full", batch=BATCH, seq=SEQ))
+    ckpt = estimate_training_memory(
+        spec, TrainingSettings(method="full", batch=BATCH, seq=SEQ, grad_checkpointing=True)
+    )
+    assert ckpt.activation_basis == plain.activation_basis == "traced"
+    assert "layer_recompute" in ckpt.phases and ckpt.sizes["activations"] < plain.sizes["activations"]

@@ -232,7 +232,8 @@ def activations_from_trace(traced) -> Activations:
         head_per_token={k: v / n for k, v in traced.head.items()},
         layers_fixed={},
         head_fixed={},
-        layer_per_token=sum(traced.layers[-1].values()) / n if traced.layers else 0.0,
+        # under checkpointing the layer recomputed at the peak is the largest (Gemma 3's global layers, MoE layers)
+        layer_per_token=max((sum(la.values()) for la in traced.layers), default=0.0) / n,
         layer_fixed=0.0,
         logits_dtype=traced.logits_dtype,
         kv_cache_per_token=traced.kv_cache_held / n,

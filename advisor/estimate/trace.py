@@ -165,7 +165,7 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> Trac
         if hasattr(m, "warn_if_padding_and_no_attention_mask"):
             m.warn_if_padding_and_no_attention_mask = _no_warning
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cuda_attention(traced):
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cuda_attention(traced), _one_sequence():
             out = model(input_ids=ids, use_cache=use_cache)
     finally:
         for h in handles:
@@ -182,6 +182,20 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> Trac
     traced.attention = str(getattr(model.config, "_attn_implementation", None) or "sdpa")
     keep.clear()
     return traced
+
+
+@contextmanager
+def _one_sequence():
+    """Without a cache, transformers looks for sequences packed into one row by reading the position ids, which meta
+    tensors cannot give. The trace's rows are one sequence each (positions 0..seq-1), for which the answer is None."""
+    from transformers import masking_utils
+
+    original = masking_utils.find_packed_sequence_indices
+    masking_utils.find_packed_sequence_indices = lambda position_ids: None
+    try:
+        yield
+    finally:
+        masking_utils.find_packed_sequence_indices = original
 
 
 def _no_warning(*args, **kwargs):
