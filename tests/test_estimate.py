@@ -423,3 +423,12 @@ def test_new_family_entries_match_their_model_cards(model_id):
         assert rounded(est.total_params - embeddings, non_embedding) == non_embedding
     assert est.activation_basis == "traced"
     assert load_catalog()[model_id].license == "Apache-2.0"
+
+
+def test_qlora_keeps_fused_experts_unquantised_as_the_stack_does():
+    """bitsandbytes quantises nn.Linear only; prepare_model_for_kbit_training casts Mixtral's 3-D experts to fp32."""
+    qlora = estimate_training_memory("mixtral-8x7b", TrainingSettings(method="qlora"))
+    lora = estimate_training_memory("mixtral-8x7b", TrainingSettings(method="lora"))
+    experts = next(g.params for g in qlora.params_by_module if g.module == "experts")
+    assert qlora.peak_bytes and qlora.sizes["weights"] > experts * 4 > lora.sizes["weights"]
+    assert any("does not quantise" in n and "fp32" in n for n in qlora.notes)

@@ -76,6 +76,12 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
     else:
         notes += mem.notes
 
+    if settings.method == "qlora" and any(g.module == "experts" for g in arch.params_by_module):
+        notes.append(
+            "QLoRA: the experts are fused 3-D parameters, which bitsandbytes does not quantise (it quantises "
+            "nn.Linear); prepare_model_for_kbit_training casts them to fp32 with the other unquantised weights, as "
+            "counted here (axolotl's quantize_moe_experts would quantise them; not modelled)"
+        )
     full_ckpt = arch.total_params * (2 if settings.precision in ("bf16", "fp16") or settings.method == "qlora" else 4)
     ckpt = arch.adapter_params * 4 if settings.method != "full" else weight_bytes(arch, settings)
     return Estimate(
