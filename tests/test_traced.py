@@ -246,3 +246,19 @@ def test_traced_activations_without_a_cache_equal_what_autograd_saves(model_type
     settings = TrainingSettings(method="full", precision="bf16", batch=BATCH, seq=SEQ)
     estimated = estimated_saved_bytes(spec, settings, use_cache=False)
     assert estimated == pytest.approx(autograd_saved_bytes(spec, settings, None, use_cache=False), rel=1e-9)
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "deepseek_v3", "gemma3_text", "qwen3"])
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_with_the_cpus_kernels_the_trace_equals_a_real_cpu_forward(model_type, method):
+    """What the reference run compares on the CPU: the trace emulating the CPU's own SDPA dispatch (flash, or math
+    under dropout (GPT-2) and for values narrower than keys (DeepSeek-V3's MLA)) against the CPU's real kernels."""
+    from advisor.estimate.trace import attention_device
+
+    spec = spec_for(model_type)
+    settings = TrainingSettings(method=method, rank=4, precision="bf16", batch=BATCH, seq=SEQ)
+    resolved = architecture(spec, settings).targets or None
+    with attention_device("cpu"):
+        estimated = estimated_saved_bytes(spec, settings)
+    real = autograd_saved_bytes(spec, settings, resolved if method == "lora" else None, emulate=False)
+    assert estimated == pytest.approx(real, rel=1e-9), f"estimated {estimated:,.0f} B, autograd saved {real:,} B"

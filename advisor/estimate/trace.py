@@ -31,11 +31,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 FLASH_MAX_HEAD_DIM = 256
 EFFICIENT_LSE_BLOCK = 32  # the memory-efficient kernel's log-sum-exp is padded to blocks of 32 queries
 EFFICIENT_BIAS_ALIGN = 16  # ... and its attention bias to a multiple of 16 keys
+
+# The device whose attention kernels the trace emulates: CUDA for an estimate; the CPU when the reference run
+# compares the estimate with a measurement on the CPU (whose SDPA dispatch torch answers itself, see cpu_kernel).
+ATTENTION_DEVICE: ContextVar[str] = ContextVar("advisor_attention_device", default="cuda")
+
+
+@contextmanager
+def attention_device(kind: str):
+    """Trace with the attention kernels `kind` ("cuda" or "cpu") would run."""
+    token = ATTENTION_DEVICE.set(kind)
+    try:
+        yield
+    finally:
+        ATTENTION_DEVICE.reset(token)
 
 
 @dataclass
@@ -69,7 +84,9 @@ def trace_activations(
 
     from .architecture import _decoder_layers
 
+    device = ATTENTION_DEVICE.get()
     key = (spec.model_dump_json(), method, rank, json.dumps(targets), precision, attention, batch, seq, use_cache)
+    key += (device,)
     if key not in _TRACED:
         if len(_TRACED) >= 32:
             _TRACED.pop(next(iter(_TRACED)))
@@ -244,7 +261,10 @@ def cuda_attention(traced: TracedActivations | None = None):
     original = F.scaled_dot_product_attention
 
     def emulated(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-        kernel = cuda_kernel(query, key, value, attn_mask, enable_gqa)
+        if ATTENTION_DEVICE.get() == "cpu":
+            kernel = cpu_kernel(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
+        else:
+            kernel = cuda_kernel(query, key, value, attn_mask, enable_gqa)
         if traced is not None:
             traced.kernels[kernel] += 1
         if kernel == "math":
@@ -277,6 +297,21 @@ def cuda_kernel(query, key, value, attn_mask, enable_gqa: bool) -> str:
     return "math"
 
 
+def cpu_kernel(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa) -> str:
+    """The kernel the CPU's SDPA picks, asked of torch itself with two-token tensors of the same heads, head sizes,
+    dtype, mask, dropout and causality: its flash kernel ("cpu-flash") or the math path."""
+    import torch
+
+    def tiny(t, tokens=2):
+        return torch.zeros((1, t.shape[-3], tokens, t.shape[-1]), dtype=t.dtype)
+
+    mask = None if attn_mask is None else torch.ones((1, 1, 2, 2), dtype=attn_mask.dtype)
+    choice = torch._fused_sdp_choice(
+        tiny(query), tiny(key), tiny(value), mask, dropout_p, is_causal, scale=None, enable_gqa=enable_gqa
+    )
+    return "cpu-flash" if int(choice) == int(torch.nn.attention.SDPBackend.FLASH_ATTENTION) else "math"
+
+
 _FUNCTION = None
 
 
@@ -295,10 +330,16 @@ def _kernel_function():
             dv = value.shape[-1]
             # the kernels write (batch, seq, heads, dim) and return it transposed
             out = torch.zeros((b, s, h, dv), dtype=query.dtype, device=query.device).transpose(1, 2)
-            lse_len = s if kernel == "flash" else -(-s // EFFICIENT_LSE_BLOCK) * EFFICIENT_LSE_BLOCK
+            lse_len = s if kernel in ("flash", "cpu-flash") else -(-s // EFFICIENT_LSE_BLOCK) * EFFICIENT_LSE_BLOCK
             lse = torch.zeros((b, h, lse_len), dtype=torch.float32, device=query.device)
             saved = [query, key, value, out, lse]
-            if attn_mask is not None:
+            if attn_mask is not None and kernel == "cpu-flash":
+                # the CPU flash kernel keeps a boolean mask converted to the query's dtype, unpadded
+                bias = attn_mask
+                if attn_mask.dtype == torch.bool:
+                    bias = torch.zeros(attn_mask.shape, dtype=query.dtype, device=query.device)
+                saved.append(bias)
+            elif attn_mask is not None:
                 saved.append(_efficient_bias(attn_mask, query))
             ctx.save_for_backward(*saved)
             return out
