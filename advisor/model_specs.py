@@ -8,6 +8,7 @@ read as safetensors. A Hugging Face Hub id is fetched only when the hub is reach
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -120,7 +121,7 @@ def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
             entry.id,
             "catalog",
             entry.task,
-            entry.config,
+            copy.deepcopy(entry.config),  # the catalog is shared by the process: a spec gets its own values
             entry.source,
             field=field,
             notes=[entry.note] if entry.note else [],

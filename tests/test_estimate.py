@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import statistics
@@ -62,7 +63,8 @@ def test_catalog_counts_match_peft_and_publisher(model_id):
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
     entry = load_catalog()[model_id]
-    values = {k: v for k, v in entry.config.items() if k != "model_type"}
+    # a deep copy: transformers rewrites nested values (rope_scaling) in place, which would change the shared catalog
+    values = copy.deepcopy({k: v for k, v in entry.config.items() if k != "model_type"})
     config = AutoConfig.for_model(entry.config["model_type"], **values)
     auto = AutoModelForCausalLM if entry.task == "causal-lm" else AutoModel
     with torch.device("meta"):
