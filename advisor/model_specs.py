@@ -315,15 +315,10 @@ def _task_of(config: dict[str, Any]) -> tuple[Task, Literal["architectures", "mo
     return "causal-lm", "model_type"
 
 
-@cache
 def _task_mappings() -> tuple[frozenset[str], frozenset[str]]:
     """transformers' model types with a masked-LM class and with a causal-LM class (names only)."""
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-    )
-
-    return frozenset(MODEL_FOR_MASKED_LM_MAPPING_NAMES), frozenset(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    tables = _transformers_tables()
+    return frozenset(tables["masked"]), frozenset(tables["causal"])
 
 
 @cache
@@ -341,17 +336,39 @@ def _is_encoder_decoder_type(model_type) -> bool:
 
 @cache
 def _known_model_types() -> frozenset[str]:
-    # The name table only: no model code is imported (torch is, by transformers' own imports).
+    return frozenset(_transformers_tables()["model_types"])
+
+
+@cache
+def _transformers_tables() -> dict[str, list[str]]:
+    """transformers' model types and which have masked-LM and causal-LM classes: names only, cached per installed
+    transformers version (reading them imports transformers, and with it torch)."""
+    from .cache import cache_root, read_json, write_json
+    from .versions import installed_version
+
+    path = cache_root() / f"transformers-{installed_version('transformers')}-model-types.json"
+    tables = read_json(path)
+    if isinstance(tables, dict) and all(isinstance(tables.get(k), list) for k in ("model_types", "masked", "causal")):
+        return tables
     try:
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+            MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        )
     except ImportError as exc:
         from .hf import LORA_INSTALL
 
         raise MissingDependency(
             f"reading a model's config needs transformers ({exc.name} is missing): run `{LORA_INSTALL}`"
         ) from None
-
-    return frozenset(CONFIG_MAPPING_NAMES)
+    tables = {
+        "model_types": sorted(CONFIG_MAPPING_NAMES),
+        "masked": sorted(MODEL_FOR_MASKED_LM_MAPPING_NAMES),
+        "causal": sorted(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES),
+    }
+    write_json(path, tables)
+    return tables
 
 
 def _spec_error(field: str, message: str) -> InvalidInput:

@@ -80,3 +80,28 @@ def test_a_cold_catalog_estimate_imports_no_torch():
     assert heavy == []
     architecture._DESCRIBED.clear()
     assert peak == estimate_training_memory("llama-3.1-8b").peak_bytes
+
+
+def test_a_user_config_estimated_before_imports_no_torch(tmp_path):
+    """The description and transformers' table of model types are cached: a second cold estimate stays light."""
+    import os
+
+    config = tmp_path / "my-llama.json"
+    config.write_text(json.dumps(dict(load_catalog()["llama-3.2-1b"].config, num_hidden_layers=2)))
+    code = (
+        "import sys, json\n"
+        "from advisor.estimate import estimate_training_memory\n"
+        f"e = estimate_training_memory({str(config)!r})\n"
+        "print(json.dumps([sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules), e.peak_bytes]))\n"
+    )
+    env = {**os.environ, "ADVISOR_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert runs[0][0] == ["peft", "torch", "transformers"] and runs[1][0] == []
+    assert runs[0][1] == runs[1][1]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -117,11 +116,9 @@ def shipped_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("ADVISOR_CACHE_DIR")
-    if root:
-        return Path(root) / "descriptions"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "advisor" / "descriptions"
+    from ..cache import cache_root
+
+    return cache_root() / "descriptions"
 
 
 def load(spec, method: str, rank: int, targets, weights: str) -> Architecture | None:
@@ -146,15 +143,10 @@ def load(spec, method: str, rank: int, targets, weights: str) -> Architecture | 
 
 def store(spec, method: str, rank: int, targets, arch: Architecture) -> None:
     """Cache a freshly built description; a cache that cannot be written is no error."""
+    from ..cache import write_json
+
     key = description_key(spec, method, rank, targets)
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(to_data(arch, spec.notes), separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, folder / f"{key}.json")
-    except OSError:
-        pass
+    write_json(cache_dir() / f"{key}.json", to_data(arch, spec.notes))
 
 
 def build_shipped(model_id: str) -> dict:
