@@ -9,6 +9,7 @@ importing this module costs nothing.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from contextlib import contextmanager
 
@@ -35,7 +36,11 @@ def build_config(spec: ModelSpec, *, field_name: str = "model"):
     require_lora_stack()
     from transformers import AutoConfig
 
-    values = {k: v for k, v in spec.config.items() if k not in ("model_type", "auto_map", "transformers_version")}
+    # A deep copy: transformers rewrites nested values in place (rope_scaling into rope_parameters), which would
+    # change the spec's config, and the catalog entry it shares, under the caller.
+    values = copy.deepcopy(
+        {k: v for k, v in spec.config.items() if k not in ("model_type", "auto_map", "transformers_version")}
+    )
     try:
         with quiet():
             config = AutoConfig.for_model(spec.model_type, **values)
@@ -47,17 +52,23 @@ def build_config(spec: ModelSpec, *, field_name: str = "model"):
     return config
 
 
-def build_meta_model(spec: ModelSpec, config=None):
-    """The model with every parameter on the meta device (nothing allocated)."""
+def auto_class_name(spec: ModelSpec) -> str:
+    """The transformers auto class a spec is built with: a causal LM with its head, or an encoder's backbone
+    (AutoModel, as the LoRA paper counts RoBERTa and DeBERTa: the task heads are the user's own)."""
+    return "AutoModelForCausalLM" if spec.task == "causal-lm" else "AutoModel"
+
+
+def build_meta_model(spec: ModelSpec, config=None, *, dtype=None):
+    """The model with every parameter on the meta device (nothing allocated), in bf16 unless `dtype` says."""
     require_lora_stack()
     import torch
-    from transformers import AutoModel, AutoModelForCausalLM
+    import transformers
 
     config = config or build_config(spec)
-    auto = AutoModelForCausalLM if spec.task == "causal-lm" else AutoModel
+    auto = getattr(transformers, auto_class_name(spec))
     try:
         with torch.device("meta"), quiet():
-            model = auto.from_config(config, dtype=torch.bfloat16)
+            model = auto.from_config(config, dtype=dtype or torch.bfloat16)
     except Exception as exc:  # noqa: BLE001
         raise InvalidInput(
             f"{spec.source}: transformers cannot build this {spec.model_type} model: {exc}",
@@ -82,9 +93,41 @@ def lora_config(spec: ModelSpec, *, rank: int, alpha: float, targets, dropout: f
     )
 
 
+# Where PEFT has no default LoRA targets for a model type (Qwen3-MoE, OLMo 2, DeepSeek-V3, gpt-oss, Llama 4 in
+# peft 0.21), advisor adapts the attention's query and value projections, found by name, as PEFT's defaults do for
+# most decoders and as the LoRA paper did; a model with no such pair gets every linear layer (all-linear).
+DEFAULT_QUERY_VALUE = (("q_proj", "v_proj"), ("query", "value"), ("query_proj", "value_proj"), ("q", "v"))
+
+
+def default_lora_targets(model, spec: ModelSpec) -> tuple[list[str] | str | None, str | None]:
+    """The targets to use when the user named none: PEFT's own default when PEFT has one for the model type, else
+    advisor's documented default, with a note saying which."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
+
+    if PEFT_DEFAULTS.get(spec.model_type):
+        # PEFT's own default, passed explicitly: for some types (Mixtral in peft 0.21) PEFT finds its default only
+        # when no 3-D parameters could be targeted, and otherwise refuses a config without targets.
+        return list(PEFT_DEFAULTS[spec.model_type]), None
+    names = linear_module_names(model)
+    for pair in DEFAULT_QUERY_VALUE:
+        if set(pair) <= names:
+            return list(pair), (
+                f"PEFT has no default LoRA targets for {spec.model_type}: advisor's default, the attention query and "
+                f"value projections ({', '.join(pair)})"
+            )
+    return "all-linear", (
+        f"PEFT has no default LoRA targets for {spec.model_type} and it has no query/value projections by name: "
+        "advisor's default, all-linear"
+    )
+
+
 def inject_lora(model, spec: ModelSpec, *, rank: int, alpha: float, targets, init: bool = True):
-    """PEFT's get_peft_model, with its errors turned into field errors."""
+    """PEFT's get_peft_model, with its errors turned into field errors. Targets None means PEFT's default for the
+    model type, or advisor's (`default_lora_targets`) where PEFT has none."""
     from peft import get_peft_model
+
+    if targets is None:
+        targets, _ = default_lora_targets(model, spec)
 
     try:
         with quiet():

@@ -8,6 +8,7 @@ read as safetensors. A Hugging Face Hub id is fetched only when the hub is reach
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -23,6 +24,13 @@ from .errors import FieldIssue, InvalidFile, InvalidInput, MissingDependency
 from .files import read_text
 
 MAX_CONFIG_BYTES = 4 << 20
+# The meta-device build costs time per module, not per byte: a 1,024-layer config takes about 8 s here (2 shared
+# cores), eight times the depth of the deepest published LLM (Llama 3.1 405B, 126 layers). Deeper configs, and more
+# experts than any published MoE (Kimi K2: 384), would take minutes, so they are refused as invalid input.
+MAX_LAYERS = 1024
+MAX_EXPERTS = 4096
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 Task = Literal["causal-lm", "encoder"]
 SAFE_WEIGHTS = ("*.safetensors",)
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
@@ -66,6 +74,11 @@ class ModelSpec(BaseModel):
     id: str = Field(description="A short name for reports and tables.")
     origin: Literal["catalog", "config", "folder", "hub"]
     task: Task
+    task_from: Literal["catalog", "architectures", "model_type"] = Field(
+        "catalog",
+        description="What decided the task: the catalog entry, the config's `architectures`, or (without that key) "
+        "the model type's place in transformers' task mappings (masked LM for encoders, causal LM for decoders).",
+    )
     model_type: str
     config: dict[str, Any]
     source: str = Field(description="URL or path the config came from.")
@@ -108,7 +121,7 @@ def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
             entry.id,
             "catalog",
             entry.task,
-            entry.config,
+            copy.deepcopy(entry.config),  # the catalog is shared by the process: a spec gets its own values
             entry.source,
             field=field,
             notes=[entry.note] if entry.note else [],
@@ -118,9 +131,7 @@ def resolve_model_spec(spec: str, *, field: str = "model") -> ModelSpec:
         return _from_folder(spec, path, field)
     if path.is_file():
         config = _read_config(path, field)
-        return _from_config(
-            spec, path.parent.name or path.stem, "config", _task_of(config), config, str(path), field=field
-        )
+        return _from_config(spec, _config_file_id(path), "config", None, config, str(path), field=field)
     looks_like_path = spec.endswith(".json") or spec.startswith((".", "/", "~"))
     if _HUB_ID.match(spec) and not looks_like_path:
         return _from_hub(spec, field)
@@ -151,7 +162,7 @@ def _from_folder(spec: str, folder: Path, field: str) -> ModelSpec:
         spec,
         folder.name,
         "folder",
-        _task_of(config),
+        None,
         config,
         str(config_path),
         field=field,
@@ -187,9 +198,7 @@ def _from_hub(spec: str, field: str) -> ModelSpec:
             f"({type(exc).__name__}); download its config.json and pass the path",
         ) from None
     config = _read_config(Path(path), field)
-    return _from_config(
-        spec, spec.split("/")[-1], "hub", _task_of(config), config, f"https://huggingface.co/{spec}", field=field
-    )
+    return _from_config(spec, spec.split("/")[-1], "hub", None, config, f"https://huggingface.co/{spec}", field=field)
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:
@@ -211,6 +220,7 @@ def _from_config(
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise _spec_error(field, f"{source}: config has no model_type")
+    _check_sizes(config, source, field)
     notes = list(notes)
     # The catalog's types are transformers' own (tests/test_estimate.py builds every entry), so a catalog id resolves
     # without importing transformers, whose config table imports torch: checking a base model stays light.
@@ -229,11 +239,15 @@ def _from_config(
         )
     if config.get("auto_map"):
         notes.append(f"config has auto_map; built with transformers' own {model_type} implementation, no remote code")
+    task_from = "catalog"
+    if task is None:
+        task, task_from = _task_of(config)
     return ModelSpec(
         spec=spec,
         id=id_,
         origin=origin,
         task=task,
+        task_from=task_from,
         model_type=model_type,
         config=config,
         source=source,
@@ -241,6 +255,25 @@ def _from_config(
         weight_files=list(weight_files),
         notes=notes,
     )
+
+
+def _check_sizes(config: dict[str, Any], source: str, field: str) -> None:
+    """Refuse configs that build no layers or whose meta-device build would take minutes, naming the key."""
+    for keys, limit, what in ((LAYER_KEYS, MAX_LAYERS, "layers"), (EXPERT_KEYS, MAX_EXPERTS, "experts")):
+        for key in keys:
+            value = config.get(key)
+            if value is None or isinstance(value, bool) or not isinstance(value, int):
+                continue
+            if what == "layers" and value < 1:
+                raise _spec_error(
+                    field, f"{source}: {key} is {value}: a model needs at least one layer to estimate or train"
+                )
+            if value > limit:
+                raise _spec_error(
+                    field,
+                    f"{source}: {key} is {value:,}; advisor builds at most {limit:,} {what} (building more on the "
+                    "meta device would take minutes; the largest published models have far fewer)",
+                )
 
 
 def _read_config(path: Path, field: str) -> dict[str, Any]:
@@ -257,28 +290,85 @@ def _read_config(path: Path, field: str) -> dict[str, Any]:
     return config
 
 
-def _task_of(config: dict[str, Any]) -> Task:
+def _config_file_id(path: Path) -> str:
+    """A config file is named for itself (`qwen3-small.json` -> qwen3-small): a folder of configs shares its parent's
+    name. Only a file called config.json takes its folder's name, the folder being what names the model then."""
+    if path.stem == "config" and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
+def _task_of(config: dict[str, Any]) -> tuple[Task, Literal["architectures", "model_type"]]:
+    """The task, from `architectures` when present, else from transformers' task mappings for the model type: a type
+    with a masked-LM class is an encoder (BERT, RoBERTa and DeBERTa also have causal-LM heads, for use as decoders in
+    encoder-decoder models, but are pretrained as masked LMs) unless its config is an encoder-decoder or a decoder."""
     archs = config.get("architectures") or []
     if any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs):
-        return "causal-lm"
+        return "causal-lm", "architectures"
     if any(a.endswith(("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "Model")) for a in archs):
-        return "encoder"
-    return "causal-lm"
+        return "encoder", "architectures"
+    masked, _ = _task_mappings()
+    model_type = config.get("model_type")
+    decoder = config.get("is_decoder") or config.get("is_encoder_decoder") or _is_encoder_decoder_type(model_type)
+    if model_type in masked and not decoder:
+        return "encoder", "model_type"
+    return "causal-lm", "model_type"
+
+
+def _task_mappings() -> tuple[frozenset[str], frozenset[str]]:
+    """transformers' model types with a masked-LM class and with a causal-LM class (names only)."""
+    tables = _transformers_tables()
+    return frozenset(tables["masked"]), frozenset(tables["causal"])
+
+
+@cache
+def _is_encoder_decoder_type(model_type) -> bool:
+    """Whether transformers' config class for the type defaults to an encoder-decoder (BART, mBART)."""
+    if not isinstance(model_type, str):
+        return False
+    try:
+        from transformers import AutoConfig
+
+        return bool(AutoConfig.for_model(model_type).is_encoder_decoder)
+    except Exception:  # noqa: BLE001 - an unknown type is refused later with its own message
+        return False
 
 
 @cache
 def _known_model_types() -> frozenset[str]:
-    # The name table only: no model code is imported (torch is, by transformers' own imports).
+    return frozenset(_transformers_tables()["model_types"])
+
+
+@cache
+def _transformers_tables() -> dict[str, list[str]]:
+    """transformers' model types and which have masked-LM and causal-LM classes: names only, cached per installed
+    transformers version (reading them imports transformers, and with it torch)."""
+    from .cache import cache_root, read_json, write_json
+    from .versions import installed_version
+
+    path = cache_root() / f"transformers-{installed_version('transformers')}-model-types.json"
+    tables = read_json(path)
+    if isinstance(tables, dict) and all(isinstance(tables.get(k), list) for k in ("model_types", "masked", "causal")):
+        return tables
     try:
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+            MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        )
     except ImportError as exc:
         from .hf import LORA_INSTALL
 
         raise MissingDependency(
             f"reading a model's config needs transformers ({exc.name} is missing): run `{LORA_INSTALL}`"
         ) from None
-
-    return frozenset(CONFIG_MAPPING_NAMES)
+    tables = {
+        "model_types": sorted(CONFIG_MAPPING_NAMES),
+        "masked": sorted(MODEL_FOR_MASKED_LM_MAPPING_NAMES),
+        "causal": sorted(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES),
+    }
+    write_json(path, tables)
+    return tables
 
 
 def _spec_error(field: str, message: str) -> InvalidInput:

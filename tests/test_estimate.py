@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import statistics
@@ -62,7 +63,8 @@ def test_catalog_counts_match_peft_and_publisher(model_id):
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
     entry = load_catalog()[model_id]
-    values = {k: v for k, v in entry.config.items() if k != "model_type"}
+    # a deep copy: transformers rewrites nested values (rope_scaling) in place, which would change the shared catalog
+    values = copy.deepcopy({k: v for k, v in entry.config.items() if k != "model_type"})
     config = AutoConfig.for_model(entry.config["model_type"], **values)
     auto = AutoModelForCausalLM if entry.task == "causal-lm" else AutoModel
     with torch.device("meta"):
@@ -276,3 +278,159 @@ def test_a_large_rank_allocates_no_adapter_memory():
     assert res.returncode == 0, res.stderr
     peak_mib = int(res.stdout.split()[-1]) // 1024
     assert peak_mib < 1024, f"peak RSS {peak_mib} MiB"  # torch and a meta model alone: about 370 MiB
+
+
+BERT_BASE = dict(
+    model_type="bert",
+    vocab_size=30522,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=512,
+    type_vocab_size=2,
+)
+
+
+def _bare(tmp_path, name: str, config: dict) -> str:
+    """A config file without `architectures`, as many hand-written and converted configs are."""
+    config = {k: v for k, v in config.items() if k != "architectures"}
+    return _write(tmp_path, f"{name}.json", json.dumps(config))
+
+
+@pytest.mark.parametrize("model,targets,rank,exact,published", PAPER, ids=[f"{p[0]}-r{p[2]}" for p in PAPER])
+def test_lora_paper_counts_from_bare_configs(tmp_path, model, targets, rank, exact, published):
+    """Without `architectures` the task comes from the model type: encoders stay encoders, decoders causal LMs."""
+    path = _bare(tmp_path, model, load_catalog()[model].config)
+    spec = resolve_model_spec(path)
+    assert spec.task_from == "model_type" and spec.task == load_catalog()[model].task
+    assert spec.id == model  # the file named, not the folder every config shares
+    est = estimate_training_memory(spec, TrainingSettings(method="lora", targets=targets, rank=rank))
+    assert est.trainable_params == exact and f"{exact / 1e6:.1f}M" == published
+    assert est.total_params == estimate_training_memory(model, TrainingSettings()).total_params
+
+
+def test_bert_without_architectures_counts_as_with_them(tmp_path):
+    counts = {}
+    for name, archs in (("bare", None), ("keyed", ["BertForMaskedLM"])):
+        config = dict(BERT_BASE, **({"architectures": archs} if archs else {}))
+        est = estimate_training_memory(_write(tmp_path, f"{name}.json", json.dumps(config)), TrainingSettings())
+        assert est.auto_class == "AutoModel"
+        assert est.task_from == ("model_type" if archs is None else "architectures")
+        counts[name] = est.total_params
+    assert counts == {"bare": 109_482_240, "keyed": 109_482_240}
+
+
+def test_the_auto_class_is_stated(tmp_path):
+    res = run_advisor("estimate", "--model", _bare(tmp_path, "bert-base", BERT_BASE), "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert (out["model"], out["auto_class"], out["task_from"]) == ("bert-base", "AutoModel", "model_type")
+    table = run_advisor("estimate", "--model", "qwen2.5-0.5b")
+    assert "built as AutoModelForCausalLM (the catalog entry)" in table.stdout
+
+
+def test_a_config_named_config_json_takes_its_folder_name(tmp_path):
+    folder = tmp_path / "tiny-qwen"
+    folder.mkdir()
+    path = _write(folder, "config.json", json.dumps(load_catalog()["qwen2.5-0.5b"].config))
+    assert resolve_model_spec(path).id == "tiny-qwen"
+    assert resolve_model_spec(_write(folder, "other-name.json", Path(path).read_text())).id == "other-name"
+
+
+def test_the_reference_run_refuses_a_bare_encoder_config(tmp_path):
+    from advisor.reference.run import reference_run
+
+    with pytest.raises(InvalidInput) as info:
+        reference_run(_bare(tmp_path, "bert-base", BERT_BASE))
+    assert "encoder" in info.value.message and "masked-LM" in info.value.message
+    assert info.value.fields[0].field == "model"
+
+
+TINY_LLAMA = dict(
+    model_type="llama",
+    architectures=["LlamaForCausalLM"],
+    vocab_size=320,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    hidden_size=64,
+    intermediate_size=160,
+    max_position_embeddings=128,
+)
+
+
+@pytest.mark.parametrize(
+    "key,value,needle",
+    [
+        ("num_hidden_layers", 0, "at least one layer"),
+        ("num_hidden_layers", 100_000, "at most 1,024 layers"),
+        ("num_local_experts", 1_000_000, "at most 4,096 experts"),
+    ],
+)
+def test_configs_that_build_nothing_or_would_take_minutes_are_invalid_input(tmp_path, key, value, needle):
+    path = _write(tmp_path, "big.json", json.dumps(dict(TINY_LLAMA, **{key: value})))
+    res = run_advisor("estimate", "--model", path, "--json")
+    assert res.returncode == 2, res.stderr
+    err = json.loads(res.stdout)["error"]
+    assert needle in err["message"] and key in err["message"] and err["fields"][0]["field"] == "model"
+
+
+def test_the_size_bound_is_invalid_input_over_mcp(tmp_path):
+    from mcp import Client  # noqa: F401 - the MCP extra is installed where this runs
+
+    from tests.test_mcp import build_server, call, error_of
+
+    path = _write(tmp_path, "deep.json", json.dumps(dict(TINY_LLAMA, num_hidden_layers=100_000)))
+    result = call(build_server(), "estimate_training_memory", {"model": path})
+    assert result.is_error
+    err = error_of(result)
+    assert err["code"] == "invalid_input" and "num_hidden_layers" in err["message"]
+
+
+def test_settings_a_run_would_not_use_as_given_are_warned(tmp_path):
+    path = _write(tmp_path, "tiny.json", json.dumps(TINY_LLAMA))
+    est = estimate_training_memory(path, TrainingSettings(seq=256, rank=48, targets=["k_proj", "q_proj"]))
+    assert any("256 is above the model's 128 positions" in w for w in est.warnings)
+    # k_proj is 64 -> 32 (two kv heads of 16): rank 48 is above its smaller side; q_proj (64 x 64) is not
+    assert any("rank 48" in w and "k_proj (32)" in w and "q_proj" not in w for w in est.warnings)
+    assert est.peak_bytes  # estimated anyway
+    quiet = estimate_training_memory(path, TrainingSettings(seq=128, rank=8))
+    assert quiet.warnings == []
+    table = run_advisor("estimate", "--model", path, "--seq", "256")
+    assert "warning: --seq 256 is above" in table.stdout
+
+
+# Model cards that state counts rounded, not exact: (total, non-embedding) in billions, at the card's precision.
+ROUNDED_CARDS = {
+    "qwen3-0.6b": ("0.6", "0.44"),
+    "qwen3-8b": ("8.2", "6.95"),
+    "qwen3-30b-a3b": ("30.5", "29.9"),
+    "olmo-2-7b": ("7", None),
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(ROUNDED_CARDS))
+def test_new_family_entries_match_their_model_cards(model_id):
+    total, non_embedding = ROUNDED_CARDS[model_id]
+    est = estimate_training_memory(model_id, TrainingSettings(method="full"))
+    embeddings = sum(g.params for g in est.params_by_module if g.module in ("embed_tokens", "lm_head"))
+
+    def rounded(n: int, like: str) -> str:
+        decimals = len(like.split(".")[1]) if "." in like else 0
+        return f"{n / 1e9:.{decimals}f}"
+
+    assert rounded(est.total_params, total) == total
+    if non_embedding:
+        assert rounded(est.total_params - embeddings, non_embedding) == non_embedding
+    assert est.activation_basis == "traced"
+    assert load_catalog()[model_id].license == "Apache-2.0"
+
+
+def test_qlora_keeps_fused_experts_unquantised_as_the_stack_does():
+    """bitsandbytes quantises nn.Linear only; prepare_model_for_kbit_training casts Mixtral's 3-D experts to fp32."""
+    qlora = estimate_training_memory("mixtral-8x7b", TrainingSettings(method="qlora"))
+    lora = estimate_training_memory("mixtral-8x7b", TrainingSettings(method="lora"))
+    experts = next(g.params for g in qlora.params_by_module if g.module == "experts")
+    assert qlora.peak_bytes and qlora.sizes["weights"] > experts * 4 > lora.sizes["weights"]
+    assert any("does not quantise" in n and "fp32" in n for n in qlora.notes)

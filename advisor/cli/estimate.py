@@ -67,6 +67,7 @@ def _print_comparison(estimates: dict, focus: str) -> None:
     ):
         row(label, [fmt_bytes(e.sizes.get(key)) for e in ests])
     row("peak tensor memory", [fmt_bytes(e.peak_bytes) for e in ests], style="bold")
+    row("  activations basis", [e.activation_basis or MISSING for e in ests])
     row("  peak falls in", [e.peak_phase or MISSING for e in ests])
     row("  + CUDA context and allocator slack", [fmt_bytes(e.total_needed_bytes()) for e in ests])
     row("memory saved vs full", [fmt_ratio(_times(full.peak_bytes, e.peak_bytes)) for e in ests])
@@ -75,6 +76,14 @@ def _print_comparison(estimates: dict, focus: str) -> None:
     console = Console()
     console.print(table)
     focus_est = estimates[focus]
+    basis = {
+        "catalog": "the catalog entry",
+        "architectures": "the config's architectures",
+        "model_type": f"no architectures key: {full.model_type}'s task in transformers",
+    }[full.task_from]
+    console.print(f"[dim]built as {full.auto_class} ({basis})[/dim]")
+    for warning in dict.fromkeys(w for e in ests for w in e.warnings):
+        console.print(f"[yellow]warning: {warning}[/yellow]")
     for note in dict.fromkeys(n for e in ests for n in e.notes):
         console.print(f"[dim]note: {note}[/dim]")
     if focus_est.lora_targets:

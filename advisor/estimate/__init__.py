@@ -37,9 +37,17 @@ def training_settings(**values) -> TrainingSettings:
 
 def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings | None = None) -> Estimate:
     """Parameters and per-GPU peak training memory of `model` under `settings`."""
+    from ..hf import auto_class_name
     from ..model_specs import ModelSpec, resolve_model_spec
     from .architecture import describe
-    from .memory import CUDA_CONTEXT_BYTES, UnsupportedArchitecture, precision_of, step_memory, weight_bytes
+    from .memory import (
+        CUDA_CONTEXT_BYTES,
+        UnsupportedArchitecture,
+        activation_basis,
+        precision_of,
+        step_memory,
+        weight_bytes,
+    )
 
     spec = model if isinstance(model, ModelSpec) else resolve_model_spec(model)
     settings = settings or TrainingSettings()
@@ -55,24 +63,32 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
         others=p.others,
     )
     notes = list(arch.notes)
+    basis = None
     try:
-        mem = step_memory(arch, settings)
+        basis = activation_basis(arch, settings)
+        act = _traced_activations(spec, arch, settings) if basis == "traced" else None
+        mem = step_memory(arch, settings, act)
     except UnsupportedArchitecture as exc:
-        mem = None
+        mem, basis = None, None
         notes.append(
-            (
-                f"no activation model for model_type {exc.model_type!r}: parameter counts are exact, memory is not "
-                f"estimated"
-            )
+            f"model_type {exc.model_type!r}: {exc.reason}; parameter counts are exact, memory is not estimated"
         )
     else:
         notes += mem.notes
 
+    if settings.method == "qlora" and any(g.module == "experts" for g in arch.params_by_module):
+        notes.append(
+            "QLoRA: the experts are fused 3-D parameters, which bitsandbytes does not quantise (it quantises "
+            "nn.Linear); prepare_model_for_kbit_training casts them to fp32 with the other unquantised weights, as "
+            "counted here (axolotl's quantize_moe_experts would quantise them; not modelled)"
+        )
     full_ckpt = arch.total_params * (2 if settings.precision in ("bf16", "fp16") or settings.method == "qlora" else 4)
     ckpt = arch.adapter_params * 4 if settings.method != "full" else weight_bytes(arch, settings)
     return Estimate(
         model=spec.id,
         model_type=spec.model_type,
+        auto_class=auto_class_name(spec),
+        task_from=spec.task_from,
         method=settings.method,
         settings=settings,
         total_params=arch.total_params,
@@ -80,6 +96,7 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
         trainable_fraction=arch.trainable_params / arch.total_params if arch.total_params else 0.0,
         params_by_module=[ParamGroupOut(**vars(g)) for g in arch.params_by_module],
         lora_targets=arch.targets,
+        activation_basis=basis,
         peak_bytes=max(mem.phases.values()) if mem else None,
         peak_phase=mem.peak_phase if mem else None,
         components=mem.components if mem else {},
@@ -90,9 +107,30 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
         checkpoint_bytes=ckpt,
         full_checkpoint_bytes=full_ckpt,
         assumptions=_assumptions(settings),
+        warnings=_warnings(arch, settings),
         notes=notes,
         versions=_versions(),
     )
+
+
+def _traced_activations(spec, arch, settings: TrainingSettings):
+    """Trace the real module on the meta device at the estimate's batch x seq (cached per process)."""
+    from .memory import activations_from_trace
+    from .trace import trace_activations
+
+    traced = trace_activations(
+        spec,
+        method=settings.method,
+        rank=settings.rank,
+        alpha=settings.lora_alpha,
+        targets=arch.targets if settings.method != "full" else None,
+        precision=settings.precision,
+        attention=settings.attention,
+        batch=settings.batch,
+        seq=settings.seq,
+        use_cache=not settings.grad_checkpointing and bool(arch.config.get("use_cache", True)),
+    )
+    return activations_from_trace(traced)
 
 
 def compare_methods(model: str | ModelSpec, settings: TrainingSettings | None = None) -> dict[str, Estimate]:
@@ -119,6 +157,36 @@ def _check(spec: ModelSpec, settings: TrainingSettings) -> None:
             "batch x seq is over 67M tokens per GPU",
             fields=[FieldIssue(field="seq", message="batch x seq must be at most 67,108,864")],
         )
+
+
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def _warnings(arch, settings: TrainingSettings) -> list[str]:
+    """What the estimate computes anyway but a real run would not do as asked."""
+    out = []
+    positions = next((arch.config[k] for k in POSITION_KEYS if isinstance(arch.config.get(k), int)), None)
+    if positions and settings.seq > positions:
+        out.append(
+            f"--seq {settings.seq:,} is above the model's {positions:,} positions ({arch.model_type}'s "
+            "max_position_embeddings): the model was not trained for it, and one with learned position embeddings "
+            "cannot run it"
+        )
+    if settings.method != "full":
+        small = sorted(
+            {
+                f"{name.split('.')[-1]} ({min(i.in_features, i.out_features):,})"
+                for layer in arch.layer_linears
+                for name, i in layer.items()
+                if i.adapted and min(i.in_features, i.out_features) < settings.rank
+            }
+        )
+        if small:
+            out.append(
+                f"rank {settings.rank} is above the smaller dimension of {', '.join(small)}: the update BA cannot "
+                "have rank above it, so the extra rank adds parameters and memory without capacity"
+            )
+    return out
 
 
 def _allocator_slack(mem) -> int:

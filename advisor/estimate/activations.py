@@ -387,12 +387,13 @@ def mixtral_block(top_k: int, experts: int) -> Callable[[Layer, Tensor], Tensor]
         full = L.norms_trainable
         router_adapted = any(n.startswith("gate") for n in L.wrapped)
         experts_adapted = any(n.startswith("experts") for n in L.wrapped)
-        router = LinearInfo(
-            d.hidden, experts, trainable=full or router_adapted, adapted=False, weight_dtype=L.p.weights
-        )
+        # The router and the 3-D experts are parameters, not nn.Linear: bitsandbytes leaves them unquantised under
+        # QLoRA, and prepare_model_for_kbit_training casts them to fp32 with the other unquantised weights.
+        stored = L.p.norm_dtype if L.p.weights == "nf4" else L.p.weights
+        router = LinearInfo(d.hidden, experts, trainable=full or router_adapted, adapted=False, weight_dtype=stored)
         L.linear_module(h, router)  # under autocast this also counts the bf16 copy of W + BA
-        weights = DTYPE_BYTES[L.p.weights]
-        factors_cast = L.p.weights != L.p.adapter
+        weights = DTYPE_BYTES[stored]
+        factors_cast = stored != L.p.adapter
         for name, (numel, adapter_numel) in L.wrapped.items():
             if name.startswith("experts"):
                 # baddbmm(W, B, A) in the weights' dtype saves its result and the cast factors

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..errors import FieldIssue, InvalidInput
-from ..hf import build_config, build_meta_model, inject_lora, is_linear
+from ..hf import build_config, build_meta_model, default_lora_targets, inject_lora, is_linear
 from ..model_specs import ModelSpec
 from .activations import LinearInfo
 
@@ -71,20 +71,21 @@ def describe(
     if key not in _DESCRIBED:
         if len(_DESCRIBED) >= 32:
             _DESCRIBED.pop(next(iter(_DESCRIBED)))
-        if method == "qlora":
-            # The same build as LoRA's (PEFT injects the same adapters): only the stored dtype of the layers'
-            # linear weights differs, so QLoRA reuses LoRA's description instead of building the model again.
-            lora = describe(spec, method="lora", rank=rank, alpha=alpha, targets=targets, weights="bf16", others=None)
-            _DESCRIBED[key] = replace(
-                lora,
-                layer_linears=[
-                    {name: replace(info, weight_dtype=weights) for name, info in layer.items()}
-                    for layer in lora.layer_linears
-                ],
-            )
-        else:
-            _DESCRIBED[key] = _describe(spec, method, rank, alpha, targets, weights)
+        _DESCRIBED[key] = _stored_or_built(spec, method, rank, alpha, targets, weights)
     return _DESCRIBED[key]
+
+
+def _stored_or_built(spec: ModelSpec, method: str, rank: int, alpha: float, targets, weights: str) -> Architecture:
+    """A shipped or cached description when one matches (no torch imported), else a build, then cached."""
+    from . import descriptions
+
+    rank = rank if method != "full" else 0
+    targets = targets if method != "full" else None
+    arch = descriptions.load(spec, method, rank, targets, weights)
+    if arch is None:
+        arch = _describe(spec, method, rank, alpha, targets, weights)
+        descriptions.store(spec, method, rank, targets, arch)
+    return arch
 
 
 _DESCRIBED: dict[tuple, Architecture] = {}
@@ -102,6 +103,10 @@ def _describe(spec: ModelSpec, method: str, rank: int, alpha: float, targets, we
         # PEFT creates each adapter's nn.Linear on the default device and then moves it to
         # the base layer's: without this, every lora_A/lora_B is allocated and initialised
         # in host memory first (gigabytes, and minutes, for a large rank on a large model).
+        if targets is None:
+            targets, default_note = default_lora_targets(model, spec)
+            if default_note:
+                notes.append(default_note)
         with torch.device("meta"):
             model = inject_lora(model, spec, rank=rank, alpha=alpha, targets=targets, init=False)
         peft_cfg = model.peft_config["default"]

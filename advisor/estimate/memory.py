@@ -212,6 +212,59 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
     )
 
 
+def activations_from_trace(traced) -> Activations:
+    """The memory model's view of a trace (`trace.trace_saved`) at the estimate's own batch x seq."""
+    n = traced.tokens
+    layers: dict[str, float] = {}
+    for part in (traced.embedding, *traced.layers):
+        for k, v in part.items():
+            layers[k] = layers.get(k, 0.0) + v / n
+    if traced.kv_cache:
+        layers["kv_cache"] = traced.kv_cache / n
+    notes = []
+    kernels = ", ".join(f"{k} x{v}" for k, v in sorted(traced.kernels.items()))
+    if kernels:
+        notes.append(f"attention kernels as CUDA would dispatch them (emulated for the trace): {kernels}")
+    elif traced.attention != "sdpa":
+        notes.append(f"attention: transformers' {traced.attention} implementation (the model's own choice or asked)")
+    return Activations(
+        layers_per_token=layers,
+        head_per_token={k: v / n for k, v in traced.head.items()},
+        layers_fixed={},
+        head_fixed={},
+        # under checkpointing the layer recomputed at the peak is the largest (Gemma 3's global layers, MoE layers)
+        layer_per_token=max((sum(la.values()) for la in traced.layers), default=0.0) / n,
+        layer_fixed=0.0,
+        logits_dtype=traced.logits_dtype,
+        kv_cache_per_token=traced.kv_cache_held / n,
+        notes=notes,
+    )
+
+
+MODELLED = {*BLOCKS, "mixtral"}  # families with a hand-written block (activations.py)
+
+
+def activation_basis(arch: Architecture, settings: TrainingSettings) -> str:
+    """How the activations are known: `modelled` (a hand-written block, checked against autograd), `traced` (the
+    real module run on the meta device), or `approximated` (a Llama-style layer standing in for an unmodelled
+    family where the trace cannot run: mixed precision and QLoRA need autocast and bitsandbytes, which the meta
+    device has not). Raises UnsupportedArchitecture when none applies."""
+    if arch.model_type in MODELLED:
+        return "modelled"
+    if arch.task != "causal-lm":
+        raise UnsupportedArchitecture(arch.model_type, "memory is estimated for causal language models only")
+    if settings.method != "qlora" and settings.precision != "mixed":
+        return "traced"
+    names = {n.split(".")[-1] for n in arch.layer_linears[0]}
+    if {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= names:
+        return "approximated"
+    raise UnsupportedArchitecture(
+        arch.model_type,
+        f"the trace runs bf16, fp16 and fp32 full fine-tuning and LoRA; {settings.method} with "
+        f"{settings.precision} needs a hand-written block, which this family has not",
+    )
+
+
 EAGER_ONLY = {"gemma2"}  # transformers: `_supports_sdpa = False` (soft-capping)
 
 
@@ -227,7 +280,7 @@ def _block_for(arch: Architecture):
         return (
             BLOCKS["llama"],
             (
-                f"{arch.model_type}: activations modelled as a Llama-style layer (same projections); "
+                f"{arch.model_type}: activations approximated by a Llama-style layer (same projections); "
                 "not checked against this family"
             ),
         )
@@ -235,9 +288,10 @@ def _block_for(arch: Architecture):
 
 
 class UnsupportedArchitecture(Exception):
-    def __init__(self, model_type: str):
+    def __init__(self, model_type: str, reason: str = "no activation model"):
         super().__init__(model_type)
         self.model_type = model_type
+        self.reason = reason
 
 
 def _rope_dim(arch: Architecture) -> int:
@@ -270,9 +324,10 @@ class MemoryModel:
     notes: list[str]
 
 
-def step_memory(arch: Architecture, settings: TrainingSettings) -> MemoryModel:
+def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations | None = None) -> MemoryModel:
+    """The step's phases and peak; `act` from a trace, else from the family's hand-written block."""
     tokens = settings.batch * settings.seq
-    act = activations(arch, settings)
+    act = act or activations(arch, settings)
     W, G, S, T_opt = _sharded_states(arch, settings)
     logits = tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
     fp32_logits = tokens * arch.vocab * 4

@@ -108,6 +108,14 @@ class Estimate(BaseModel):
 
     model: str
     model_type: str
+    auto_class: str = Field(
+        description="The transformers auto class the model was built with: AutoModelForCausalLM, or AutoModel for "
+        "an encoder's backbone."
+    )
+    task_from: Literal["catalog", "architectures", "model_type"] = Field(
+        description="What chose the auto class: the catalog entry, the config's `architectures`, or (without that "
+        "key) the model type's place in transformers' task mappings."
+    )
     method: Method
     settings: TrainingSettings
     total_params: int = Field(description="Parameters of the base model.")
@@ -115,6 +123,12 @@ class Estimate(BaseModel):
     trainable_fraction: float
     params_by_module: list[ParamGroupOut]
     lora_targets: list[str] = Field(default=[])
+    activation_basis: Literal["traced", "modelled", "approximated"] | None = Field(
+        None,
+        description="How the activations are known: traced (the real transformers module run on the meta device "
+        "under saved_tensors_hooks), modelled (a hand-written block checked against autograd), approximated (a "
+        "Llama-style layer standing in); null when memory is not estimated.",
+    )
     peak_bytes: int | None = Field(
         description=(
             "Predicted peak of tensor memory per GPU, as torch.cuda.max_memory_allocated counts it (no CUDA "
@@ -138,6 +152,11 @@ class Estimate(BaseModel):
     )
     full_checkpoint_bytes: int = Field(description="Size of the full model's weights in the training dtype.")
     assumptions: list[str] = Field(default=[])
+    warnings: list[str] = Field(
+        default=[],
+        description="Settings the estimate accepts but a real run would not use as given (a sequence longer than "
+        "the model's positions, a rank above a target's smaller dimension).",
+    )
     notes: list[str] = Field(default=[])
     versions: dict[str, str] = Field(default={})
 

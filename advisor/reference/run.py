@@ -124,7 +124,11 @@ class _Runner:
         )
 
     def _estimate(self, method: str, layers: int) -> Estimate:
-        return estimate_training_memory(self._spec_at(layers), self.settings.model_copy(update={"method": method}))
+        from ..estimate.trace import attention_device
+
+        # traced families: emulate the attention kernels of the device measured, so like is compared with like
+        with attention_device("cpu" if self.device.type == "cpu" else "cuda"):
+            return estimate_training_memory(self._spec_at(layers), self.settings.model_copy(update={"method": method}))
 
     def _spec_at(self, layers: int) -> ModelSpec:
         return self.spec if layers == self.layers else at_depth(self.spec, layers)
@@ -316,7 +320,14 @@ def _check_request(spec: ModelSpec, settings: TrainingSettings, steps: int, max_
         raise InvalidInput(message, fields=[FieldIssue(field=field_name, message=message, allowed=allowed)])
 
     if spec.task != "causal-lm":
-        bad("model", f"{spec.id} is an encoder ({spec.model_type}); the reference run trains causal language models")
+        chosen = {"catalog": "in the catalog", "architectures": "by its architectures"}.get(
+            spec.task_from, "by its model type's masked-LM task (the config has no architectures)"
+        )
+        bad(
+            "model",
+            f"{spec.id} is an encoder ({spec.model_type}, {chosen}); the reference run trains causal language models "
+            "only: `advisor estimate` gives its exact counts",
+        )
     if settings.method not in ("lora", "qlora"):
         bad(
             "method",
