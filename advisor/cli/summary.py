@@ -14,16 +14,16 @@ def print_summary(assessment: Assessment) -> None:
     console = Console(highlight=False)
     labels = {option.option: option.label for option in a.options}
 
-    def section(title: str, lines: list[str]) -> None:
-        """A heading and a bulleted list whose items wrap under their own text."""
+    def section(title: str, lines: list[str], *, numbered: bool = False) -> None:
+        """A heading and a bulleted (or numbered) list whose items wrap under their own text."""
         if not lines:
             return
         console.print(f"\n[bold]{title}[/bold]")
         grid = Table.grid(padding=(0, 1))
-        grid.add_column(width=1)
+        grid.add_column(width=len(f"{len(lines)}.") if numbered else 1, justify="right")
         grid.add_column()
-        for line in lines:
-            grid.add_row("-", line)
+        for i, line in enumerate(lines, 1):
+            grid.add_row(f"{i}." if numbered else "-", line)
         console.print(grid)
 
     def cited(text: str, sources: list[str]) -> str:
@@ -68,9 +68,10 @@ def print_summary(assessment: Assessment) -> None:
     section(
         "Next steps",
         [
-            cited(f"{i}. {s.text}", s.sources) + (f"\n   [bold]$ {escape(s.command)}[/bold]" if s.command else "")
-            for i, s in enumerate(a.next_steps, 1)
+            cited(s.text, s.sources) + (f"\n[bold]$ {escape(s.command)}[/bold]" if s.command else "")
+            for s in a.next_steps
         ],
+        numbered=True,
     )
     table = Table(title="Options compared", title_justify="left", title_style="bold")
     for column in ("option", "fit", "blocked by"):
