@@ -323,29 +323,10 @@ def report_path(
                 )
             ],
         )
-
-    def bad(message: str) -> InvalidInput:
-        return InvalidInput(f"filename {filename!r}: {message}", fields=[FieldIssue(field="filename", message=message)])
-
-    if "\x00" in filename:
-        raise bad("contains a NUL character")
-    relative = Path(filename)
-    if relative.is_absolute():
-        raise bad("must be relative to the reports folder")
-    if ".." in relative.parts:
-        raise bad("must not contain `..`")
-    if relative.suffix not in suffixes:
-        raise bad(f"must end in {' or '.join(suffixes)}")
-    check_name_length(reports_dir / relative, field="filename")
-    root = reports_dir.resolve()
-    try:
-        target = (root / relative).resolve()  # follows symbolic links, so one pointing outside is caught here
-    except (OSError, RuntimeError) as exc:  # a symbolic link loop
-        raise bad(f"cannot be resolved ({exc})") from None
-    if not target.is_relative_to(root):
-        raise bad("resolves outside the reports folder (through a symbolic link)")
+    target = inside(reports_dir, filename, field="filename", folder="reports folder", suffixes=suffixes)
     if target.exists() and not overwrite:
-        raise bad("exists in the reports folder; pass overwrite: true to replace it")
+        message = "exists in the reports folder; pass overwrite: true to replace it"
+        raise InvalidInput(f"filename {filename!r}: {message}", fields=[FieldIssue(field="filename", message=message)])
     return ensure_writable(target, force=overwrite, field="filename")
 
 
@@ -360,6 +341,17 @@ def data_path(data_dir: Path | None, name: str, *, field: str) -> Path:
                 )
             ],
         )
+    target = inside(data_dir, name, field=field, folder="data folder")
+    if not target.exists():
+        message = "no such file or folder in the data folder"
+        raise InvalidInput(f"{field} {name!r}: {message}", fields=[FieldIssue(field=field, message=message)])
+    return target
+
+
+def inside(root: Path, name: str, *, field: str, folder: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """`name` resolved under `root`, the one folder a server reads or writes: a relative path with no `..`, no
+    NUL, and no symbolic link leading out; anything else is invalid input naming `field`. With `suffixes`, a
+    file to write: it must end in one of them and its name must fit the file system."""
 
     def bad(message: str) -> InvalidInput:
         return InvalidInput(f"{field} {name!r}: {message}", fields=[FieldIssue(field=field, message=message)])
@@ -368,18 +360,20 @@ def data_path(data_dir: Path | None, name: str, *, field: str) -> Path:
         raise bad("contains a NUL character")
     relative = Path(name)
     if relative.is_absolute():
-        raise bad("must be relative to the data folder")
+        raise bad(f"must be relative to the {folder}")
     if ".." in relative.parts:
         raise bad("must not contain `..`")
-    root = data_dir.resolve()
+    if suffixes is not None:
+        if relative.suffix not in suffixes:
+            raise bad(f"must end in {' or '.join(suffixes)}")
+        check_name_length(root / relative, field=field)
+    resolved_root = root.resolve()
     try:
-        target = (root / relative).resolve()  # follows symbolic links, so one pointing outside is caught here
-    except (OSError, RuntimeError) as exc:
+        target = (resolved_root / relative).resolve()  # follows symbolic links: one pointing outside is caught
+    except (OSError, RuntimeError) as exc:  # a symbolic link loop
         raise bad(f"cannot be resolved ({exc})") from None
-    if not target.is_relative_to(root):
-        raise bad("resolves outside the data folder (through a symbolic link)")
-    if not target.exists():
-        raise bad("no such file or folder in the data folder")
+    if not target.is_relative_to(resolved_root):
+        raise bad(f"resolves outside the {folder} (through a symbolic link)")
     return target
 
 
