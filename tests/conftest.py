@@ -35,6 +35,15 @@ TINY_LLAMA = {
 }
 
 
+def default_sigint() -> None:
+    """`preexec_fn` for a child a test interrupts: Ctrl-C reaches it even when this test process was started
+    with SIGINT ignored (a non-interactive shell's `cmd &` does that, and an ignored SIGINT is inherited,
+    so Python in the child would ignore it too)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_advisor(*args: str, input: str | None = None, timeout: float = 120, env: dict | None = None):
     """Run `python -m advisor` in a subprocess, the way a user or an agent does."""
     import subprocess

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import advisor
-from tests.conftest import ROOT, run_advisor
+from tests.conftest import ROOT, default_sigint, run_advisor
 
 RUBRIC = advisor.load_rubric()
 TOTAL = len(RUBRIC.questions)
@@ -22,7 +22,13 @@ NUMBER = {q.id: number for number, q in enumerate(RUBRIC.questions, 1)}  # the o
 def spawn(*args: str, columns: int = 200, timeout: float = 30) -> pexpect.spawn:
     env = {**os.environ, "COLUMNS": str(columns), "TERM": "dumb"}
     return pexpect.spawn(
-        sys.executable, ["-m", "advisor", "assess", *args], cwd=str(ROOT), env=env, encoding="utf-8", timeout=timeout
+        sys.executable,
+        ["-m", "advisor", "assess", *args],
+        cwd=str(ROOT),
+        env=env,
+        encoding="utf-8",
+        timeout=timeout,
+        preexec_fn=default_sigint,
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from advisor.fmt import MISSING, fmt_bytes, fmt_count, fmt_number, fmt_pct, fmt_ratio, fmt_seconds
-from tests.conftest import ROOT, run_advisor
+from tests.conftest import ROOT, default_sigint, run_advisor
 
 pytest.importorskip("peft")
 
@@ -682,6 +682,7 @@ def test_sigint_and_sigterm_stop_cleanly_with_no_output_files_and_no_temp_dirs(t
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,
         )
         runs[sig] = (proc, temp, report)
     try:
