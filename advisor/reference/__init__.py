@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from importlib import import_module
 
-# What a reference run with the defaults costs, as bench/reference_run.py measured it on a
-# 2-core CPU (llama-3.2-1b 25 s, llama-3.1-8b 59 s, imports included); the CLI and the MCP
-# tool quote this, and `plan.DEFAULT_TIME_BUDGET_S` is what keeps it true.
-REFERENCE_RUN_COST = "about a minute on a 2-core CPU for a 1B-8B model"
+# What a reference run with the defaults costs, measured on a quiet 2-core CPU on 2026-12-02, imports
+# included: llama-3.2-1b 43 s (bench/reference_run.py), llama-3.1-8b 98 s (`advisor reference-run --model
+# llama-3.1-8b`); the serving check's interleaved rounds made both longer than the 25 s and 59 s before them.
+# The CLI and the MCP tool quote this, and `plan.DEFAULT_TIME_BUDGET_S` bounds it.
+REFERENCE_RUN_COST = "under a minute for a 1B model and about a minute and a half for an 8B one on a 2-core CPU"
 
 _EXPORTS = {
     "ReferenceRun": "result",
