@@ -466,6 +466,15 @@ def _fit_training(inp: FitTrainingInput, context: ToolContext):
 
     return fit_training(
         inp.model,
+        **_search(inp),
+        tokens=tokens_to_train(inp.examples, inp.mean_tokens, inp.epochs),
+        price_usd_per_hour=inp.price_per_hour,
+    )
+
+
+def _search(inp: "FitTrainingInput | RecipeInput") -> dict:
+    """The fit search's hardware and recipe arguments, as both plan tools take them."""
+    return dict(
         gpu=inp.gpu,
         gpu_memory_gib=inp.gpu_memory_gib,
         gpus=inp.gpus,
@@ -473,8 +482,6 @@ def _fit_training(inp: FitTrainingInput, context: ToolContext):
         batch=inp.batch,
         effective_batch=inp.effective_batch,
         methods=[inp.method] if inp.method else None,
-        tokens=tokens_to_train(inp.examples, inp.mean_tokens, inp.epochs),
-        price_usd_per_hour=inp.price_per_hour,
     )
 
 
@@ -490,17 +497,8 @@ def _write_training_recipe(inp: RecipeInput, context: ToolContext) -> WrittenRec
         else None
     )
     spec = resolve_model_spec(inp.model)
-    fit = fit_training(
-        spec,
-        gpu=inp.gpu,
-        gpu_memory_gib=inp.gpu_memory_gib,
-        gpus=inp.gpus,
-        seq=inp.seq,
-        batch=inp.batch,
-        effective_batch=inp.effective_batch,
-        methods=[inp.method] if inp.method else None,
-    )
-    chosen = next((o for o in fit.options if o.method == (inp.method or fit.best) and o.fits), None)
+    fit = fit_training(spec, **_search(inp))
+    chosen = fit.to_write(inp.method)
     if chosen is None:
         raise Refused(
             "no recipe fits these GPUs; fit_training shows what each method needs",

@@ -201,7 +201,7 @@ def recipe_command(model, gpu, gpu_memory_gib, gpus, method, seq, batch, effecti
         effective_batch=effective_batch,
         methods=[method] if method else None,
     )
-    chosen = next((o for o in fit.options if o.method == (method or fit.best) and o.fits), None)
+    chosen = fit.to_write(method)
     if chosen is None:
         message = f"no {method or ''} recipe fits {fit.gpus} x {fit.gpu_name or f'{fit.gpu_memory_gib:g} GiB'}"
         if as_json:

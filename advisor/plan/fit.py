@@ -86,6 +86,10 @@ class FitResult(BaseModel):
     time_calibration: dict | None = Field(None, description="The step-time constants and their calibration error.")
     notes: list[str] = Field(default=[])
 
+    def to_write(self, method: str | None = None) -> "FitOption | None":
+        """The option a recipe is written for: `method`'s, else the recommended one; None when it does not fit."""
+        return next((o for o in self.options if o.method == (method or self.best) and o.fits), None)
+
 
 def resolve_budget(
     gpu: str | None,
