@@ -19,16 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..fmt import fmt_int
 from .contract import Answers, Conflict
 
 if TYPE_CHECKING:
     from ..dataset.contract import DatasetReport
 
 QUALITY_ORDER = ("raw", "mixed", "curated")
-
-
-def fmt_count(n: int) -> str:
-    return f"{n:,}"
 
 
 def merge_measured(
@@ -55,16 +52,16 @@ def merge_measured(
         if stated is not None and stated != measured.dataset_examples:
             conflict(
                 "dataset_examples",
-                f"Stated {fmt_count(stated)} training examples; {where} holds {fmt_count(measured.dataset_examples)} "
-                f"valid examples without exact duplicates ({fmt_count(report.invalid)} invalid records, "
-                f"{fmt_count(report.duplicates.exact)} exact duplicates).",
+                f"Stated {fmt_int(stated)} training examples; {where} holds {fmt_int(measured.dataset_examples)} "
+                f"valid examples without exact duplicates ({fmt_int(report.invalid)} invalid records, "
+                f"{fmt_int(report.duplicates.exact)} exact duplicates).",
                 "Assessed with the measured count; fix or remove the invalid records and duplicates.",
                 ["google-vertex-tuning-data"],
             )
         take("dataset_examples", measured.dataset_examples)
 
     if measured.privacy == "personal_data_uncleared":
-        found = ", ".join(f"{fmt_count(n)} {kind}" for kind, n in report.pii.items() if n and kind != "secret")
+        found = ", ".join(f"{fmt_int(n)} {kind}" for kind, n in report.pii.items() if n and kind != "secret")
         if answers.privacy == "personal_data_cleared":
             pass  # found and said to be cleared: consistent; the dataset section lists what was found
         else:
@@ -95,8 +92,8 @@ def merge_measured(
             truncated = _truncated(report, answers.seq_len)
             conflict(
                 "seq_len",
-                f"Stated seq_len {answers.seq_len}; {truncated} of {fmt_count(report.examples)} examples are longer "
-                f"(p95 {fmt_count(report.tokens.p95)} tokens, {report.tokens.basis.split(':')[0]}).",
+                f"Stated seq_len {answers.seq_len}; {truncated} of {fmt_int(report.examples)} examples are longer "
+                f"(p95 {fmt_int(report.tokens.p95)} tokens, {report.tokens.basis.split(':')[0]}).",
                 f"Assessed with seq_len {measured.seq_len}, which holds 95% of the examples.",
                 [],
             )
@@ -124,8 +121,8 @@ def merge_measured(
         o = report.eval_overlap
         conflict(
             "eval_overlap",
-            f"{fmt_count(o.exact)} evaluation examples appear in the training data and {fmt_count(o.near)} more "
-            f"nearly (of {fmt_count(o.eval_examples)}): the evaluation would measure memory, not the task.",
+            f"{fmt_int(o.exact)} evaluation examples appear in the training data and {fmt_int(o.near)} more "
+            f"nearly (of {fmt_int(o.eval_examples)}): the evaluation would measure memory, not the task.",
             "eval_set assessed as stated; remove the overlapping examples from the training data before trusting "
             "the evaluation.",
             ["carlini2021-extraction"],
@@ -139,4 +136,4 @@ def merge_measured(
 
 def _truncated(report: DatasetReport, seq_len: int) -> str:
     exact = report.tokens.truncated.get(str(seq_len))
-    return fmt_count(exact) if exact is not None else "more than 5%"
+    return fmt_int(exact) if exact is not None else "more than 5%"
