@@ -427,6 +427,53 @@ def test_new_family_entries_match_their_model_cards(model_id):
     assert load_catalog()[model_id].license == "Apache-2.0"
 
 
+# Google's Keras presets count Gemma 3's text models exactly (keras-team/keras-hub, gemma3_presets.py: gemma3_1b,
+# gemma3_{4b,12b,27b}_text) with a 262,144-token vocabulary. The Hugging Face configs of the multimodal sizes have
+# 262,208 (the image tokens): 64 more rows of the tied embedding. The vision tower is not part of the catalog's model.
+GEMMA3_KERAS = {
+    "gemma-3-1b": (999_885_952, 0),
+    "gemma-3-4b": (3_880_099_328, 64),
+    "gemma-3-12b": (11_765_788_416, 64),
+    "gemma-3-27b": (27_009_002_240, 64),
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(GEMMA3_KERAS))
+def test_gemma3_text_models_match_googles_keras_counts(model_id):
+    keras, extra_rows = GEMMA3_KERAS[model_id]
+    entry = load_catalog()[model_id]
+    hidden = entry.config["hidden_size"]
+    est = estimate_training_memory(model_id, TrainingSettings(method="full"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    assert est.total_params == keras + extra_rows * hidden
+    assert groups["embed_tokens"] == (262_144 + extra_rows) * hidden and "lm_head" not in groups  # tied
+    assert not any("vision" in g or "patch" in g for g in groups)
+    assert est.activation_basis == "traced"
+    assert entry.license == "LicenseRef-Gemma"
+
+
+# The gpt-oss model card (arXiv 2508.10925): total and active parameters in billions, at the card's precision. Active
+# is the total less the experts a token does not reach and less the input embedding.
+GPT_OSS_CARD = {"gpt-oss-20b": ("20.91", "3.61"), "gpt-oss-120b": ("116.83", "5.13")}
+
+
+@pytest.mark.parametrize("model_id", sorted(GPT_OSS_CARD))
+def test_gpt_oss_entries_match_the_model_card_with_experts_in_bf16(model_id):
+    total, active = GPT_OSS_CARD[model_id]
+    entry = load_catalog()[model_id]
+    experts, per_token = entry.config["num_local_experts"], entry.config["num_experts_per_tok"]
+    est = estimate_training_memory(model_id, TrainingSettings(method="lora"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    idle = groups["experts"] * (experts - per_token) // experts
+    assert f"{est.total_params / 1e9:.2f}" == total
+    assert f"{(est.total_params - idle - groups['embed_tokens']) / 1e9:.2f}" == active
+    # The published MXFP4 experts are dequantised for training: every base weight is bf16, the adapter fp32.
+    assert entry.config["quantization_config"]["quant_method"] == "mxfp4"
+    assert est.sizes["weights"] == 2 * est.total_params + 4 * est.trainable_params
+    assert est.activation_basis == "traced"
+    assert entry.license == "Apache-2.0"
+
+
 def test_qlora_keeps_fused_experts_unquantised_as_the_stack_does():
     """bitsandbytes quantises nn.Linear only; prepare_model_for_kbit_training casts Mixtral's 3-D experts to fp32."""
     qlora = estimate_training_memory("mixtral-8x7b", TrainingSettings(method="qlora"))
