@@ -474,6 +474,15 @@ def test_gpt_oss_entries_match_the_model_card_with_experts_in_bf16(model_id):
     assert entry.license == "Apache-2.0"
 
 
+def test_phi4_is_in_the_14b_class_its_card_names():
+    """The Phi-4 card and report (arXiv 2412.08905) say "14B parameters", a size class, not a rounding: 14.66B here."""
+    est = estimate_training_memory("phi-4", TrainingSettings(method="full"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    assert 14e9 <= est.total_params < 15e9
+    assert groups["embed_tokens"] == groups["lm_head"] == 100_352 * 5_120  # untied
+    assert load_catalog()["phi-4"].license == "MIT"
+
+
 def test_qlora_keeps_fused_experts_unquantised_as_the_stack_does():
     """bitsandbytes quantises nn.Linear only; prepare_model_for_kbit_training casts Mixtral's 3-D experts to fp32."""
     qlora = estimate_training_memory("mixtral-8x7b", TrainingSettings(method="qlora"))
