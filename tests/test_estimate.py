@@ -483,6 +483,55 @@ def test_phi4_is_in_the_14b_class_its_card_names():
     assert load_catalog()["phi-4"].license == "MIT"
 
 
+# Llama 4 Scout's published vision_config (meta-llama/Llama-4-Scout-17B-16E config.json): the catalog leaves the vision
+# encoder out, and Meta's "109B total" counts it.
+SCOUT_VISION = {
+    "hidden_act": "gelu",
+    "hidden_size": 1408,
+    "image_size": 336,
+    "intermediate_size": 5632,
+    "model_type": "llama4_vision_model",
+    "multi_modal_projector_bias": False,
+    "norm_eps": 1e-05,
+    "num_attention_heads": 16,
+    "num_channels": 3,
+    "num_hidden_layers": 34,
+    "patch_size": 14,
+    "pixel_shuffle_ratio": 0.5,
+    "projector_input_dim": 4096,
+    "projector_output_dim": 4096,
+    "rope_theta": 10000,
+    "vision_feature_layer": -1,
+    "vision_feature_select_strategy": "default",
+    "vision_output_dim": 4096,
+}
+
+
+def test_llama4_scout_text_model_matches_metas_active_and_total_counts():
+    """Meta's card: 17B active, 109B total. The text model has 17.17B active (one of 16 experts and the shared expert
+    per token); transformers' whole multimodal model, vision encoder and projector included, has 108.64B."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    entry = load_catalog()["llama-4-scout"]
+    est = estimate_training_memory("llama-4-scout", TrainingSettings(method="full"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    experts = entry.config["num_local_experts"]
+    idle = groups["experts"] * (experts - entry.config["num_experts_per_tok"]) // experts
+    assert f"{(est.total_params - idle) / 1e9:.0f}" == "17"
+    # a deep copy: transformers rewrites rope_scaling in place, which would change the shared catalog entry
+    text = copy.deepcopy({k: v for k, v in entry.config.items() if k not in ("architectures", "tie_word_embeddings")})
+    config = AutoConfig.for_model("llama4", text_config=text, vision_config=SCOUT_VISION, tie_word_embeddings=False)
+    with torch.device("meta"):
+        whole = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+    total = sum(p.numel() for p in whole.parameters())
+    vision = sum(p.numel() for n, p in whole.named_parameters() if "vision" in n or "multi_modal_projector" in n)
+    assert total - vision == est.total_params
+    assert f"{total / 1e9:.0f}" == "109" and f"{est.total_params / 1e9:.0f}" == "108"
+    assert est.activation_basis == "traced"
+    assert entry.license == "LicenseRef-Llama-4-Community"
+
+
 def test_qlora_keeps_fused_experts_unquantised_as_the_stack_does():
     """bitsandbytes quantises nn.Linear only; prepare_model_for_kbit_training casts Mixtral's 3-D experts to fp32."""
     qlora = estimate_training_memory("mixtral-8x7b", TrainingSettings(method="qlora"))
