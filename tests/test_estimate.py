@@ -532,6 +532,23 @@ def test_llama4_scout_text_model_matches_metas_active_and_total_counts():
     assert entry.license == "LicenseRef-Llama-4-Community"
 
 
+def test_deepseek_v3_matches_its_report_without_the_mtp_module():
+    """arXiv 2412.19437: 671B total, 37B activated per token (here without the input embedding, as gpt-oss counts
+    it). The checkpoint's 685B adds the 14B multi-token-prediction module, which transformers does not build."""
+    entry = load_catalog()["deepseek-v3"]
+    est = estimate_training_memory("deepseek-v3", TrainingSettings(method="full"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    experts, per_token = entry.config["n_routed_experts"], entry.config["num_experts_per_tok"]
+    idle = groups["experts"] * (experts - per_token) // experts
+    assert f"{est.total_params / 1e9:.0f}" == "671"
+    assert f"{(est.total_params - idle - groups['embed_tokens']) / 1e9:.0f}" == "37"
+    norms = next(g for g in est.params_by_module if g.module == "input_layernorm")
+    assert entry.config["num_nextn_predict_layers"] == 1
+    assert norms.modules == entry.config["num_hidden_layers"]  # no MTP layer
+    assert est.activation_basis == "traced"
+    assert entry.license == "LicenseRef-DeepSeek"
+
+
 def test_qlora_keeps_fused_experts_unquantised_as_the_stack_does():
     """bitsandbytes quantises nn.Linear only; prepare_model_for_kbit_training casts Mixtral's 3-D experts to fp32."""
     qlora = estimate_training_memory("mixtral-8x7b", TrainingSettings(method="qlora"))
