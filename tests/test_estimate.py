@@ -338,6 +338,29 @@ def test_a_config_named_config_json_takes_its_folder_name(tmp_path):
     assert resolve_model_spec(_write(folder, "other-name.json", Path(path).read_text())).id == "other-name"
 
 
+def test_a_multimodal_config_is_estimated_as_its_text_model(tmp_path):
+    """A Gemma 3 4B folder's config.json is the multimodal one (text_config, vision_config): its text model is what
+    text-only fine-tuning trains, counted exactly as the catalog's text-model entry."""
+    text = load_catalog()["gemma-3-4b"].config
+    multimodal = {
+        "architectures": ["Gemma3ForConditionalGeneration"],
+        "model_type": "gemma3",
+        "text_config": text,
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "num_hidden_layers": 27},
+    }
+    spec = resolve_model_spec(_write(tmp_path, "gemma-3-4b-it.json", json.dumps(multimodal)))
+    assert (spec.model_type, spec.task, spec.task_from) == ("gemma3_text", "causal-lm", "model_type")
+    assert any("gemma3 is multimodal: its text model is estimated" in note for note in spec.notes)
+    settings = TrainingSettings(method="lora")
+    assert (
+        estimate_training_memory(spec, settings).total_params
+        == estimate_training_memory("gemma-3-4b", settings).total_params
+    )
+    without_type = dict(multimodal, text_config={k: v for k, v in text.items() if k != "model_type"})
+    res = run_advisor("estimate", "--model", _write(tmp_path, "untyped.json", json.dumps(without_type)), "--json")
+    assert res.returncode == 2 and "text_config has no model_type" in json.loads(res.stdout)["error"]["message"]
+
+
 def test_the_reference_run_refuses_a_bare_encoder_config(tmp_path):
     from advisor.reference.run import reference_run
 
