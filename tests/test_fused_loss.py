@@ -35,7 +35,7 @@ import math
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+transformers = pytest.importorskip("transformers")
 
 from torch.multiprocessing.reductions import StorageWeakRef  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
@@ -246,3 +246,59 @@ def test_fused_loss_computes_the_standard_loss_and_gradients(head_trains):
     torch.testing.assert_close(grads[0], x.grad)
     if head_trains:
         torch.testing.assert_close(grads[1], weight.grad)
+
+
+@pytest.mark.parametrize(
+    "method,targets,precision",
+    [("full", None, "bf16"), ("lora", "all-linear", "bf16"), ("lora", "all-linear", "mixed"), ("full", None, "fp32")],
+    ids=str,
+)
+def test_a_model_with_the_fused_loss_saves_what_the_estimate_counts(method, targets, precision):
+    """The whole model: the backbone (embedding, layers, final norm) as transformers runs it, then the fused op on
+    its hidden states in place of the LM head, soft-capping and the loss, as Liger's patched forward does. Autograd's
+    saved bytes must equal the estimate's activations with the LM head's share taken out, plus the op's saved
+    gradients."""
+    from peft import get_peft_model
+
+    from advisor.hf import build_config, lora_config
+
+    settings = TrainingSettings(
+        method=method, targets=targets, rank=4, precision=precision, batch=BATCH, seq=SEQ, loss="fused"
+    )
+    spec = ModelSpec(
+        spec="tiny", id="tiny", origin="config", task="causal-lm", model_type="llama", config=CONFIG, source="test"
+    )
+    p = precision_of(settings)
+    arch = describe(spec, method=method, rank=4, alpha=8, targets=targets, weights=p.weights, others=p.others)
+    act = activations(arch, settings)
+    tokens = BATCH * SEQ
+    layers = sum(v for k, v in act.layers_per_token.items() if k != "kv_cache")
+    head = sum(act.head_per_token.values()) - act.head_linear_per_token
+    fixed = sum(act.layers_fixed.values()) + sum(act.head_fixed.values()) - act.head_linear_fixed
+    predicted = tokens * (layers + head) + fixed + fused_loss(arch, settings, act).saved
+
+    torch.manual_seed(0)
+    config = build_config(spec)
+    config._attn_implementation = "sdpa"
+    dtype = torch.float32 if precision in ("fp32", "mixed") else torch.bfloat16
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=dtype)
+    if method == "lora":
+        model = get_peft_model(model, lora_config(spec, rank=4, alpha=8, targets=targets))
+    base = model.get_base_model() if method == "lora" else model
+    params = {t.untyped_storage().data_ptr() for t in model.parameters()}
+    saved = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved.setdefault(storage.data_ptr(), storage.nbytes())
+        return t
+
+    ids = torch.randint(3, VOCAB, (BATCH, SEQ))
+    labels = torch.nn.functional.pad(ids, (0, 1), value=IGNORE)[:, 1:].reshape(-1)  # Liger's shift
+    casting = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "mixed" else contextlib.nullcontext()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), casting:
+        hidden = base.model(input_ids=ids, use_cache=False).last_hidden_state
+        loss = FusedLinearCrossEntropy.apply(hidden.reshape(-1, HIDDEN), base.lm_head.weight, labels)
+    assert sum(saved.values()) == predicted, (sum(saved.values()), predicted)
+    loss.backward()
