@@ -172,3 +172,11 @@ def test_gpus_command_lists_the_catalog():
     res = invoke("gpus", "--json")
     assert res.exit_code == 0
     assert {d["id"] for d in json.loads(res.output)} == set(load_hardware())
+
+
+def test_the_fused_loss_is_tried_only_for_model_types_liger_patches():
+    policy = load_policy()["search"]
+    assert "llama" in policy["fused_loss_model_types"] and "gpt2" not in policy["fused_loss_model_types"]
+    # at micro-batch 8 on 8 GiB the fused loss would keep the batch (checked by hand with gpt2 added to the list)
+    (lora,) = fit_training("gpt2-xl", gpu_memory_gib=8, seq=1024, batch=8, methods=["lora"]).options
+    assert lora.settings.loss == "standard" and all(c.field != "loss" for c in lora.changes)

@@ -292,7 +292,7 @@ def _search(spec, asked: TrainingSettings, budget: int, device, effective: int, 
         for sh in shardings
         for ckpt in (False, True)
         for opt in search["optimizers"]
-        for loss in search["losses"]
+        for loss in _losses(spec)
     ]
     seqs = [asked.seq]
     while seqs[-1] // 2 >= search["min_seq"]:
@@ -322,6 +322,12 @@ def _search(spec, asked: TrainingSettings, budget: int, device, effective: int, 
         (asked.model_copy(update={**c, "batch": 1, "seq": seqs[-1]}) for c in combos), key=lambda s: ev.needed(s)
     )
     return _option(ev, asked, smallest, "does_not_fit", effective, notes=_what_it_would_take(ev, asked))
+
+
+def _losses(spec) -> list[str]:
+    """The losses the search tries: the fused one only for the model types Liger-Kernel patches."""
+    search = load_policy()["search"]
+    return [x for x in search["losses"] if x == "standard" or spec.model_type in search["fused_loss_model_types"]]
 
 
 def _option(ev: _Evaluator, asked, s: TrainingSettings, headroom, effective: int, notes=()) -> FitOption:
@@ -404,13 +410,16 @@ def _what_it_would_take(ev: _Evaluator, asked: TrainingSettings) -> list[str]:
                 "sharding": "fsdp",
                 "grad_checkpointing": True,
                 "optimizer": "adamw8bit",
-                "loss": "fused",
+                "loss": _losses(ev.spec)[-1],
             }
         )
         if ev.fits(s):
+            what = "FSDP, gradient checkpointing, 8-bit AdamW and the fused loss"
+            if s.loss != "fused":
+                what = "FSDP, gradient checkpointing and 8-bit AdamW"
             return [
-                f"{METHOD_LABELS[asked.method]} fits on {gpus} such GPUs with FSDP, gradient checkpointing, "
-                f"8-bit AdamW and the fused loss (batch {asked.batch} x {asked.seq} per GPU)"
+                f"{METHOD_LABELS[asked.method]} fits on {gpus} such GPUs with {what} (batch {asked.batch} x "
+                f"{asked.seq} per GPU)"
             ]
         gpus *= 2
     return [f"{METHOD_LABELS[asked.method]} does not fit on up to 1,024 such GPUs"]
