@@ -155,7 +155,10 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
         notes.append(
             f"{arch.model_type} does not support SDPA in transformers; eager attention keeps s x s scores per head"
         )
-    use_cache = not settings.grad_checkpointing and bool(arch.config.get("use_cache", True))
+    # TRL's fused LM head runs the backbone with use_cache=False
+    use_cache = (
+        not settings.grad_checkpointing and settings.loss != "trl_chunked" and bool(arch.config.get("use_cache", True))
+    )
     block, family_note = _block_for(arch)
     if family_note:
         notes.append(family_note)
@@ -383,6 +386,98 @@ def fused_loss(arch: Architecture, settings: TrainingSettings, act: Activations)
     return FusedLoss(chunk=chunk, saved=grad_input + head_grad, head_grad=head_grad, peak=peak, chunk_bytes=chunk_bytes)
 
 
+# TRL's fused LM head (trl/kernels/chunked_logprob.py, trl/trainer/utils.py, TRL 1.16): tiles of TOKEN_CHUNK_SIZE
+# tokens by _CHUNKED_LOGPROB_CHUNK_SIZE vocabulary entries; the tile buffer is allocated at the full vocabulary width
+# even when the vocabulary is narrower.
+TRL_TOKEN_TILE = 4096
+TRL_VOCAB_TILE = 32768
+# The per-token fp32 vectors of ChunkedLogProbFunction.forward: the seven running statistics (running max, sum of
+# exponentials, and the five optional ones, allocated whichever are asked), then log_z, the log-probabilities,
+# entropy's temporary x_sum_exp / sum_exp and the entropy, all live at the entropy's step.
+TRL_STATS_FP32 = 7
+TRL_END_FP32 = 11
+
+
+@dataclass
+class TrlChunkedLoss:
+    """TRL 1.16's fused LM head as SFTTrainer runs it (`add_fused_lm_head(model, outputs=("log_probs", "entropy",
+    "is_top1"))`, then `model(..., fused_lm_head=True)`), on a CUDA device with Triton, buffer by buffer.
+
+    The patched forward runs the backbone with use_cache=False, keeps its output (`last_hidden_state`) to the end, and
+    scores the positions whose next-token label is not -100 (all of them here: batch x (seq - 1)): `labels != -100`
+    (a bool mask, which `hidden[mask]` and `masked_scatter` save), `hidden[mask]` (a copy in the hidden states' dtype)
+    and `labels[mask]` (int64). ChunkedLogProbFunction's forward allocates seven per-token fp32 statistics and one
+    tile buffer of min(tokens, 4,096) x 32,768 in the compute dtype (autocast's, else the hidden states'); for each
+    tile, torch.mm(out=) writes the logits and a Triton kernel folds them into the statistics in registers. Inputs in
+    another dtype than the compute dtype are cast: a token chunk of the hidden states (kept through its tiles) and a
+    tile of the weight. Then log_z, the log-probabilities and the entropy (fp32). It saves the scored hidden states,
+    the labels, log_z and the entropy: the logits are recomputed in backward. Backward allocates the hidden states'
+    gradient in fp32, the head weight's in fp32 when the head trains, and another tile buffer; per tile it recomputes
+    the logits, overwrites them with their gradient (Triton), and accumulates both gradients with addmm in fp32
+    (cuBLAS's out_dtype=float32 from bf16/fp16 tiles); at its return both are cast to their tensors' dtypes."""
+
+    tokens: int  # positions scored: batch x (seq - 1)
+    tile_bytes: int  # one tile buffer, forward's or backward's
+    saved: int  # saved for backward: hidden states, labels, log_z, entropy, the label mask
+    backbone_output: int  # the backbone's last_hidden_state, alive through the head's forward
+    forward_loop: int  # the head's buffers (from the label mask on) while it folds a tile
+    forward_end: int  # the same at the entropy's step, the tile buffer still held
+    backward_loop: int  # the op's backward while it accumulates a tile (the incoming gradient included)
+    backward_end: int  # the same at its return, with the gradients' casts (the head weight's becomes its .grad)
+    head_grad: int  # the LM head weight's gradient (full fine-tuning), inside backward_end
+
+    @property
+    def forward_peak(self) -> int:
+        return self.backbone_output + max(self.forward_loop, self.forward_end)
+
+    @property
+    def backward_peak(self) -> int:
+        return max(self.backward_loop, self.backward_end)
+
+
+def trl_chunked_loss(arch: Architecture, settings: TrainingSettings, act: Activations) -> TrlChunkedLoss:
+    """Each buffer of TRL's fused LM head on a CUDA device with Triton (the compact path: only labelled positions
+    scored; torch >= 2.8 for addmm's out_dtype)."""
+    p = precision_of(settings)
+    hidden, vocab = arch.hidden, arch.vocab
+    n = settings.batch * max(0, settings.seq - 1)
+    x_dtype = act.head_input_dtype
+    w_dtype = p.norm_dtype  # the LM head's weight (fp32 under QLoRA: prepare_model_for_kbit_training)
+    c_dtype = p.autocast or x_dtype  # torch.get_autocast_dtype under autocast, else the hidden states' dtype
+    x, w, c = DTYPE_BYTES[x_dtype], DTYPE_BYTES[w_dtype], DTYPE_BYTES[c_dtype]
+    trains = settings.method == "full"
+    rows = min(n, TRL_TOKEN_TILE)
+    tile = rows * TRL_VOCAB_TILE * c
+    last_rows = n - TRL_TOKEN_TILE * ((n - 1) // TRL_TOKEN_TILE) if n else 0
+    last_cols = vocab - TRL_VOCAB_TILE * ((vocab - 1) // TRL_VOCAB_TILE)
+    # `.to(compute_dtype)` copies only across dtypes: the token chunk, kept as a local through its tiles (and after
+    # the loop), and the weight's tile, a temporary of its matmul in forward and a local in backward.
+    x_copy = rows * hidden * c if x_dtype != c_dtype else 0
+    x_copy_last = last_rows * hidden * c if x_dtype != c_dtype else 0
+    w_copy = min(vocab, TRL_VOCAB_TILE) * hidden * c if w_dtype != c_dtype else 0
+    w_copy_last = last_cols * hidden * c if w_dtype != c_dtype else 0
+    mask = n  # labels != -100, bool
+    scored = n * hidden * x + n * 8  # hidden[mask], labels[mask]
+    saved = scored + n * 4 * 2 + mask  # and log_z, entropy
+    forward_loop = mask + scored + TRL_STATS_FP32 * 4 * n + tile + x_copy + w_copy
+    forward_end = mask + scored + TRL_END_FP32 * 4 * n + tile + x_copy_last
+    # Backward: the incoming gradient of the log-probabilities (masked_scatter's backward selects it, fp32); the
+    # entropy's is None (only logged, detached), so its term is skipped.
+    grads = n * 4 + n * hidden * 4 + (vocab * hidden * 4 if trains else 0) + tile
+    casts = (n * hidden * x if x != 4 else 0) + (vocab * hidden * w if trains and w != 4 else 0)
+    return TrlChunkedLoss(
+        tokens=n,
+        tile_bytes=tile,
+        saved=saved,
+        backbone_output=settings.batch * settings.seq * hidden * x,
+        forward_loop=forward_loop,
+        forward_end=forward_end,
+        backward_loop=grads + x_copy + w_copy,
+        backward_end=grads + x_copy_last + w_copy_last + casts,
+        head_grad=_lm_head_grad_bytes(arch, settings),
+    )
+
+
 @dataclass
 class MemoryModel:
     phases: dict[str, int]
@@ -398,7 +493,8 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     act = act or activations(arch, settings)
     W, G, S, T_opt = _sharded_states(arch, settings)
     fused = fused_loss(arch, settings, act) if settings.loss == "fused" else None
-    logits = 0 if fused else tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
+    trl = trl_chunked_loss(arch, settings, act) if settings.loss == "trl_chunked" else None
+    logits = 0 if fused or trl else tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
     fp32_logits = tokens * arch.vocab * 4
     upcast = 0 if act.logits_dtype == "fp32" else fp32_logits
     held = logits + int(tokens * act.kv_cache_per_token)  # the previous step's `out`
@@ -406,9 +502,9 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     residual = DTYPE_BYTES[_residual_dtype(settings)]
 
     head_saved = tokens * sum(act.head_per_token.values()) + sum(act.head_fixed.values())
-    if fused:
-        # The fused op replaces the LM head and soft-capping: what they save is not saved; its own saved
-        # gradients are counted in the loss's buffers.
+    if fused or trl:
+        # The fused op (or TRL's head) replaces the LM head and soft-capping: what they save is not saved; its own
+        # saved tensors are counted in the loss's buffers.
         head_saved -= tokens * act.head_linear_per_token + act.head_linear_fixed
     if settings.grad_checkpointing:
         # Each layer keeps only its input; backward recomputes one layer at a time.
@@ -433,6 +529,13 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         loss_forward = fused.peak - head_grad
         loss_backward = fused.saved - head_grad
         head_backward = fused.saved
+    if trl:
+        # Forward: the head's buffers at its largest moment, with the backbone's output the forward still holds.
+        # Backward starts with what it saved plus its own buffers; at its return the head weight's gradient (its cast,
+        # or the fp32 buffer itself) is the one that becomes .grad.
+        loss_forward = trl.forward_peak
+        loss_backward = trl.saved + trl.backward_loop
+        head_backward = trl.saved + trl.backward_end
     emb_transient = _embedding_backward_transient(arch, settings)
     grad_hidden = 2 * tokens * arch.hidden * residual
 
@@ -469,7 +572,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         "optimizer_states": S,
         "optimizer_step_temporaries": T_opt,
         "activations": A,
-        "logits_and_loss": loss_forward if fused else loss_backward,
+        "logits_and_loss": loss_forward if fused else max(loss_forward, loss_backward) if trl else loss_backward,
         "previous_step_outputs": held,
     }
     if not settings.grad_checkpointing:
