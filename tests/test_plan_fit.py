@@ -180,3 +180,21 @@ def test_the_fused_loss_is_tried_only_for_model_types_liger_patches():
     # at micro-batch 8 on 8 GiB the fused loss would keep the batch (checked by hand with gpt2 added to the list)
     (lora,) = fit_training("gpt2-xl", gpu_memory_gib=8, seq=1024, batch=8, methods=["lora"]).options
     assert lora.settings.loss == "standard" and all(c.field != "loss" for c in lora.changes)
+
+
+def test_a_search_for_a_trl_recipe_plans_with_trls_head_only():
+    """TRL's SFTTrainer runs its own fused LM head and no other loss: a TRL recipe is searched with it alone, and it
+    is where the search starts, not a change; without a format the search is today's (standard, then fused)."""
+    from advisor.estimate import estimate_training_memory
+
+    trl = fit_training("llama-3.1-8b", gpu_memory_gib=24, seq=4096, methods=["lora"], recipe_format="trl")
+    (lora,) = trl.options
+    assert trl.recipe_format == "trl" and any("add_fused_lm_head" in n for n in trl.notes)
+    assert lora.fits and lora.settings.loss == "trl_chunked"
+    assert all(c.field != "loss" for c in lora.changes)
+    assert estimate_training_memory("llama-3.1-8b", lora.settings).peak_bytes == lora.peak_bytes
+    plain = fit_training("llama-3.1-8b", gpu_memory_gib=24, seq=4096, methods=["lora"])
+    assert plain.recipe_format is None and plain.options[0].settings.loss == "fused"
+    for fmt in ("axolotl", "llama-factory"):
+        other = fit_training("llama-3.1-8b", gpu_memory_gib=24, seq=4096, methods=["lora"], recipe_format=fmt)
+        assert other.options[0].settings == plain.options[0].settings and not other.notes

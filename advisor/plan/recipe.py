@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..estimate.settings import METHOD_LABELS, TrainingSettings
+from ..estimate.settings import LOSS_LABELS, METHOD_LABELS, TrainingSettings
 
 DEFAULTS_FILE = Path(__file__).with_name("recipe_defaults.json")
 RecipeFormat = Literal["trl", "axolotl", "llama-factory"]
@@ -48,7 +48,13 @@ def write_recipe(
 ) -> Recipe:
     """The recipe for `settings` in format `fmt`; `model` is what the framework loads (a hub id or a folder)."""
     writer = {"trl": _trl, "axolotl": _axolotl, "llama-factory": _llama_factory}[fmt]
-    return writer(model, settings, grad_accumulation)
+    recipe = writer(model, settings, grad_accumulation)
+    if settings.loss == "trl_chunked" and fmt != "trl":
+        recipe.notes.append(
+            f"the settings' estimate assumes TRL's fused LM head, which {fmt} does not run: "
+            f"`advisor recipe --format {fmt}` plans with the losses it runs"
+        )
+    return recipe
 
 
 def _common(s: TrainingSettings) -> dict:
@@ -66,7 +72,7 @@ def _header(fmt: str, s: TrainingSettings, grad_accumulation: int, comment: str)
         f"Written by `advisor recipe --format {fmt}`: {METHOD_LABELS[s.method]}, micro-batch {s.batch} x "
         f"{s.seq} tokens, {grad_accumulation} accumulation step(s), {s.gpus} GPU(s), {s.optimizer}"
         f"{', gradient checkpointing' if s.grad_checkpointing else ''}"
-        f"{', fused loss' if s.loss == 'fused' else ''}"
+        f"{', ' + LOSS_LABELS[s.loss] if LOSS_LABELS[s.loss] else ''}"
         f"{'' if s.sharding == 'none' else ', ' + s.sharding}.",
         f"Keys as documented by: {d['sources'][fmt]}.",
         f"Learning rate: {d['learning_rate_why']}",
@@ -109,6 +115,21 @@ def _trl(model: str, s: TrainingSettings, grad_accumulation: int) -> Recipe:
     }
     body = "\n".join(f"{k} = {v!r}" for k, v in constants.items())
     header = _header("trl", s, grad_accumulation, "#")
+    if s.loss == "trl_chunked":
+        header += _comment(
+            "Loss: TRL 1.16's SFTTrainer always patches the model with its own fused LM head "
+            "(trl.trainer.utils.add_fused_lm_head): the backbone runs without a KV cache, then the labelled positions "
+            "go through the LM head in 4,096-token x 32,768-vocabulary tiles that yield per-token log-probabilities "
+            "(and the entropy and top-1 accuracy it logs); the full logits are never built and are recomputed tile by "
+            "tile in backward. The plan's memory estimate assumes this head "
+            "(`advisor estimate --loss trl_chunked` replays it)."
+        )
+    elif s.loss == "standard":
+        header += _comment(
+            "Loss: TRL 1.16's SFTTrainer computes it with its own fused LM head (trl.trainer.utils.add_fused_lm_head) "
+            "whatever this plan says; the plan's memory estimate assumes transformers' loss on the full logits: "
+            "`advisor recipe --format trl` plans with TRL's head (`advisor estimate --loss trl_chunked`)."
+        )
     if s.loss == "fused":
         header += _comment(
             "Loss: TRL 1.16's SFTTrainer computes it with its own chunked LM head "
