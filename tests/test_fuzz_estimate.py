@@ -38,7 +38,7 @@ VALID = {
     "gpus": st.one_of(st.integers(1, 8), st.integers(1, 65536)),
     "sharding": st.sampled_from(["none", "ddp", "zero2", "fsdp"]),
     "attention": st.sampled_from(["sdpa", "eager"]),
-    "loss": st.sampled_from(["standard", "fused"]),
+    "loss": st.sampled_from(["standard", "fused", "trl_chunked"]),
 }
 NOT_A_NAME = st.one_of(st.none(), st.integers(), st.text(max_size=12))
 INVALID = {
