@@ -126,11 +126,17 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
         timing = f"; about {plan.hours:.1f} h ({plan.hours_low:.1f}-{plan.hours_high:.1f})"
         if plan.cost_usd is not None:
             timing += f", about ${plan.cost_usd:,.2f} at the indicative price"
+    others = "--format axolotl or llama-factory writes those frameworks' files instead"
+    if s.get("loss") == "fused":
+        # TRL's SFTTrainer cannot run Liger's fused loss: `advisor recipe --format trl` plans with TRL's own head
+        others = (
+            "TRL runs its own fused LM head, with which the script is planned; --format axolotl or llama-factory "
+            "writes those frameworks' files, which run the fused loss"
+        )
     add(
         "recipe",
         f"Launch the planned recipe ({summary}{timing}): write it with the command below, run it first with "
-        "--max-steps 20 on the longest examples, then in full (--format axolotl or llama-factory writes those "
-        "frameworks' files instead).",
+        f"--max-steps 20 on the longest examples, then in full ({others}).",
         ["advisor-estimator", "peft-lora-docs"],
         command=command,
     )
