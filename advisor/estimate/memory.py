@@ -391,9 +391,10 @@ def fused_loss(arch: Architecture, settings: TrainingSettings, act: Activations)
 # even when the vocabulary is narrower.
 TRL_TOKEN_TILE = 4096
 TRL_VOCAB_TILE = 32768
-# The per-token fp32 vectors of ChunkedLogProbFunction.forward: the seven running statistics (running max, sum of
-# exponentials, and the five optional ones, allocated whichever are asked), then log_z, the log-probabilities,
-# entropy's temporary x_sum_exp / sum_exp and the entropy, all live at the entropy's step.
+# The per-token fp32 vectors of ChunkedLogProbFunction.forward: seven running statistics (max, sum of exponentials,
+# x_sum_exp, sq_sum_exp, z_sum, max_before_target, target_logit: all allocated whichever outputs are asked), then
+# log_z, the log-probabilities, entropy's temporary x_sum_exp / sum_exp and the entropy, all live at the entropy's
+# step.
 TRL_STATS_FP32 = 7
 TRL_END_FP32 = 11
 
@@ -430,10 +431,6 @@ class TrlChunkedLoss:
     def forward_peak(self) -> int:
         return self.backbone_output + max(self.forward_loop, self.forward_end)
 
-    @property
-    def backward_peak(self) -> int:
-        return max(self.backward_loop, self.backward_end)
-
 
 def trl_chunked_loss(arch: Architecture, settings: TrainingSettings, act: Activations) -> TrlChunkedLoss:
     """Each buffer of TRL's fused LM head on a CUDA device with Triton (the compact path: only labelled positions
@@ -461,10 +458,13 @@ def trl_chunked_loss(arch: Architecture, settings: TrainingSettings, act: Activa
     saved = scored + n * 4 * 2 + mask  # and log_z, entropy
     forward_loop = mask + scored + TRL_STATS_FP32 * 4 * n + tile + x_copy + w_copy
     forward_end = mask + scored + TRL_END_FP32 * 4 * n + tile + x_copy_last
+    # (After the op, masked_scatter's per-token outputs hold about 25 bytes a token with no tile: less than this.)
     # Backward: the incoming gradient of the log-probabilities (masked_scatter's backward selects it, fp32); the
     # entropy's is None (only logged, detached), so its term is skipped.
     grads = n * 4 + n * hidden * 4 + (vocab * hidden * 4 if trains else 0) + tile
     casts = (n * hidden * x if x != 4 else 0) + (vocab * hidden * w if trains and w != 4 else 0)
+    # (Then indexing's and slicing's backward scatter the hidden states' gradient into two zeroed tensors of the
+    # sequence's shape, once the op's fp32 buffers and tile are freed: less than its return holds.)
     return TrlChunkedLoss(
         tokens=n,
         tile_bytes=tile,
