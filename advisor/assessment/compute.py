@@ -49,6 +49,9 @@ def assess_compute(answers: Answers) -> ComputeAssessment:
             batch=answers.batch_size or DEFAULT_BATCH,
             tokens=_tokens(answers, tokens_to_train),
             memory_overrides=True,
+            # The plan is the one the next steps hand over (`advisor recipe --format trl`), so it is planned as TRL's
+            # SFTTrainer runs it, with its own fused LM head: the report's plan and the script it writes agree.
+            recipe_format="trl",
         )
     except MissingDependency as exc:
         return _not_assessed(f"the estimator needs torch, transformers and peft: {exc.message}")

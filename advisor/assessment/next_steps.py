@@ -101,9 +101,10 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
         else "--gpu NAME"
     )
     gpus = f" --gpus {answers.gpus}" if answers.gpus and answers.gpus > 1 else ""
-    seq = f" --seq {answers.seq_len}" if answers.seq_len else ""
+    shape = f" --seq {answers.seq_len}" if answers.seq_len else ""
+    shape += f" --batch {answers.batch_size}" if answers.batch_size and answers.batch_size > 1 else ""
     model = shlex.quote(answers.base_model) if answers.base_model else "BASE_MODEL"  # the team's text, quoted
-    command = f"advisor recipe --model {model} {where}{gpus}{seq} --method {method} --format trl --output train.py"
+    command = f"advisor recipe --model {model} {where}{gpus}{shape} --method {method} --format trl --output train.py"
     if plan is None or plan.headroom not in ("comfortable", "tight"):
         add(
             "recipe",
