@@ -363,6 +363,19 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     }
     if settings.grad_checkpointing:
         phases["layer_recompute"] = W + S + A + logits + head_grad + recompute + grad_hidden
+    fsdp = _fsdp_unsharded(
+        arch,
+        settings,
+        phases,
+        base={
+            "weights": W,
+            "optimizer_states": S,
+            "activations": A,
+            "previous_step_outputs": held,
+            "gradients": head_grad,
+            "backward_temporaries": grad_hidden,
+        },
+    )
     peak_phase = max(phases, key=phases.get)
     comp = _components(
         peak_phase,
@@ -380,6 +393,8 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         recompute=recompute + grad_hidden,
         head_grad=head_grad,
     )
+    if peak_phase in fsdp:
+        comp = {**(comp if peak_phase != "layers_backward" else {}), **fsdp[peak_phase]}
     sizes = {
         "weights": W,
         "gradients": G,
@@ -388,6 +403,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         "activations": A,
         "logits_and_loss": loss_backward,
         "previous_step_outputs": held,
+        **{f"fsdp_unsharded.{k}": v for k, v in fsdp.get("sizes", {}).items()},
     }
     if not settings.grad_checkpointing:
         for k, v in act.layers_per_token.items():
@@ -452,10 +468,63 @@ def _sharded_states(arch: Architecture, settings: TrainingSettings) -> tuple[int
         master = arch.trainable_params * 4 if trainable_dtype(settings) != "fp32" else 0
         return W, G // n + min(G, _zero_bucket_bytes(settings)), (fp32_states + master) // n, T // n
     if settings.sharding == "fsdp":
-        largest_layer = max(sum(i.in_features * i.out_features for i in ll.values()) for ll in arch.layer_linears)
-        gathered = 2 * largest_layer * DTYPE_BYTES[precision_of(settings).activations]  # current + prefetched layer
-        return W // n + gathered, G // n, S // n, T // n
+        return W // n, G // n, S // n, T // n  # the unsharded copies during forward and backward: _fsdp_unsharded
     return W, G, S, T
+
+
+def _fsdp_unsharded(arch: Architecture, settings: TrainingSettings, phases: dict, *, base: dict[str, int]) -> dict:
+    """FSDP2 (`fully_shard` on each decoder layer, then on the root): what each rank holds unsharded beside its
+    shards, per phase, from torch's own code (torch/distributed/fsdp/_fully_shard, torch 2.13), all true on a GPU:
+
+    - the root (embedding, final norm, LM head: whatever no decoder layer owns) is not resharded after forward
+      (`reshard_after_forward=None` means False for the root), so its unsharded parameters stay from the first
+      all-gather to the root's post-backward at the end of backward;
+    - in forward, a layer's all-gather output is kept until the next layer's copy-out (`wait_for_unshard`, implicit
+      prefetch), so the last layer's is still held at the loss and into backward;
+    - in a layer's backward: its unsharded parameters, the next layer's prefetched all-gather output, its
+      unsharded gradients and the previous layer's reduce-scatter input (one kept in flight,
+      `reduce_scatter_max_input_buffers=1`);
+    - at the root's post-backward, its unsharded gradients beside its unsharded parameters, then (resharded) beside
+      the reduce-scatter input they are copied into.
+
+    Adds these to `phases` (and the phase `layers_backward`); returns the components of each changed phase, and
+    `sizes`."""
+    if settings.sharding != "fsdp" or settings.gpus < 2:
+        return {}
+    c = DTYPE_BYTES[precision_of(settings).activations]
+    g = DTYPE_BYTES[trainable_dtype(settings)]
+    full = settings.method == "full"
+    root = (arch.vocab * arch.hidden * (1 if arch.tied_embeddings else 2) + arch.hidden) * c
+    adapters = [
+        sum(settings.rank * (i.in_features + i.out_features) for i in ll.values() if i.adapted)
+        for ll in arch.layer_linears
+    ]
+    linears = [sum(i.in_features * i.out_features for i in ll.values()) for ll in arch.layer_linears]
+    layer = max(a + w for a, w in zip(adapters, linears, strict=True)) * c
+    layer_grads = max(linears if full else adapters) * g
+    root_grads = root // c * g if full else 0
+    out = {"sizes": {"root": root, "layer": layer, "layer_gradients": layer_grads, "root_gradients": root_grads}}
+    for phase in ("forward", "loss_backward", "head_backward"):
+        phases[phase] += root + layer
+        out[phase] = {"fsdp_unsharded_root": root, "fsdp_all_gather_output": layer}
+    phases["layers_backward"] = sum(base.values()) + root + 2 * layer + 2 * layer_grads
+    out["layers_backward"] = {
+        **base,
+        "fsdp_unsharded_root": root,
+        "fsdp_unsharded_layer_and_prefetch": 2 * layer,
+        "fsdp_layer_gradients_and_reduce_scatter_input": 2 * layer_grads,
+    }
+    # the root's post-backward reshards (frees its unsharded parameters) before allocating the reduce-scatter input
+    if root > root_grads:
+        phases["backward_end"] += root + root_grads
+        out["backward_end"] = {"fsdp_unsharded_root": root, "fsdp_root_gradients": root_grads}
+    else:
+        phases["backward_end"] += 2 * root_grads
+        out["backward_end"] = {"fsdp_root_gradients_and_reduce_scatter_input": 2 * root_grads}
+    if "layer_recompute" in phases:
+        phases["layer_recompute"] += root + 2 * layer + 2 * layer_grads
+        out["layer_recompute"] = {k: v for k, v in out["layers_backward"].items() if k.startswith("fsdp_")}
+    return out
 
 
 def _zero_bucket_bytes(settings: TrainingSettings) -> int:
