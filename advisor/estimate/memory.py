@@ -376,6 +376,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
             "backward_temporaries": grad_hidden,
         },
     )
+    buckets = _ddp_buckets(settings, phases, G)
     peak_phase = max(phases, key=phases.get)
     comp = _components(
         peak_phase,
@@ -393,6 +394,8 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         recompute=recompute + grad_hidden,
         head_grad=head_grad,
     )
+    if buckets:
+        comp["ddp_gradient_buckets"] = buckets
     if peak_phase in fsdp:
         comp = {**(comp if peak_phase != "layers_backward" else {}), **fsdp[peak_phase]}
     sizes = {
@@ -404,6 +407,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         "logits_and_loss": loss_backward,
         "previous_step_outputs": held,
         **{f"fsdp_unsharded.{k}": v for k, v in fsdp.get("sizes", {}).items()},
+        **({"ddp_gradient_buckets": buckets} if buckets else {}),
     }
     if not settings.grad_checkpointing:
         for k, v in act.layers_per_token.items():
@@ -460,7 +464,7 @@ def _sharded_states(arch: Architecture, settings: TrainingSettings) -> tuple[int
     T = optimizer_step_temporary_bytes(arch, settings)
     n = settings.gpus
     if settings.sharding == "ddp":
-        return W, 2 * G, S, T  # DDP's gradient buckets hold a second copy of every gradient
+        return W, G, S, T  # and DDP's gradient buckets: _ddp_buckets
     if settings.sharding == "zero2":
         # DeepSpeed ZeRO-2: weights replicated, gradients reduced into partitions, and the
         # optimizer's fp32 states (plus fp32 master copies of 16-bit weights) partitioned.
@@ -470,6 +474,17 @@ def _sharded_states(arch: Architecture, settings: TrainingSettings) -> tuple[int
     if settings.sharding == "fsdp":
         return W // n, G // n, S // n, T // n  # the unsharded copies during forward and backward: _fsdp_unsharded
     return W, G, S, T
+
+
+def _ddp_buckets(settings: TrainingSettings, phases: dict, gradients: int) -> int:
+    """DDP's gradient buckets (`gradient_as_bucket_view=False`, the default): a second copy of every gradient,
+    which the Reducer allocates when the model is wrapped and keeps (re-allocated when it rebuilds the buckets
+    after the first step), so it is held in every phase, forward included. Adds it to `phases`; returns it."""
+    if settings.sharding != "ddp":
+        return 0
+    for phase in phases:
+        phases[phase] += gradients
+    return gradients
 
 
 def _fsdp_unsharded(arch: Architecture, settings: TrainingSettings, phases: dict, *, base: dict[str, int]) -> dict:
@@ -489,7 +504,7 @@ def _fsdp_unsharded(arch: Architecture, settings: TrainingSettings, phases: dict
 
     Adds these to `phases` (and the phase `layers_backward`); returns the components of each changed phase, and
     `sizes`."""
-    if settings.sharding != "fsdp" or settings.gpus < 2:
+    if settings.sharding != "fsdp":
         return {}
     c = DTYPE_BYTES[precision_of(settings).activations]
     g = DTYPE_BYTES[trainable_dtype(settings)]
