@@ -82,11 +82,15 @@ def main() -> int:
             for rank, error in zip(m.ranks, m.errors, strict=True):
                 interval = rank.step_seconds_interval
                 spread = f"{fmt_seconds(interval[0])} to {fmt_seconds(interval[1])}" if interval else "-"
+                staging = rank.collective_staging_bytes
                 print(
                     f"  {m.method:<5} rank {rank.rank}: peak {fmt_bytes(rank.peak_bytes):>12}, estimator per GPU "
                     f"{fmt_bytes(m.estimated_peak_bytes):>12}, error {fmt_pct(error, 1, signed=True):>7}; "
-                    f"median step {fmt_seconds(rank.step_seconds)} ({spread})"
+                    + (f"gloo's own buffers (left out) up to {fmt_bytes(staging)}; " if staging is not None else "")
+                    + f"median step {fmt_seconds(rank.step_seconds)} ({spread})"
                 )
+        for note in run.notes:
+            print(f"  note: {note}")
     return 0
 
 

@@ -46,27 +46,21 @@ def test_every_rank_of_both_methods_is_measured_beside_the_estimators_per_gpu_pe
             assert [r["rank"] for r in method["ranks"]] == [0, 1]
             assert all(r["peak_bytes"] > 0 and len(r["losses"]) == 3 for r in method["ranks"])
             assert method["estimated_peak_bytes"] > 0
-            # measured on the CPU with gloo against a CUDA model: the closest rank within 20%
-            # (bench/reference_distributed.py reports it). A rank sometimes holds a few hundred KiB more than the
-            # other (gloo's and the CPU allocator's scratch, not separated yet): on this tiny model that is up to
-            # 25% more, so every rank is held to 40%.
+            # every rank within 5% of the estimator's per-GPU peak (issue 13): gloo's own collective buffers are
+            # left out of the peak (NCCL allocates none) and reported beside it; the rest follows DDP's buckets and
+            # FSDP2's unsharded copies (bench/reference_distributed.py measures them apart)
             errors = method["errors"]
-            assert min(abs(e) for e in errors) < 0.20 and all(abs(e) < 0.40 for e in errors), (
-                sharding,
-                method["method"],
-                errors,
-            )
+            assert all(abs(e) < 0.05 for e in errors), (sharding, method["method"], errors)
+            assert all(r["collective_staging_bytes"] is not None for r in method["ranks"])
 
 
 def test_fsdp_shards_what_ddp_replicates(runs):
     """Full fine-tuning: FSDP keeps half the weights, gradients and AdamW states per rank, DDP all of them."""
-    # the smallest rank of each: a rank's extra scratch (see above) is not what sharding saves; on this tiny model
-    # the sharded half of the states is about a fifth of the peak (0.80-0.85 of DDP's measured here)
     peak = {
-        s: min(r["peak_bytes"] for r in next(m for m in run["methods"] if m["method"] == "full")["ranks"])
+        s: max(r["peak_bytes"] for r in next(m for m in run["methods"] if m["method"] == "full")["ranks"])
         for s, run in runs.items()
     }
-    assert peak["fsdp"] < 0.9 * peak["ddp"]
+    assert peak["fsdp"] < 0.8 * peak["ddp"]
 
 
 def test_ddp_ranks_start_from_the_same_weights_on_different_tokens(runs):
