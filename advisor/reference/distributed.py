@@ -18,6 +18,7 @@ NCCL on a GPU would not allocate: those bytes show in the error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -40,13 +41,17 @@ from .run import MAX_STEPS
 
 Sharding = Literal["ddp", "fsdp"]
 MAX_NPROC = 8
+# Memory is recorded over the first steps only: the profiler's analysis grows with every step it records (about
+# 0.2 s a step on a busy 2-core CPU), and from the second step on a step allocates as the one before it.
+TRACKED_STEPS = 6
 
 
 class RankFigures(BaseModel):
     rank: int
     steps: int = Field(description="Steps this rank trained (fewer than asked when --max-seconds stopped the run).")
     peak_bytes: int | None = Field(
-        description="Peak tensor bytes of this rank during the steps, above what it held before (None: no step)."
+        description=f"Peak tensor bytes of this rank during its first {TRACKED_STEPS} steps (memory is recorded "
+        "over those), above what it held before (None: no step)."
     )
     collective_staging_bytes: int | None = Field(
         default=None,
@@ -249,7 +254,8 @@ def _worker(rank: int, job: dict, folder: str) -> None:
                 break
             tracker = CudaMemoryTracker(device) if cuda else CpuMemoryTracker(exclude_collectives=True)
             times, losses = [], []
-            with tracker, quiet():
+            with quiet(), contextlib.ExitStack() as session:
+                session.enter_context(tracker)
                 with tracker.window("build"):
                     model = build_model(spec, weights, device=device, dtype=dtype, attention=s.attention)
                     if method == "lora":
@@ -264,10 +270,12 @@ def _worker(rank: int, job: dict, folder: str) -> None:
                     if stop_now():
                         stopped = True
                         break
+                    if i == TRACKED_STEPS:
+                        session.close()  # the profiler's analysis grows with every step it records
                     ids = torch.tensor(rows, device=device)
                     dist.barrier()
                     clock = time.perf_counter()
-                    with tracker.window(f"step{i}"):
+                    with tracker.window(f"step{i}") if i < TRACKED_STEPS else contextlib.nullcontext():
                         out = model(input_ids=ids, labels=ids)
                         out.loss.backward()
                         optimizer.step()
@@ -276,7 +284,7 @@ def _worker(rank: int, job: dict, folder: str) -> None:
                     times.append(time.perf_counter() - clock)
                 del out, optimizer, params, model
             base = tracker.windows["build"].start_bytes
-            windows = [tracker.windows[f"step{i}"] for i in range(len(times))]
+            windows = [tracker.windows[f"step{i}"] for i in range(min(len(times), TRACKED_STEPS))]
             result[method] = {
                 "steps": len(times),
                 "peak_bytes": int(max(w.peak_bytes for w in windows) - base) if windows else None,
