@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from advisor.reference.control import TEMP_PREFIX
 from tests.conftest import run_advisor
 from tests.test_reference_run import ONE_THREAD, tiny_config
 
@@ -15,9 +16,15 @@ pytest.importorskip("peft")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    config = tiny_config(tmp_path_factory.mktemp("tiny"))
+    folder = tmp_path_factory.mktemp("tiny")
+    config = tiny_config(folder)
+    data = folder / "data.jsonl"
+    data.write_text(
+        "".join(json.dumps({"text": f"record {i}: some words to train on, again and again"}) + "\n" for i in range(20))
+    )
     out = {}
     for sharding in ("ddp", "fsdp"):
+        dataset = ["--dataset", str(data)] if sharding == "ddp" else []  # fsdp on the built-in corpus
         res = run_advisor(
             "reference-run",
             "--model",
@@ -30,6 +37,7 @@ def runs(tmp_path_factory):
             sharding,
             "--steps",
             "3",
+            *dataset,
             "--json",
             env=ONE_THREAD,
             timeout=300,  # two processes importing torch, transformers and peft on a busy machine
@@ -42,9 +50,11 @@ def runs(tmp_path_factory):
 def test_every_rank_of_both_methods_is_measured_beside_the_estimators_per_gpu_peak(runs):
     for sharding, run in runs.items():
         assert run["nproc"] == 2 and run["backend"] == "gloo" and run["sharding"] == sharding
+        assert run["complete"] and run["cut_short"] is None
+        assert run["dataset"]["format"] == ("jsonl" if sharding == "ddp" else "builtin")
         for method in run["methods"]:
             assert [r["rank"] for r in method["ranks"]] == [0, 1]
-            assert all(r["peak_bytes"] > 0 and len(r["losses"]) == 3 for r in method["ranks"])
+            assert all(r["peak_bytes"] > 0 and len(r["losses"]) == 3 and r["steps"] == 3 for r in method["ranks"])
             assert method["estimated_peak_bytes"] > 0
             # every rank within 5% of the estimator's per-GPU peak (issue 13): gloo's own collective buffers are
             # left out of the peak (NCCL allocates none) and reported beside it; the rest follows DDP's buckets and
@@ -69,9 +79,31 @@ def test_ddp_ranks_start_from_the_same_weights_on_different_tokens(runs):
     assert first[0] != first[1]  # each rank reads its own slice of the tokens
 
 
+def test_max_seconds_stops_every_rank_cleanly_and_says_so(tmp_path):
+    """A limit that passes while the processes start: both methods stop before their first step, exit 0, the
+    run says what was skipped, and no temporary folder is left."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    args = ["--model", str(tiny_config(tmp_path)), "--nproc", "2", "--sharding", "ddp", "--max-seconds", "0.5"]
+    res = run_advisor("reference-run", *args, "--json", env={**ONE_THREAD, "TMPDIR": str(tmp)}, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run = json.loads(res.stdout)
+    assert not run["complete"] and "full trained 0 of 4 steps" in run["cut_short"]
+    assert all(m["ranks"] == [] and m["errors"] == [] for m in run["methods"])
+    assert "cut short" in res.stderr
+    assert list(tmp.glob(f"{TEMP_PREFIX}*")) == []
+
+
 @pytest.mark.parametrize(
     "args, field",
-    [(["--nproc", "2"], "--sharding"), (["--sharding", "ddp"], "--sharding"), (["--nproc", "9"], "--nproc")],
+    [
+        (["--nproc", "2"], "--sharding"),
+        (["--sharding", "ddp"], "--sharding"),
+        (["--nproc", "9"], "--nproc"),
+        (["--nproc", "2", "--sharding", "ddp", "--max-seconds", "0"], "max_seconds"),
+        (["--nproc", "2", "--sharding", "ddp", "--dataset", "missing.jsonl"], "dataset"),
+        (["--nproc", "2", "--sharding", "fsdp", "--report", "out.md"], "--report"),
+    ],
 )
 def test_a_multi_process_run_needs_both_flags(tmp_path, args, field):
     res = run_advisor("reference-run", "--model", str(tiny_config(tmp_path)), *args, "--json")
