@@ -24,7 +24,8 @@ def runs(tmp_path_factory):
     )
     out = {}
     for sharding in ("ddp", "fsdp"):
-        dataset = ["--dataset", str(data)] if sharding == "ddp" else []  # fsdp on the built-in corpus
+        # ddp on a JSONL dataset; fsdp on the built-in corpus, with a markdown report
+        extra = ["--dataset", str(data)] if sharding == "ddp" else ["--report", str(folder / "fsdp.md")]
         res = run_advisor(
             "reference-run",
             "--model",
@@ -37,18 +38,19 @@ def runs(tmp_path_factory):
             sharding,
             "--steps",
             "3",
-            *dataset,
+            *extra,
             "--json",
             env=ONE_THREAD,
             timeout=300,  # two processes importing torch, transformers and peft on a busy machine
         )
         assert res.returncode == 0, res.stdout + res.stderr
         out[sharding] = json.loads(res.stdout)
+    out["report"] = (folder / "fsdp.md").read_text()
     return out
 
 
 def test_every_rank_of_both_methods_is_measured_beside_the_estimators_per_gpu_peak(runs):
-    for sharding, run in runs.items():
+    for sharding, run in ((s, runs[s]) for s in ("ddp", "fsdp")):
         assert run["nproc"] == 2 and run["backend"] == "gloo" and run["sharding"] == sharding
         assert run["complete"] and run["cut_short"] is None
         assert run["dataset"]["format"] == ("jsonl" if sharding == "ddp" else "builtin")
@@ -68,9 +70,18 @@ def test_fsdp_shards_what_ddp_replicates(runs):
     """Full fine-tuning: FSDP keeps half the weights, gradients and AdamW states per rank, DDP all of them."""
     peak = {
         s: max(r["peak_bytes"] for r in next(m for m in run["methods"] if m["method"] == "full")["ranks"])
-        for s, run in runs.items()
+        for s, run in ((s, runs[s]) for s in ("ddp", "fsdp"))
     }
     assert peak["fsdp"] < 0.8 * peak["ddp"]
+
+
+def test_the_report_has_every_rank_beside_the_estimate(runs):
+    report = runs["report"]
+    assert report.startswith("## Multi-process reference run:")
+    for method in runs["fsdp"]["methods"]:
+        for rank in method["ranks"]:
+            assert f"| {method['method']} | {rank['rank']} | 3 |" in report
+    assert "`advisor estimate --gpus 2 --sharding fsdp`" in report
 
 
 def test_ddp_ranks_start_from_the_same_weights_on_different_tokens(runs):
@@ -102,7 +113,7 @@ def test_max_seconds_stops_every_rank_cleanly_and_says_so(tmp_path):
         (["--nproc", "9"], "--nproc"),
         (["--nproc", "2", "--sharding", "ddp", "--max-seconds", "0"], "max_seconds"),
         (["--nproc", "2", "--sharding", "ddp", "--dataset", "missing.jsonl"], "dataset"),
-        (["--nproc", "2", "--sharding", "fsdp", "--report", "out.md"], "--report"),
+        (["--nproc", "2", "--sharding", "fsdp", "--report", "README.md"], "report"),  # exists, no --force
     ],
 )
 def test_a_multi_process_run_needs_both_flags(tmp_path, args, field):

@@ -82,7 +82,9 @@ def command(model, steps, dataset, device, max_seconds, seed, nproc, sharding, a
 
     settings = training_settings(**settings_values(values))
     if nproc > 1 or sharding is not None:
-        return distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, dataset, max_seconds)
+        return distributed_command(
+            model, settings, nproc, sharding, steps, seed, as_json, report, force, dataset, max_seconds
+        )
     if report is not None:
         ensure_writable(report, force=force, field="report")
     with sigterm_interrupts(), progress_bar(enabled=not as_json and sys.stderr.isatty()) as progress:
@@ -220,7 +222,7 @@ def spread_lines(run) -> list[str]:
     return lines
 
 
-def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, dataset, max_seconds):
+def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, force, dataset, max_seconds):
     """`--nproc N --sharding ddp|fsdp`: the multi-process run, each rank beside the estimator's per-GPU peak."""
     from ..errors import FieldIssue, InvalidInput
 
@@ -232,8 +234,9 @@ def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, 
     if sharding is None:
         bad("--sharding", f"--nproc {nproc} needs --sharding", ["ddp", "fsdp"])
     if report is not None:
-        bad("--report", "--report is not supported with --nproc yet (JSON or the table)")
+        ensure_writable(report, force=force, field="report")
     from ..reference.distributed import distributed_run
+    from ..report.render import render_distributed_run
 
     with sigterm_interrupts():
         run = distributed_run(
@@ -246,6 +249,8 @@ def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, 
             dataset=dataset,
             max_seconds=max_seconds,
         )
+    if report is not None:
+        write_atomic(report, render_distributed_run(run), force=force, field="report")
     if as_json:
         click.echo(dumps_json(run.model_dump(mode="json")), nl=False)
     else:
