@@ -9,15 +9,40 @@ per-GPU peak for `--gpus N --sharding ...` and the error, with the median step t
 90% interval, side by side in one run. `--layers` cuts a catalog model to its first layers
 (every layer at its exact shape), to keep a CPU run short.
 
-What the errors are made of is not yet separated. Measured on 2 CPU processes (2026-12, a
-busy 2-core machine, the default small config, two runs): DDP full fine-tuning -0.1% on
-both ranks in both runs; DDP LoRA -2.9% on both ranks, except once -35% on rank 0 alone
-(10 MiB more, not reproduced in the second run); FSDP -15% to -26% for both methods, the
-ranks differing by up to 1.8 MiB from run to run. Candidate causes, not measured apart:
-gloo stages collectives through host buffers NCCL on a GPU would not allocate (FSDP's
-all-gather and reduce-scatter, DDP's all-reduce), allocated at moments that vary with
-the ranks' timing; FSDP2's unsharded copies on the CPU; the estimator predicting CUDA's
-allocator.
+Each rank's peak leaves out gloo's own collective buffers (NCCL on a GPU allocates none:
+gloo's `_reduce_scatter_base_` clones its whole input, `_allgather_base_` gathers into a
+flat copy) and prints their peak beside it ("gloo's own buffers"). Measured on 2 CPU
+processes (2026-12, a busy 2-core machine, load average 4-5, the default small config, two
+runs, identical to the byte in both):
+
+    sharding  method  rank 0    rank 1    estimator  error    gloo's own buffers (left out)
+    ddp       full    50.68 MiB 50.68 MiB 50.65 MiB  -0.1%    0 B
+    ddp       lora    20.21 MiB 20.21 MiB 20.21 MiB  -0.0%    0 B
+    fsdp      full    30.25 MiB 30.25 MiB 30.72 MiB  +1.5%    4.0 to 11.0 MiB
+    fsdp      lora    19.37 MiB 19.37 MiB 19.29 MiB  -0.4%    4.0 to 4.15 MiB
+
+Before (same config): DDP full -0.1%, DDP LoRA -2.9% (once -35% on rank 0), FSDP full
+-41%/-34%, FSDP LoRA -16%/-15%, the ranks differing by up to 10 MiB. How the error was
+taken apart (allocations attributed to the operator and FSDP phase that made them, from
+the profiler's event tree; allocations matched to frees by address):
+
+- gloo's clones were freed on its worker threads, where the profiler does not listen, so
+  the running sum kept them for the rest of the run (1.5 MiB a step on one rank, 4 MiB at
+  the root's reduce-scatter): left out now, by mechanism (`measure.py`). DDP's
+  construction-time broadcast left rank 0's flat copy of the model (10 MiB) in its sum the
+  same way at times: skipped on the CPU, where every rank builds the same weights.
+- FSDP full, at the peak (a layer's backward): 10.0 MiB AdamW states and 5.0 MiB weights
+  (each rank's half), 4.0 MiB the root's unsharded parameters (embedding and LM head: the
+  root is not resharded after forward), 1.5 + 1.5 MiB the current layer's unsharded copy
+  and the prefetched all-gather output, 3.0 MiB gradient shards and the reduce-scatter
+  input kept in flight, 3.8 MiB the LM head's unsharded gradient and the layer's own,
+  1.4 MiB activations. The estimator had 2 layers' copies only; it now follows FSDP2's
+  code (`memory._fsdp_unsharded`). The +1.5% left: its `layers_backward` phase holds all
+  saved activations beside the largest layer's gathered copies, an upper bound; the
+  measured peak comes partway through the layers.
+- DDP LoRA: the gradient buckets (one copy of the trainable gradients, 0.59 MiB) are
+  allocated when the model is wrapped and held through forward, where LoRA peaks; the
+  estimator counted them only beside the gradients (`memory._ddp_buckets`).
 """
 
 from __future__ import annotations
