@@ -28,9 +28,12 @@ the profiler's event tree; allocations matched to frees by address):
 
 - gloo's clones were freed on its worker threads, where the profiler does not listen, so
   the running sum kept them for the rest of the run (1.5 MiB a step on one rank, 4 MiB at
-  the root's reduce-scatter): left out now, by mechanism (`measure.py`). DDP's
-  construction-time broadcast left rank 0's flat copy of the model (10 MiB) in its sum the
-  same way at times: skipped on the CPU, where every rank builds the same weights.
+  the root's reduce-scatter): left out now, by mechanism (`measure.py`). DDP LoRA's
+  -35% was 10 MiB more on rank 0 alone, the size of the model's weights, in one run of
+  three; DDP's construction-time broadcast (rank 0 sends a flat copy of them through gloo)
+  is the one such rank-0 allocation, and is skipped on the CPU now, where every rank builds
+  the same weights from the seed; the excess has not come back in the runs since (an
+  inference from size and rank, not caught in the act).
 - FSDP full, at the peak (a layer's backward): 10.0 MiB AdamW states and 5.0 MiB weights
   (each rank's half), 4.0 MiB the root's unsharded parameters (embedding and LM head: the
   root is not resharded after forward), 1.5 + 1.5 MiB the current layer's unsharded copy

@@ -309,8 +309,9 @@ def _wrap(model, sharding: str, device):
 
         ids = [device.index] if device.type == "cuda" else None
         # Every rank builds the same weights from the seed, so DDP's broadcast of them at construction is skipped:
-        # under gloo, rank 0's flat copy of the whole model is at times freed on gloo's thread, unseen by the
-        # profiler, and stayed in that rank's sum for the whole run (+10 MiB on the small bench config).
+        # rank 0 sends a flat copy of the whole model through gloo, which can free it on its own thread, unseen by
+        # the profiler; rank 0 alone once held the model's size more for the whole run (+10 MiB on the bench's
+        # small config), not seen since.
         cpu = {} if device.type == "cuda" else {"init_sync": False}
         return DistributedDataParallel(model, device_ids=ids, **cpu), True
     from torch.distributed.fsdp import fully_shard
