@@ -63,7 +63,9 @@ def test_every_rank_of_both_methods_is_measured_beside_the_estimators_per_gpu_pe
             # FSDP2's unsharded copies (bench/reference_distributed.py measures them apart)
             errors = method["errors"]
             assert all(abs(e) < 0.05 for e in errors), (sharding, method["method"], errors)
-            assert all(r["collective_staging_bytes"] is not None for r in method["ranks"])
+            staged = [r["collective_staging_bytes"] for r in method["ranks"]]
+            # FSDP's reduce-scatter goes through gloo's clone of its input: found and left out
+            assert all(b is not None and (b > 0 or sharding == "ddp") for b in staged), (sharding, staged)
 
 
 def test_fsdp_shards_what_ddp_replicates(runs):
