@@ -145,6 +145,8 @@ AXOLOTL_KEYS = {
     "fsdp",
     "fsdp_config",
     "deepspeed",
+    "plugins",
+    "liger_fused_linear_cross_entropy",
 }
 LLAMA_FACTORY_KEYS = {
     "model_name_or_path",
@@ -172,6 +174,7 @@ LLAMA_FACTORY_KEYS = {
     "logging_steps",
     "report_to",
     "deepspeed",
+    "enable_liger_kernel",
 }
 
 
@@ -208,11 +211,40 @@ def test_the_yaml_files_parse_with_documented_keys_and_the_fit_values(method, tm
             assert data["gradient_checkpointing"] == s["grad_checkpointing"]
             assert data.get("adapter") == {"lora": "lora", "qlora": "qlora", "full": None}[method]
             assert data.get("load_in_4bit", False) == (method == "qlora")
+            fused = s["loss"] == "fused"
+            assert data.get("liger_fused_linear_cross_entropy", False) == fused
+            assert (data.get("plugins") == ["axolotl.integrations.liger.LigerPlugin"]) == fused
         else:
             assert (data["per_device_train_batch_size"], data["cutoff_len"]) == (s["batch"], s["seq"])
             assert data["disable_gradient_checkpointing"] == (not s["grad_checkpointing"])
             assert data["finetuning_type"] == ("full" if method == "full" else "lora")
             assert ("quantization_bit" in data) == (method == "qlora")
+            assert data.get("enable_liger_kernel", False) == (s["loss"] == "fused")
+
+
+def test_the_fused_loss_in_each_format():
+    s = TrainingSettings(method="lora", rank=16, targets="all-linear", batch=1, seq=4096, loss="fused")
+    axolotl = yaml.safe_load(write_recipe("meta-llama/Llama-3.1-8B", s, fmt="axolotl").content)
+    assert axolotl["plugins"] == ["axolotl.integrations.liger.LigerPlugin"]
+    assert axolotl["liger_fused_linear_cross_entropy"] is True
+    assert not any(k.startswith("liger_") and k != "liger_fused_linear_cross_entropy" for k in axolotl)
+    factory = write_recipe("meta-llama/Llama-3.1-8B", s, fmt="llama-factory")
+    assert yaml.safe_load(factory.content)["enable_liger_kernel"] is True
+    assert "liger-kernel" in factory.content
+    trl = write_recipe("meta-llama/Llama-3.1-8B", s, fmt="trl")
+    compile(trl.content, "train.py", "exec")
+    # TRL 1.16's SFTTrainer rejects Liger's fused linear cross-entropy and runs its own chunked LM head: the script
+    # sets no Liger key and says so
+    assert "use_liger_kernel=True," not in trl.content and "add_fused_lm_head" in trl.content
+    standard = write_recipe("meta-llama/Llama-3.1-8B", s.model_copy(update={"loss": "standard"}), fmt="axolotl")
+    assert not any("liger" in k or "plugins" in k for k in yaml.safe_load(standard.content))
+
+
+def test_fsdp_qlora_stores_the_4bit_weights_in_the_compute_dtype():
+    s = TrainingSettings(method="qlora", rank=16, targets="all-linear", gpus=2, sharding="fsdp")
+    text = write_recipe("meta-llama/Llama-3.1-8B", s, fmt="trl").content
+    assert '**({"bnb_4bit_quant_storage": dtype} if SHARDING == "fsdp" else {})' in text
+    assert "SHARDING = 'fsdp'" in text
 
 
 def test_recipe_exit_codes():

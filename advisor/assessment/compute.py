@@ -69,6 +69,7 @@ def assess_compute(answers: Answers) -> ComputeAssessment:
         recipe = (f"{s.targets}, r={s.rank}, " if o.method != "full" else "") + (
             f"{s.precision}, batch {s.batch} x {s.seq}{', gradient checkpointing' if s.grad_checkpointing else ''}"
             f"{', 8-bit AdamW' if s.optimizer == 'adamw8bit' else ''}"
+            f"{', fused loss' if s.loss == 'fused' else ''}"
             f"{f', {o.grad_accumulation} accumulation steps' if o.fits and o.grad_accumulation > 1 else ''}"
             f"{f', {gpus} GPUs ({s.sharding})' if gpus > 1 else ''}"
         )

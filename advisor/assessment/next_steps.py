@@ -118,6 +118,7 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
     summary = (
         f"micro-batch {s['batch']} x {s['seq']} tokens, {plan.grad_accumulation} accumulation step(s), "
         f"{s['optimizer']}{', gradient checkpointing' if s['grad_checkpointing'] else ''}"
+        f"{', fused loss' if s.get('loss') == 'fused' else ''}"
         f"{'' if s['sharding'] == 'none' else ', ' + s['sharding']} ({plan.headroom} headroom)"
     )
     timing = ""

@@ -43,7 +43,8 @@ def _print_comparison(estimates: dict, focus: str) -> None:
     s = full.settings
     title = (
         f"{full.model} ({full.model_type}) · batch {s.batch} x seq {s.seq} · {s.precision} · {s.optimizer}"
-        f"{' · grad checkpointing' if s.grad_checkpointing else ''} · {s.gpus} GPU{'s' if s.gpus > 1 else ''}"
+        f"{' · grad checkpointing' if s.grad_checkpointing else ''}{' · fused loss' if s.loss == 'fused' else ''}"
+        f" · {s.gpus} GPU{'s' if s.gpus > 1 else ''}"
         f"{'' if s.sharding == 'none' else ' · ' + s.sharding}"
     )
     table = Table(title=title, title_justify="left")

@@ -95,7 +95,8 @@ def print_fit(result) -> None:
         s = o.settings
         recipe = (
             f"batch {s.batch} x {s.seq}, {s.optimizer}"
-            f"{', checkpointing' if s.grad_checkpointing else ''}{'' if s.sharding == 'none' else ', ' + s.sharding}"
+            f"{', checkpointing' if s.grad_checkpointing else ''}{', fused loss' if s.loss == 'fused' else ''}"
+            f"{'' if s.sharding == 'none' else ', ' + s.sharding}"
         )
         t = o.time
         table.add_row(

@@ -202,10 +202,23 @@ def _assumptions(s: TrainingSettings) -> list[str]:
             "one step as in the calibration protocol: forward with labels, loss.backward(), optimizer.step(), "
             "zero_grad(set_to_none=True)"
         ),
-        "the previous step's output (logits, KV cache) stays alive until the next forward returns",
-        "transformers' causal-LM loss upcasts logits to fp32",
         f"batch {s.batch} x seq {s.seq} tokens per GPU, no padding",
     ]
+    if s.loss == "fused":
+        out[1:1] = [
+            "the previous step's output (KV cache; the fused loss returns no logits) stays alive until the next "
+            "forward returns",
+            (
+                "fused loss: Liger-Kernel's LigerFusedLinearCrossEntropy (mean or sum reduction) on a CUDA device of "
+                "compute capability 8 or more: the LM head and the loss computed in token chunks with their "
+                "gradients in forward, no full logits"
+            ),
+        ]
+    else:
+        out[1:1] = [
+            "the previous step's output (logits, KV cache) stays alive until the next forward returns",
+            "transformers' causal-LM loss upcasts logits to fp32",
+        ]
     if s.method != "full":
         out.append("LoRA adapter weights in fp32 (PEFT's autocast_adapter_dtype=True), lora_dropout 0")
     if s.method == "qlora":

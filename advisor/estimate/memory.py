@@ -45,6 +45,11 @@ class Activations:
     logits_dtype: str
     kv_cache_per_token: float  # held by the output object until the next forward
     notes: list[str] = field(default_factory=list)
+    # What the LM head and what follows it (soft-capping) save, inside head_per_token / head_fixed: the part a fused
+    # linear cross-entropy replaces; and the dtype of the hidden states entering the LM head.
+    head_linear_per_token: float = 0.0
+    head_linear_fixed: float = 0.0
+    head_input_dtype: str = "bf16"
 
 
 def precision_of(settings: TrainingSettings) -> Precision:
@@ -198,7 +203,7 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
     head = layer(
         {"lm_head": LinearInfo(arch.hidden, arch.vocab, trainable=full, adapted=False, weight_dtype=p.norm_dtype)}
     )
-    logits = _head(head, arch, Tensor(arch.hidden, y.dtype, True))
+    logits, h = _head(head, arch, Tensor(arch.hidden, y.dtype, True))
     return Activations(
         layers_per_token=layers,
         head_per_token=dict(head.saved),
@@ -209,6 +214,9 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
         logits_dtype=logits.dtype,
         kv_cache_per_token=first.held + rest.held * (arch.layers - 1),
         notes=notes,
+        head_linear_per_token=head.saved_after_norm,
+        head_linear_fixed=head.fixed_after_norm,
+        head_input_dtype=h.dtype,
     )
 
 
@@ -238,6 +246,10 @@ def activations_from_trace(traced) -> Activations:
         logits_dtype=traced.logits_dtype,
         kv_cache_per_token=traced.kv_cache_held / n,
         notes=notes,
+        # the trace's "lm_head" part: from the LM head's forward on (its input, soft-capping)
+        head_linear_per_token=traced.head.get("lm_head", 0) / n,
+        # the trace runs without autocast: the LM head's input has the logits' dtype
+        head_input_dtype=traced.logits_dtype,
     )
 
 
@@ -299,20 +311,76 @@ def _rope_dim(arch: Architecture) -> int:
     return int(arch.head_dim * factor)
 
 
-def _head(L: Layer, arch: Architecture, x: Tensor) -> Tensor:
-    """Final norm, LM head, and Gemma 2's final logit soft-capping (tanh saves its output)."""
+def _head(L: Layer, arch: Architecture, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Final norm, LM head, and Gemma 2's final logit soft-capping (tanh saves its output). Returns the logits and
+    the LM head's input; records on `L` what the LM head and soft-capping save (`saved_after_norm`, per token, and
+    `fixed_after_norm`), the part a fused linear cross-entropy replaces."""
     h = L.rms_norm(x, "gemma" if arch.model_type == "gemma2" else "llama")
+    saved, fixed = sum(L.saved.values()), sum(L.fixed.values())
     logits = L.linear(h, "lm_head")
     if arch.config.get("final_logit_softcapping"):
         capped = Tensor(logits.elems, logits.dtype, True)
         L.save(capped, "softcap")
         logits = Tensor(logits.elems, logits.dtype, True)
-    return logits
+    L.saved_after_norm = sum(L.saved.values()) - saved
+    L.fixed_after_norm = sum(L.fixed.values()) - fixed
+    return logits, h
 
 
 # ---------------------------------------------------------------------------
 # Phases of a step and the peak
 # ---------------------------------------------------------------------------
+
+
+@dataclass
+class FusedLoss:
+    """Liger-Kernel's fused linear cross-entropy (LigerFusedLinearCrossEntropyFunction, the path HF Trainer's
+    mean/sum reductions take), buffer by buffer. Its forward allocates the hidden states' gradient (and, when the LM
+    head trains, the head weight's gradient in the weight's dtype), a per-token fp32 loss and the labels' mask; then,
+    for one chunk of tokens at a time, computes the chunk's logits, overwrites them in place with the loss's
+    gradient (the Triton kernel works in fp32 registers), and adds their products with the head weight and the
+    chunk's inputs into the two gradients. It saves only those gradients for backward, which hands them on, and
+    returns no logits. Chunks are sized so a chunk's logits are about as large as the hidden states:
+    next_power_of_2(ceil(tokens / ceil(vocab / hidden))) tokens, at most all of them."""
+
+    chunk: int  # tokens per chunk
+    saved: int  # saved for backward: the hidden states' gradient, plus head_grad
+    head_grad: int  # the LM head weight's gradient (full fine-tuning), which becomes its .grad
+    peak: int  # the most the op holds at once in forward, saved included
+    chunk_bytes: int  # what one chunk adds at its largest moment
+
+
+def fused_loss(arch: Architecture, settings: TrainingSettings, act: Activations) -> FusedLoss:
+    """Each buffer of the fused loss's forward on a CUDA device of compute capability 8 or more (Ampere on), where
+    Liger takes its out= and in-place matmul paths."""
+    p = precision_of(settings)
+    tokens, hidden, vocab = settings.batch * settings.seq, arch.hidden, arch.vocab
+    x = DTYPE_BYTES[act.head_input_dtype]
+    inc = -(-vocab // hidden)
+    chunk = min(1 << max(0, -(-tokens // inc) - 1).bit_length(), tokens)
+    grad_input = tokens * hidden * x  # torch.zeros_like(_input)
+    head_grad = _lm_head_grad_bytes(arch, settings)  # torch.zeros_like(weight): accum_dtype None, the weight's dtype
+    per_token = tokens * 4 + tokens * 1  # loss_1d (fp32) and target != ignore_index (bool)
+    if p.autocast:
+        # Under autocast torch.mm(out=) is not used (`_can_use_mm_out`): each chunk's `_input_chunk @ weight.t()`
+        # returns the logits in the autocast dtype from autocast's casts of the chunk and of the weight, and
+        # `grad_logits_chunk @ weight` again casts the weight and returns a chunk x hidden result that is copied
+        # into grad_input. Autocast caches the weight's cast only for a leaf that requires grad (full fine-tuning):
+        # then one copy lives until forward ends; otherwise each matmul makes and frees its own.
+        a = DTYPE_BYTES[p.autocast]
+        copy = vocab * hidden * a
+        chunk_bytes = chunk * vocab * a + chunk * hidden * a + (0 if head_grad else copy)
+        fixed = copy if head_grad else 0
+    else:
+        # torch.empty((chunk, vocab)) once, filled by torch.mm(out=) chunk by chunk; grad_input's rows by mm(out=).
+        chunk_bytes = chunk * vocab * x
+        # The head's gradient: addmm(out=grad_weight) in place in bf16/fp16; in fp32 Liger falls back to
+        # `grad_weight += torch.mm(grad_logits_chunk.t(), _input_chunk).float()`, a weight-sized temporary.
+        if head_grad and x == 4:
+            chunk_bytes += vocab * hidden * 4
+        fixed = 0
+    peak = grad_input + head_grad + per_token + fixed + chunk_bytes
+    return FusedLoss(chunk=chunk, saved=grad_input + head_grad, head_grad=head_grad, peak=peak, chunk_bytes=chunk_bytes)
 
 
 @dataclass
@@ -329,7 +397,8 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     tokens = settings.batch * settings.seq
     act = act or activations(arch, settings)
     W, G, S, T_opt = _sharded_states(arch, settings)
-    logits = tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
+    fused = fused_loss(arch, settings, act) if settings.loss == "fused" else None
+    logits = 0 if fused else tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
     fp32_logits = tokens * arch.vocab * 4
     upcast = 0 if act.logits_dtype == "fp32" else fp32_logits
     held = logits + int(tokens * act.kv_cache_per_token)  # the previous step's `out`
@@ -337,6 +406,10 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     residual = DTYPE_BYTES[_residual_dtype(settings)]
 
     head_saved = tokens * sum(act.head_per_token.values()) + sum(act.head_fixed.values())
+    if fused:
+        # The fused op replaces the LM head and soft-capping: what they save is not saved; its own saved
+        # gradients are counted in the loss's buffers.
+        head_saved -= tokens * act.head_linear_per_token + act.head_linear_fixed
     if settings.grad_checkpointing:
         # Each layer keeps only its input; backward recomputes one layer at a time.
         A = int(tokens * arch.hidden * residual * arch.layers + head_saved)
@@ -351,12 +424,21 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     loss_backward = logits + 3 * fp32_logits
     # Then the gradient is cast back to the logits' dtype and reaches the LM head.
     head_backward = logits + fp32_logits + (logits if upcast else 0) + head_grad
+    loss_grads = 0  # gradients already live in forward and at the start of backward
+    if fused:
+        # Forward: the fused op's buffers at its largest moment (the head's gradient among them). Backward starts
+        # with its saved gradients and creates nothing: it hands them on (scaled in place unless the loss's
+        # gradient is 1).
+        loss_grads = head_grad
+        loss_forward = fused.peak - head_grad
+        loss_backward = fused.saved - head_grad
+        head_backward = fused.saved
     emb_transient = _embedding_backward_transient(arch, settings)
     grad_hidden = 2 * tokens * arch.hidden * residual
 
     phases = {
-        "forward": W + S + held + A + loss_forward,
-        "loss_backward": W + S + A + loss_backward,
+        "forward": W + S + held + A + loss_forward + loss_grads,
+        "loss_backward": W + S + A + loss_backward + loss_grads,
         "head_backward": W + S + A + head_backward,
         "backward_end": W + S + G + held + emb_transient,
         "optimizer_step": W + S + G + T_opt + held,
@@ -393,6 +475,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         emb_transient=emb_transient,
         recompute=recompute + grad_hidden,
         head_grad=head_grad,
+        loss_grads=loss_grads,
     )
     if buckets:
         comp["ddp_gradient_buckets"] = buckets
@@ -404,7 +487,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         "optimizer_states": S,
         "optimizer_step_temporaries": T_opt,
         "activations": A,
-        "logits_and_loss": loss_backward,
+        "logits_and_loss": loss_forward if fused else loss_backward,
         "previous_step_outputs": held,
         **{f"fsdp_unsharded.{k}": v for k, v in fsdp.get("sizes", {}).items()},
         **({"ddp_gradient_buckets": buckets} if buckets else {}),
@@ -441,12 +524,19 @@ def _components(
     emb_transient,
     recompute,
     head_grad,
+    loss_grads,
 ) -> dict[str, int]:
     base = {"weights": W, "optimizer_states": S}
     if phase == "forward":
-        return {**base, "activations": A, "logits_and_loss": loss_forward, "previous_step_outputs": held}
+        return {
+            **base,
+            "activations": A,
+            "logits_and_loss": loss_forward,
+            "previous_step_outputs": held,
+            "gradients": loss_grads,
+        }
     if phase == "loss_backward":
-        return {**base, "activations": A, "logits_and_loss": loss_backward}
+        return {**base, "activations": A, "logits_and_loss": loss_backward, "gradients": loss_grads}
     if phase == "head_backward":
         return {**base, "activations": A, "logits_and_loss": head_backward - head_grad, "gradients": head_grad}
     if phase == "backward_end":

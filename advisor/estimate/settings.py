@@ -11,6 +11,7 @@ PrecisionName = Literal["bf16", "fp16", "fp32", "mixed"]
 Optimizer = Literal["adamw", "adamw8bit", "sgd", "adafactor"]
 Sharding = Literal["none", "ddp", "zero2", "fsdp"]
 AttentionImpl = Literal["sdpa", "eager"]
+LossImpl = Literal["standard", "fused"]
 
 METHOD_LABELS: dict[str, str] = {"full": "Full fine-tuning", "lora": "LoRA", "qlora": "QLoRA"}
 
@@ -70,6 +71,14 @@ class TrainingSettings(BaseModel):
     )
     attention: AttentionImpl = Field(
         "sdpa", description="Attention implementation; sdpa uses flash/efficient kernels on GPU."
+    )
+    loss: LossImpl = Field(
+        "standard",
+        description=(
+            "standard: transformers' cross-entropy on the full logits, upcast to fp32; fused: Liger-Kernel's fused "
+            "linear cross-entropy (the LM head and the loss in token chunks, gradients computed in forward, no "
+            "full logits; needs the liger-kernel package)."
+        ),
     )
 
     @field_validator("targets", mode="before")

@@ -3,7 +3,8 @@
 For full fine-tuning, LoRA and QLoRA the search starts from the recipe a team would
 start from (`STARTING_RECIPE` at the asked micro-batch and sequence length) and tries,
 at that shape, every combination of sharding (DDP, ZeRO-2, FSDP on several GPUs),
-gradient checkpointing and optimizer (AdamW, 8-bit AdamW) the estimator models. Among
+gradient checkpointing, optimizer (AdamW, 8-bit AdamW) and loss (the standard one, or
+Liger-Kernel's fused linear cross-entropy, which keeps no full logits) the estimator models. Among
 the combinations that fit it keeps the fastest, by the step-time model of
 `timing.py` (seconds per token, so checkpointing's recomputation counts) times the
 ranking factors in `fit_policy.json`. It prefers a comfortable headroom to a tight
@@ -275,7 +276,7 @@ class _Evaluator:
         policy = load_policy()["slowdown"]
         tflops = (self.device.tensor_tflops if self.device else None) or 989.0
         seconds = step_seconds(architecture_for(self.spec, s), s, tflops)
-        return seconds * policy[s.sharding] * policy[s.optimizer] / (s.batch * s.seq)
+        return seconds * policy[s.sharding] * policy[s.optimizer] * policy[s.loss] / (s.batch * s.seq)
 
 
 def _search(spec, asked: TrainingSettings, budget: int, device, effective: int, grow_batch: bool) -> FitOption:
@@ -287,10 +288,11 @@ def _search(spec, asked: TrainingSettings, budget: int, device, effective: int, 
         return _option(ev, asked, asked, "not_assessed", effective, notes=est.notes[-1:])
     shardings = search["shardings_single_gpu"] if asked.gpus == 1 else search["shardings_multi_gpu"]
     combos = [
-        {"sharding": sh, "grad_checkpointing": ckpt, "optimizer": opt}
+        {"sharding": sh, "grad_checkpointing": ckpt, "optimizer": opt, "loss": loss}
         for sh in shardings
         for ckpt in (False, True)
         for opt in search["optimizers"]
+        for loss in _losses(spec)
     ]
     seqs = [asked.seq]
     while seqs[-1] // 2 >= search["min_seq"]:
@@ -320,6 +322,12 @@ def _search(spec, asked: TrainingSettings, budget: int, device, effective: int, 
         (asked.model_copy(update={**c, "batch": 1, "seq": seqs[-1]}) for c in combos), key=lambda s: ev.needed(s)
     )
     return _option(ev, asked, smallest, "does_not_fit", effective, notes=_what_it_would_take(ev, asked))
+
+
+def _losses(spec) -> list[str]:
+    """The losses the search tries: the fused one only for the model types Liger-Kernel patches."""
+    search = load_policy()["search"]
+    return [x for x in search["losses"] if x == "standard" or spec.model_type in search["fused_loss_model_types"]]
 
 
 def _option(ev: _Evaluator, asked, s: TrainingSettings, headroom, effective: int, notes=()) -> FitOption:
@@ -383,7 +391,7 @@ def _largest(ev: _Evaluator, s: TrainingSettings, name: str) -> int:
 def _diff(asked: TrainingSettings, s: TrainingSettings) -> list[FitChange]:
     why = load_policy()["changes_why"]
     out = []
-    for name in ("sharding", "grad_checkpointing", "optimizer", "batch", "seq"):
+    for name in ("sharding", "grad_checkpointing", "optimizer", "loss", "batch", "seq"):
         a, c = getattr(asked, name), getattr(s, name)
         if a != c:
             out.append(FitChange(field=name, asked=a, chosen=c, why=why[name]))
@@ -391,18 +399,27 @@ def _diff(asked: TrainingSettings, s: TrainingSettings) -> list[FitChange]:
 
 
 def _what_it_would_take(ev: _Evaluator, asked: TrainingSettings) -> list[str]:
-    """How many GPUs of this size (FSDP, checkpointing, 8-bit AdamW) the asked shape would need."""
+    """How many GPUs of this size (FSDP, checkpointing, 8-bit AdamW, the fused loss) the asked shape would need."""
     if ev.budget == 0:
         return ["no GPU memory: training needs an accelerator"]
     gpus = 2
     while gpus <= 1024:
         s = asked.model_copy(
-            update={"gpus": gpus, "sharding": "fsdp", "grad_checkpointing": True, "optimizer": "adamw8bit"}
+            update={
+                "gpus": gpus,
+                "sharding": "fsdp",
+                "grad_checkpointing": True,
+                "optimizer": "adamw8bit",
+                "loss": _losses(ev.spec)[-1],
+            }
         )
         if ev.fits(s):
+            what = "FSDP, gradient checkpointing, 8-bit AdamW and the fused loss"
+            if s.loss != "fused":
+                what = "FSDP, gradient checkpointing and 8-bit AdamW"
             return [
-                f"{METHOD_LABELS[asked.method]} fits on {gpus} such GPUs with FSDP, gradient checkpointing and "
-                f"8-bit AdamW (batch {asked.batch} x {asked.seq} per GPU)"
+                f"{METHOD_LABELS[asked.method]} fits on {gpus} such GPUs with {what} (batch {asked.batch} x "
+                f"{asked.seq} per GPU)"
             ]
         gpus *= 2
     return [f"{METHOD_LABELS[asked.method]} does not fit on up to 1,024 such GPUs"]
