@@ -457,6 +457,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
             "gradients": head_grad,
             "backward_temporaries": grad_hidden,
         },
+        embedding_transient=emb_transient,
     )
     buckets = _ddp_buckets(settings, phases, G)
     peak_phase = max(phases, key=phases.get)
@@ -480,7 +481,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     if buckets:
         comp["ddp_gradient_buckets"] = buckets
     if peak_phase in fsdp:
-        comp = {**(comp if peak_phase != "layers_backward" else {}), **fsdp[peak_phase]}
+        comp = {**(comp if peak_phase not in ("layers_backward", "first_layer_gather") else {}), **fsdp[peak_phase]}
     sizes = {
         "weights": W,
         "gradients": G,
@@ -577,20 +578,26 @@ def _ddp_buckets(settings: TrainingSettings, phases: dict, gradients: int) -> in
     return gradients
 
 
-def _fsdp_unsharded(arch: Architecture, settings: TrainingSettings, phases: dict, *, base: dict[str, int]) -> dict:
+def _fsdp_unsharded(
+    arch: Architecture, settings: TrainingSettings, phases: dict, *, base: dict[str, int], embedding_transient: int
+) -> dict:
     """FSDP2 (`fully_shard` on each decoder layer, then on the root): what each rank holds unsharded beside its
     shards, per phase, from torch's own code (torch/distributed/fsdp/_fully_shard, torch 2.13), all true on a GPU:
 
     - the root (embedding, final norm, LM head: whatever no decoder layer owns) is not resharded after forward
       (`reshard_after_forward=None` means False for the root), so its unsharded parameters stay from the first
       all-gather to the root's post-backward at the end of backward;
-    - in forward, a layer's all-gather output is kept until the next layer's copy-out (`wait_for_unshard`, implicit
-      prefetch), so the last layer's is still held at the loss and into backward;
+    - in forward, a group's all-gather output is kept until the next group's copy-out is done (`wait_for_unshard`,
+      implicit prefetch: its local `prev_all_gather_state` holds it through the copy-out), so the first layer's
+      copy-out has the root's all-gather output, the root's unsharded parameters, and the layer's own two beside
+      each other (phase `first_layer_gather`: the peak when the vocabulary is large); the last layer's output is
+      still held at the loss and at the start of backward (measured on the CPU);
     - in a layer's backward: its unsharded parameters, the next layer's prefetched all-gather output, its
       unsharded gradients and the previous layer's reduce-scatter input (one kept in flight,
       `reduce_scatter_max_input_buffers=1`);
-    - at the root's post-backward, its unsharded gradients beside its unsharded parameters, then (resharded) beside
-      the reduce-scatter input they are copied into.
+    - at the root's last gradient (the embedding's, whose tied-weight transient `embedding_transient` the phase
+      already has), its unsharded parameters and gradients, its gradient shard not yet made; then, at the root's
+      post-backward, resharded, its unsharded gradients beside the reduce-scatter input they are copied into.
 
     Adds these to `phases` (and the phase `layers_backward`); returns the components of each changed phase, and
     `sizes`."""
@@ -619,13 +626,30 @@ def _fsdp_unsharded(arch: Architecture, settings: TrainingSettings, phases: dict
         "fsdp_unsharded_layer_and_prefetch": 2 * layer,
         "fsdp_layer_gradients_and_reduce_scatter_input": 2 * layer_grads,
     }
+    phases["first_layer_gather"] = (
+        base["weights"] + base["optimizer_states"] + base["previous_step_outputs"] + 2 * root + 2 * layer
+    )
+    out["first_layer_gather"] = {
+        "weights": base["weights"],
+        "optimizer_states": base["optimizer_states"],
+        "previous_step_outputs": base["previous_step_outputs"],
+        "fsdp_root_unsharded_and_all_gather_output": 2 * root,
+        "fsdp_first_layer_unsharded_and_all_gather_output": 2 * layer,
+    }
     # the root's post-backward reshards (frees its unsharded parameters) before allocating the reduce-scatter input
-    if root > root_grads:
-        phases["backward_end"] += root + root_grads
-        out["backward_end"] = {"fsdp_unsharded_root": root, "fsdp_root_gradients": root_grads}
+    shard = root_grads // settings.gpus
+    if embedding_transient + root + root_grads - shard > 2 * root_grads:
+        phases["backward_end"] += root + root_grads - shard
+        out["backward_end"] = {
+            "fsdp_unsharded_root": root,
+            "fsdp_root_gradients_before_their_shard": root_grads - shard,
+        }
     else:
-        phases["backward_end"] += 2 * root_grads
-        out["backward_end"] = {"fsdp_root_gradients_and_reduce_scatter_input": 2 * root_grads}
+        phases["backward_end"] += 2 * root_grads - embedding_transient
+        out["backward_end"] = {
+            "fsdp_root_gradients_and_reduce_scatter_input": 2 * root_grads,
+            "backward_temporaries": 0,  # the embedding's transient is over by the post-backward
+        }
     if "layer_recompute" in phases:
         phases["layer_recompute"] += root + 2 * layer + 2 * layer_grads
         out["layer_recompute"] = {k: v for k, v in out["layers_backward"].items() if k.startswith("fsdp_")}
