@@ -21,6 +21,17 @@ runs, identical to the byte in both):
     fsdp      full    30.25 MiB 30.25 MiB 30.72 MiB  +1.5%    4.0 to 11.0 MiB
     fsdp      lora    19.37 MiB 19.37 MiB 19.29 MiB  -0.4%    4.0 to 4.15 MiB
 
+and `qwen2.5-0.5b --layers 2 --steps 3` (tied embeddings, a 152k vocabulary: the root is
+260 MiB in bf16), one run:
+
+    sharding  method  rank 0     rank 1     estimator   error   gloo's own buffers (left out)
+    ddp       full    2.07 GiB   2.07 GiB   2.07 GiB    -0.0%   0 B
+    ddp       lora    461.95 MiB 461.96 MiB 461.95 MiB  -0.0%   0 B
+    fsdp      full    1.55 GiB   1.55 GiB   1.52 GiB    -1.8%   288 MiB
+    fsdp      lora    756.71 MiB 756.71 MiB 755.87 MiB  -0.1%   260 MiB
+
+(before the last estimator change, FSDP there was +6.4% and -22.2%).
+
 Before (same config): DDP full -0.1%, DDP LoRA -2.9% (once -35% on rank 0), FSDP full
 -41%/-34%, FSDP LoRA -16%/-15%, the ranks differing by up to 10 MiB. How the error was
 taken apart (allocations attributed to the operator and FSDP phase that made them, from
@@ -43,6 +54,12 @@ the profiler's event tree; allocations matched to frees by address):
   code (`memory._fsdp_unsharded`). The +1.5% left: its `layers_backward` phase holds all
   saved activations beside the largest layer's gathered copies, an upper bound; the
   measured peak comes partway through the layers.
+- Qwen2.5-0.5B FSDP LoRA peaks at the first layer's copy-out: the root's all-gather output
+  (260 MiB, kept by `wait_for_unshard` through the next copy-out) beside the root's
+  unsharded copy (260 MiB) and the layer's two (2 x 29 MiB); phase `first_layer_gather`.
+  Full fine-tuning peaks at the embedding's backward: the root's unsharded copy and its
+  LM-head gradient (260 MiB each) beside the tied weight's transient (519 MiB); the -1.8%
+  left is 28 MiB not attributed.
 - DDP LoRA: the gradient buckets (one copy of the trainable gradients, 0.59 MiB) are
   allocated when the model is wrapped and held through forward, where LoRA peaks; the
   estimator counted them only beside the gradients (`memory._ddp_buckets`).
