@@ -13,7 +13,9 @@ Each rank's peak leaves out gloo's own collective buffers (NCCL on a GPU allocat
 gloo's `_reduce_scatter_base_` clones its whole input, `_allgather_base_` gathers into a
 flat copy) and prints their peak beside it ("gloo's own buffers"). Measured on 2 CPU
 processes (2026-12, a busy 2-core machine, load average 4-5, the default small config, two
-runs, identical to the byte in both):
+runs, identical to the byte in both; in a third, and once before, FSDP full's rank 1 held
+31.75 MiB, -3.3%: one layer's reduce-scatter buffer, 1.5 MiB, more, timing-dependent and
+not separated further):
 
     sharding  method  rank 0    rank 1    estimator  error    gloo's own buffers (left out)
     ddp       full    50.68 MiB 50.68 MiB 50.65 MiB  -0.1%    0 B
