@@ -15,7 +15,9 @@ flat copy) and prints their peak beside it ("gloo's own buffers"). Measured on 2
 processes (2026-12, a busy 2-core machine, load average 4-5, the default small config, two
 runs, identical to the byte in both; in a third, and once before, FSDP full's rank 1 held
 31.75 MiB, -3.3%: one layer's reduce-scatter buffer, 1.5 MiB, more, timing-dependent and
-not separated further):
+not separated further; the tiny test model has shown up to 14% more on one rank: a
+tensor FSDP handed to gloo, an all-gather output or a reduce-scatter input, freed on gloo's
+thread unseen and counted until the allocator reuses its address):
 
     sharding  method  rank 0    rank 1    estimator  error    gloo's own buffers (left out)
     ddp       full    50.68 MiB 50.68 MiB 50.65 MiB  -0.1%    0 B

@@ -22,8 +22,11 @@ above what was allocated before; no CUDA context, no allocator cache.
   does not listen, so the running sum never sees them freed. With
   `exclude_collectives=True` the sum is taken over the profiler's allocation events matched
   by address, leaving out every block allocated inside a `c10d::` or `gloo:` operator;
-  their own peak is kept beside it (`Window.staging_peak_bytes`; a block freed unseen counts
-  there until the allocator hands its address out again, so it is an upper bound).
+  their own peak is kept beside it (`Window.staging_peak_bytes`). A tensor handed to a
+  collective can be freed unseen too, when gloo's thread drops the last reference (FSDP's
+  reduce-scatter input at times): any block whose address the allocator hands out again
+  without a free seen in between was freed by then, and leaves the sum there; until then it
+  counts (an upper bound, in both sums).
 """
 
 from __future__ import annotations
@@ -180,8 +183,11 @@ def _windows_without_collectives(events, tree) -> dict[str, Window]:
     for t, size, ptr, staging in allocations:
         if size > 0:
             unseen = blocks.get(ptr)
-            if unseen and unseen[0]:  # freed on a gloo thread, unseen, before the allocator reused the address
-                staging_bytes -= unseen[1]
+            if unseen:  # freed on a gloo thread, unseen, before the allocator handed the address out again
+                if unseen[0]:
+                    staging_bytes -= unseen[1]
+                else:
+                    tensors -= unseen[1]
             blocks[ptr] = (staging, size)
         else:
             staging = blocks.pop(ptr, (False, 0))[0]
