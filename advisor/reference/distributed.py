@@ -180,8 +180,10 @@ def distributed_run(
     if not cuda:
         notes.append(
             "on the CPU: gloo stages collectives through buffers of its own that NCCL does not allocate; they are "
-            "left out of each rank's peak and reported beside it (collective_staging_bytes); the optimizer runs "
-            "unfused where FSDP's DTensors need it"
+            "left out of each rank's peak and reported beside it (collective_staging_bytes); a tensor handed to "
+            "gloo (FSDP's all-gather output, reduce-scatter input) that gloo's thread frees is not seen freed and "
+            "counts on that rank until its address is reused (it only adds, on one rank at a time); the optimizer "
+            "runs unfused where FSDP's DTensors need it"
         )
     done = {
         method: min((results[r].get(method, {}).get("steps", 0) for r in range(nproc)), default=0) for method in METHODS
