@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from advisor.reference.control import TEMP_PREFIX
 from tests.conftest import run_advisor
 from tests.test_reference_run import ONE_THREAD, tiny_config
 
@@ -15,9 +16,16 @@ pytest.importorskip("peft")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    config = tiny_config(tmp_path_factory.mktemp("tiny"))
+    folder = tmp_path_factory.mktemp("tiny")
+    config = tiny_config(folder)
+    data = folder / "data.jsonl"
+    data.write_text(
+        "".join(json.dumps({"text": f"record {i}: some words to train on, again and again"}) + "\n" for i in range(20))
+    )
     out = {}
     for sharding in ("ddp", "fsdp"):
+        # ddp on a JSONL dataset; fsdp on the built-in corpus, with a markdown report
+        extra = ["--dataset", str(data)] if sharding == "ddp" else ["--report", str(folder / "fsdp.md")]
         res = run_advisor(
             "reference-run",
             "--model",
@@ -30,43 +38,56 @@ def runs(tmp_path_factory):
             sharding,
             "--steps",
             "3",
+            *extra,
             "--json",
             env=ONE_THREAD,
             timeout=300,  # two processes importing torch, transformers and peft on a busy machine
         )
         assert res.returncode == 0, res.stdout + res.stderr
         out[sharding] = json.loads(res.stdout)
+    out["report"] = (folder / "fsdp.md").read_text()
     return out
 
 
 def test_every_rank_of_both_methods_is_measured_beside_the_estimators_per_gpu_peak(runs):
-    for sharding, run in runs.items():
+    for sharding, run in ((s, runs[s]) for s in ("ddp", "fsdp")):
         assert run["nproc"] == 2 and run["backend"] == "gloo" and run["sharding"] == sharding
+        assert run["complete"] and run["cut_short"] is None
+        assert run["dataset"]["format"] == ("jsonl" if sharding == "ddp" else "builtin")
         for method in run["methods"]:
             assert [r["rank"] for r in method["ranks"]] == [0, 1]
-            assert all(r["peak_bytes"] > 0 and len(r["losses"]) == 3 for r in method["ranks"])
+            assert all(r["peak_bytes"] > 0 and len(r["losses"]) == 3 and r["steps"] == 3 for r in method["ranks"])
             assert method["estimated_peak_bytes"] > 0
-            # measured on the CPU with gloo against a CUDA model: the closest rank within 20%
-            # (bench/reference_distributed.py reports it). A rank sometimes holds a few hundred KiB more than the
-            # other (gloo's and the CPU allocator's scratch, not separated yet): on this tiny model that is up to
-            # 25% more, so every rank is held to 40%.
+            # The estimator within 5% of the smaller rank's peak (issue 13), and never above a rank's by more: gloo's
+            # own collective buffers are left out of the peak (NCCL allocates none) and reported beside it. A tensor
+            # FSDP hands to gloo (an all-gather output, a reduce-scatter input) is at times freed on gloo's thread,
+            # unseen by the profiler, and counts on that rank until its address is reused (measure.py): it only adds,
+            # seen up to 14% on one rank of this tiny model, so every rank is held to -20%..+5%.
             errors = method["errors"]
-            assert min(abs(e) for e in errors) < 0.20 and all(abs(e) < 0.40 for e in errors), (
-                sharding,
-                method["method"],
-                errors,
-            )
+            smaller = min(range(2), key=lambda r: method["ranks"][r]["peak_bytes"])
+            assert abs(errors[smaller]) < 0.05, (sharding, method["method"], errors)
+            assert all(-0.20 < e < 0.05 for e in errors), (sharding, method["method"], errors)
+            staged = [r["collective_staging_bytes"] for r in method["ranks"]]
+            # FSDP's reduce-scatter goes through gloo's clone of its input: found and left out
+            assert all(b is not None and (b > 0 or sharding == "ddp") for b in staged), (sharding, staged)
 
 
 def test_fsdp_shards_what_ddp_replicates(runs):
     """Full fine-tuning: FSDP keeps half the weights, gradients and AdamW states per rank, DDP all of them."""
-    # the smallest rank of each: a rank's extra scratch (see above) is not what sharding saves; on this tiny model
-    # the sharded half of the states is about a fifth of the peak (0.80-0.85 of DDP's measured here)
     peak = {
-        s: min(r["peak_bytes"] for r in next(m for m in run["methods"] if m["method"] == "full")["ranks"])
-        for s, run in runs.items()
+        s: max(r["peak_bytes"] for r in next(m for m in run["methods"] if m["method"] == "full")["ranks"])
+        for s, run in ((s, runs[s]) for s in ("ddp", "fsdp"))
     }
-    assert peak["fsdp"] < 0.9 * peak["ddp"]
+    assert peak["fsdp"] < 0.8 * peak["ddp"]
+
+
+def test_the_report_has_every_rank_beside_the_estimate(runs):
+    report = runs["report"]
+    assert report.startswith("## Multi-process reference run:")
+    for method in runs["fsdp"]["methods"]:
+        for rank in method["ranks"]:
+            assert f"| {method['method']} | {rank['rank']} | 3 |" in report
+    assert "`advisor estimate --gpus 2 --sharding fsdp`" in report
 
 
 def test_ddp_ranks_start_from_the_same_weights_on_different_tokens(runs):
@@ -75,9 +96,31 @@ def test_ddp_ranks_start_from_the_same_weights_on_different_tokens(runs):
     assert first[0] != first[1]  # each rank reads its own slice of the tokens
 
 
+def test_max_seconds_stops_every_rank_cleanly_and_says_so(tmp_path):
+    """A limit that passes while the processes start: both methods stop before their first step, exit 0, the
+    run says what was skipped, and no temporary folder is left."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    args = ["--model", str(tiny_config(tmp_path)), "--nproc", "2", "--sharding", "ddp", "--max-seconds", "0.5"]
+    res = run_advisor("reference-run", *args, "--json", env={**ONE_THREAD, "TMPDIR": str(tmp)}, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run = json.loads(res.stdout)
+    assert not run["complete"] and "full trained 0 of 4 steps" in run["cut_short"]
+    assert all(m["ranks"] == [] and m["errors"] == [] for m in run["methods"])
+    assert "cut short" in res.stderr
+    assert list(tmp.glob(f"{TEMP_PREFIX}*")) == []
+
+
 @pytest.mark.parametrize(
     "args, field",
-    [(["--nproc", "2"], "--sharding"), (["--sharding", "ddp"], "--sharding"), (["--nproc", "9"], "--nproc")],
+    [
+        (["--nproc", "2"], "--sharding"),
+        (["--sharding", "ddp"], "--sharding"),
+        (["--nproc", "9"], "--nproc"),
+        (["--nproc", "2", "--sharding", "ddp", "--max-seconds", "0"], "max_seconds"),
+        (["--nproc", "2", "--sharding", "ddp", "--dataset", "missing.jsonl"], "dataset"),
+        (["--nproc", "2", "--sharding", "fsdp", "--report", "README.md"], "report"),  # exists, no --force
+    ],
 )
 def test_a_multi_process_run_needs_both_flags(tmp_path, args, field):
     res = run_advisor("reference-run", "--model", str(tiny_config(tmp_path)), *args, "--json")

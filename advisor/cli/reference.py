@@ -82,7 +82,9 @@ def command(model, steps, dataset, device, max_seconds, seed, nproc, sharding, a
 
     settings = training_settings(**settings_values(values))
     if nproc > 1 or sharding is not None:
-        return distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, dataset, max_seconds)
+        return distributed_command(
+            model, settings, nproc, sharding, steps, seed, as_json, report, force, dataset, max_seconds
+        )
     if report is not None:
         ensure_writable(report, force=force, field="report")
     with sigterm_interrupts(), progress_bar(enabled=not as_json and sys.stderr.isatty()) as progress:
@@ -220,7 +222,7 @@ def spread_lines(run) -> list[str]:
     return lines
 
 
-def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, dataset, max_seconds):
+def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, report, force, dataset, max_seconds):
     """`--nproc N --sharding ddp|fsdp`: the multi-process run, each rank beside the estimator's per-GPU peak."""
     from ..errors import FieldIssue, InvalidInput
 
@@ -231,38 +233,62 @@ def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, 
         bad("--sharding", "--sharding needs --nproc 2 or more")
     if sharding is None:
         bad("--sharding", f"--nproc {nproc} needs --sharding", ["ddp", "fsdp"])
-    for name, given in (("--report", report), ("--dataset", dataset), ("--max-seconds", max_seconds)):
-        if given is not None:
-            bad(name, f"{name} is not supported with --nproc yet (the built-in corpus, no time limit, JSON or table)")
+    if report is not None:
+        ensure_writable(report, force=force, field="report")
     from ..reference.distributed import distributed_run
+    from ..report.render import render_distributed_run
 
-    run = distributed_run(model, settings, nproc=nproc, sharding=sharding, steps=steps, seed=seed)
+    with sigterm_interrupts():
+        run = distributed_run(
+            model,
+            settings,
+            nproc=nproc,
+            sharding=sharding,
+            steps=steps,
+            seed=seed,
+            dataset=dataset,
+            max_seconds=max_seconds,
+        )
+    if report is not None:
+        write_atomic(report, render_distributed_run(run), force=force, field="report")
     if as_json:
         click.echo(dumps_json(run.model_dump(mode="json")), nl=False)
-        return
+    else:
+        print_distributed_table(run)
+    if not run.complete:
+        click.echo(f"warning: the run was cut short: {run.cut_short}", err=True)
+
+
+def print_distributed_table(run) -> None:
     from rich.console import Console
     from rich.markup import escape
+    from rich.measure import Measurement
     from rich.table import Table
 
     table = Table(
         title=escape(f"{run.model}: {run.nproc} processes, {run.sharding} ({run.backend}, {run.device})"),
         title_justify="left",
     )
-    for head in ("method", "rank", "peak measured", "estimate per GPU", "error", "median step", "90% interval"):
+    heads = ("method", "rank", "steps", "peak measured", "estimate per GPU", "error", "gloo buffers (left out)")
+    for head in (*heads, "median step", "90% interval"):
         table.add_column(head, justify="right" if head != "method" else "left", no_wrap=True)
     for m in run.methods:
         for rank, error in zip(m.ranks, m.errors, strict=True):
             table.add_row(
                 m.method,
                 str(rank.rank),
-                fmt_bytes(rank.peak_bytes),
+                str(rank.steps),
+                fmt_bytes(rank.peak_bytes) if rank.peak_bytes is not None else MISSING,
                 fmt_bytes(m.estimated_peak_bytes),
                 fmt_pct(error, signed=True),
+                fmt_bytes(rank.collective_staging_bytes) if rank.collective_staging_bytes is not None else MISSING,
                 fmt_seconds(rank.step_seconds),
                 interval_text(rank.step_seconds_interval, fmt_seconds),
             )
     console = Console()
-    console.width = max(console.width, TABLE_WIDTH)
+    widest = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    console.width = max(console.width, TABLE_WIDTH, widest)
     console.print(table)
+    console.print(escape(f"Data: {run.dataset.source} ({run.dataset.tokenizer}); {fmt_seconds(run.seconds)}."))
     for note in run.notes:
         console.print(escape(f"- {note}"))

@@ -257,10 +257,12 @@ def _assumptions(s: TrainingSettings) -> list[str]:
         )
     if s.sharding == "fsdp":
         out.append(
-            "FSDP full sharding: parameters, gradients and optimizer states sharded; two layers gathered at a time"
+            "FSDP full sharding (FSDP2, each decoder layer and the root): parameters, gradients and optimizer states "
+            "sharded; the root (embedding, final norm, LM head) stays gathered from forward to the end of backward, "
+            "and up to two layers' parameters and gradients are gathered at a time"
         )
     if s.sharding == "ddp":
-        out.append("DDP: gradient buckets hold a second copy of the gradients")
+        out.append("DDP: gradient buckets hold a second copy of the gradients, allocated when the model is wrapped")
     return out
 
 

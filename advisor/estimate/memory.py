@@ -548,6 +548,21 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     }
     if settings.grad_checkpointing:
         phases["layer_recompute"] = W + S + A + logits + head_grad + recompute + grad_hidden
+    fsdp = _fsdp_unsharded(
+        arch,
+        settings,
+        phases,
+        base={
+            "weights": W,
+            "optimizer_states": S,
+            "activations": A,
+            "previous_step_outputs": held,
+            "gradients": head_grad,
+            "backward_temporaries": grad_hidden,
+        },
+        embedding_transient=emb_transient,
+    )
+    buckets = _ddp_buckets(settings, phases, G)
     peak_phase = max(phases, key=phases.get)
     comp = _components(
         peak_phase,
@@ -566,6 +581,10 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         head_grad=head_grad,
         loss_grads=loss_grads,
     )
+    if buckets:
+        comp["ddp_gradient_buckets"] = buckets
+    if peak_phase in fsdp:
+        comp = {**(comp if peak_phase not in ("layers_backward", "first_layer_gather") else {}), **fsdp[peak_phase]}
     sizes = {
         "weights": W,
         "gradients": G,
@@ -574,6 +593,8 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         "activations": A,
         "logits_and_loss": loss_forward if fused else max(loss_forward, loss_backward) if trl else loss_backward,
         "previous_step_outputs": held,
+        **{f"fsdp_unsharded.{k}": v for k, v in fsdp.get("sizes", {}).items()},
+        **({"ddp_gradient_buckets": buckets} if buckets else {}),
     }
     if not settings.grad_checkpointing:
         for k, v in act.layers_per_token.items():
@@ -637,7 +658,7 @@ def _sharded_states(arch: Architecture, settings: TrainingSettings) -> tuple[int
     T = optimizer_step_temporary_bytes(arch, settings)
     n = settings.gpus
     if settings.sharding == "ddp":
-        return W, 2 * G, S, T  # DDP's gradient buckets hold a second copy of every gradient
+        return W, G, S, T  # and DDP's gradient buckets: _ddp_buckets
     if settings.sharding == "zero2":
         # DeepSpeed ZeRO-2: weights replicated, gradients reduced into partitions, and the
         # optimizer's fp32 states (plus fp32 master copies of 16-bit weights) partitioned.
@@ -645,10 +666,97 @@ def _sharded_states(arch: Architecture, settings: TrainingSettings) -> tuple[int
         master = arch.trainable_params * 4 if trainable_dtype(settings) != "fp32" else 0
         return W, G // n + min(G, _zero_bucket_bytes(settings)), (fp32_states + master) // n, T // n
     if settings.sharding == "fsdp":
-        largest_layer = max(sum(i.in_features * i.out_features for i in ll.values()) for ll in arch.layer_linears)
-        gathered = 2 * largest_layer * DTYPE_BYTES[precision_of(settings).activations]  # current + prefetched layer
-        return W // n + gathered, G // n, S // n, T // n
+        return W // n, G // n, S // n, T // n  # the unsharded copies during forward and backward: _fsdp_unsharded
     return W, G, S, T
+
+
+def _ddp_buckets(settings: TrainingSettings, phases: dict, gradients: int) -> int:
+    """DDP's gradient buckets (`gradient_as_bucket_view=False`, the default): a second copy of every gradient,
+    which the Reducer allocates when the model is wrapped and keeps (re-allocated when it rebuilds the buckets
+    after the first step), so it is held in every phase, forward included. Adds it to `phases`; returns it."""
+    if settings.sharding != "ddp":
+        return 0
+    for phase in phases:
+        phases[phase] += gradients
+    return gradients
+
+
+def _fsdp_unsharded(
+    arch: Architecture, settings: TrainingSettings, phases: dict, *, base: dict[str, int], embedding_transient: int
+) -> dict:
+    """FSDP2 (`fully_shard` on each decoder layer, then on the root): what each rank holds unsharded beside its
+    shards, per phase, from torch's own code (torch/distributed/fsdp/_fully_shard, torch 2.13), all true on a GPU:
+
+    - the root (embedding, final norm, LM head: whatever no decoder layer owns) is not resharded after forward
+      (`reshard_after_forward=None` means False for the root), so its unsharded parameters stay from the first
+      all-gather to the root's post-backward at the end of backward;
+    - in forward, a group's all-gather output is kept until the next group's copy-out is done (`wait_for_unshard`,
+      implicit prefetch: its local `prev_all_gather_state` holds it through the copy-out), so the first layer's
+      copy-out has the root's all-gather output, the root's unsharded parameters, and the layer's own two beside
+      each other (phase `first_layer_gather`: the peak when the vocabulary is large); the last layer's output is
+      still held at the loss and at the start of backward (measured on the CPU);
+    - in a layer's backward: its unsharded parameters, the next layer's prefetched all-gather output, its
+      unsharded gradients and the previous layer's reduce-scatter input (one kept in flight,
+      `reduce_scatter_max_input_buffers=1`);
+    - at the root's last gradient (the embedding's, whose tied-weight transient `embedding_transient` the phase
+      already has), its unsharded parameters and gradients, its gradient shard not yet made; then, at the root's
+      post-backward, resharded, its unsharded gradients beside the reduce-scatter input they are copied into.
+
+    Adds these to `phases` (and the phase `layers_backward`); returns the components of each changed phase, and
+    `sizes`."""
+    if settings.sharding != "fsdp":
+        return {}
+    c = DTYPE_BYTES[precision_of(settings).activations]
+    g = DTYPE_BYTES[trainable_dtype(settings)]
+    full = settings.method == "full"
+    root = (arch.vocab * arch.hidden * (1 if arch.tied_embeddings else 2) + arch.hidden) * c
+    adapters = [
+        sum(settings.rank * (i.in_features + i.out_features) for i in ll.values() if i.adapted)
+        for ll in arch.layer_linears
+    ]
+    linears = [sum(i.in_features * i.out_features for i in ll.values()) for ll in arch.layer_linears]
+    layer = max(a + w for a, w in zip(adapters, linears, strict=True)) * c
+    layer_grads = max(linears if full else adapters) * g
+    root_grads = root // c * g if full else 0
+    out = {"sizes": {"root": root, "layer": layer, "layer_gradients": layer_grads, "root_gradients": root_grads}}
+    for phase in ("forward", "loss_backward", "head_backward"):
+        phases[phase] += root + layer
+        out[phase] = {"fsdp_unsharded_root": root, "fsdp_all_gather_output": layer}
+    phases["layers_backward"] = sum(base.values()) + root + 2 * layer + 2 * layer_grads
+    out["layers_backward"] = {
+        **base,
+        "fsdp_unsharded_root": root,
+        "fsdp_unsharded_layer_and_prefetch": 2 * layer,
+        "fsdp_layer_gradients_and_reduce_scatter_input": 2 * layer_grads,
+    }
+    phases["first_layer_gather"] = (
+        base["weights"] + base["optimizer_states"] + base["previous_step_outputs"] + 2 * root + 2 * layer
+    )
+    out["first_layer_gather"] = {
+        "weights": base["weights"],
+        "optimizer_states": base["optimizer_states"],
+        "previous_step_outputs": base["previous_step_outputs"],
+        "fsdp_root_unsharded_and_all_gather_output": 2 * root,
+        "fsdp_first_layer_unsharded_and_all_gather_output": 2 * layer,
+    }
+    # the root's post-backward reshards (frees its unsharded parameters) before allocating the reduce-scatter input
+    shard = root_grads // settings.gpus
+    if embedding_transient + root + root_grads - shard > 2 * root_grads:
+        phases["backward_end"] += root + root_grads - shard
+        out["backward_end"] = {
+            "fsdp_unsharded_root": root,
+            "fsdp_root_gradients_before_their_shard": root_grads - shard,
+        }
+    else:
+        phases["backward_end"] += 2 * root_grads - embedding_transient
+        out["backward_end"] = {
+            "fsdp_root_gradients_and_reduce_scatter_input": 2 * root_grads,
+            "backward_temporaries": 0,  # the embedding's transient is over by the post-backward
+        }
+    if "layer_recompute" in phases:
+        phases["layer_recompute"] += root + 2 * layer + 2 * layer_grads
+        out["layer_recompute"] = {k: v for k, v in out["layers_backward"].items() if k.startswith("fsdp_")}
+    return out
 
 
 def _zero_bucket_bytes(settings: TrainingSettings) -> int:

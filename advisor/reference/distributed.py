@@ -18,6 +18,7 @@ NCCL on a GPU would not allocate: those bytes show in the error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -35,14 +36,28 @@ from . import spread
 from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES
 from .control import temporary_folder
 from .plan import predicted_peak
+from .result import DatasetInfo
+from .run import MAX_STEPS
 
 Sharding = Literal["ddp", "fsdp"]
 MAX_NPROC = 8
+# Memory is recorded over the first steps only: the profiler's analysis grows with every step it records (about
+# 0.2 s a step on a busy 2-core CPU), and from the second step on a step allocates as the one before it.
+TRACKED_STEPS = 6
 
 
 class RankFigures(BaseModel):
     rank: int
-    peak_bytes: int = Field(description="Peak tensor bytes of this rank during the steps, above what it held before.")
+    steps: int = Field(description="Steps this rank trained (fewer than asked when --max-seconds stopped the run).")
+    peak_bytes: int | None = Field(
+        description=f"Peak tensor bytes of this rank during its first {TRACKED_STEPS} steps (memory is recorded "
+        "over those), above what it held before (None: no step)."
+    )
+    collective_staging_bytes: int | None = Field(
+        default=None,
+        description="On the CPU: the most bytes gloo's own collective buffers held at once during the steps (at "
+        "most; NCCL on a GPU allocates none), left out of peak_bytes.",
+    )
     step_seconds: float | None = Field(description="Median step after the warm-up step.")
     step_seconds_interval: list[float] | None = None
     losses: list[float]
@@ -66,7 +81,10 @@ class DistributedRun(BaseModel):
     device: str
     settings: TrainingSettings
     steps: int
+    dataset: DatasetInfo
     methods: list[DistributedMethod]
+    complete: bool = Field(description="False when --max-seconds stopped the run before every step of both methods.")
+    cut_short: str | None = Field(None, description="What was skipped, when the run was stopped early.")
     seconds: float
     notes: list[str]
 
@@ -79,8 +97,16 @@ def distributed_run(
     sharding: Sharding,
     steps: int = 4,
     seed: int = 0,
+    dataset: str | Path | None = None,
+    max_seconds: float | None = None,
 ) -> DistributedRun:
-    """Train full fine-tuning and LoRA on `nproc` processes under `sharding`; measure every rank."""
+    """Train full fine-tuning and LoRA on `nproc` processes under `sharding`; measure every rank.
+
+    `dataset` is read and tokenized once, here, and each rank trains on its own slice of the
+    batches. `max_seconds` bounds the whole run, process start-up included: before each step
+    the ranks agree (an all-reduce of one flag) whether any has passed the deadline, and stop
+    together after the step under way; what was measured comes back with `complete=False`.
+    """
     import torch
     import torch.multiprocessing as mp
 
@@ -92,13 +118,30 @@ def distributed_run(
     if sharding not in ("ddp", "fsdp"):
         message = "a multi-process run shards with ddp or fsdp"
         raise InvalidInput(message, fields=[FieldIssue(field="sharding", message=message, allowed=["ddp", "fsdp"])])
+    if max_seconds is not None and not max_seconds > 0:
+        message = "max_seconds must be a positive number of seconds"
+        raise InvalidInput(message, fields=[FieldIssue(field="max_seconds", message=message)])
+    if not 2 <= steps <= MAX_STEPS:
+        message = f"steps must be 2 to {MAX_STEPS:,}: the first step warms up, the others are timed"
+        raise InvalidInput(message, fields=[FieldIssue(field="steps", message=message)])
     if settings.method != "lora":
         message = "the multi-process run trains LoRA beside full fine-tuning"
         raise InvalidInput(message, fields=[FieldIssue(field="method", message=message, allowed=["lora"])])
     settings = settings.model_copy(update={"alpha": settings.lora_alpha})
+    from ..hf import build_config
+    from . import corpus
+
+    texts = corpus.load_corpus(dataset)
+    vocab = int(spec.config.get("vocab_size", 0) or 0) or int(build_config(spec).vocab_size)
+    needed = settings.batch * settings.seq * steps * nproc
+    stream = corpus.tokenize(texts, spec, vocab, needed=needed)
+    batches = corpus.batches(stream, batch=settings.batch, seq=settings.seq, steps=steps * nproc)
+    dataset_info = corpus.dataset_info(texts, stream, batch=settings.batch, seq=settings.seq, steps=steps * nproc)
     cuda = torch.cuda.is_available() and torch.cuda.device_count() >= nproc
     backend = "nccl" if cuda else "gloo"
     job = {
+        "batches": batches,
+        "deadline": time.time() + max_seconds - (time.perf_counter() - started) if max_seconds else None,
         "spec": spec.model_dump(mode="json"),
         "settings": settings.model_dump(mode="json"),
         "steps": steps,
@@ -117,7 +160,7 @@ def distributed_run(
             spec, settings.model_copy(update={"method": method, "gpus": nproc, "sharding": sharding})
         )
         predicted = predicted_peak(est, fused_optimizer=not cuda)
-        ranks = [RankFigures(rank=r, **results[r][method]) for r in range(nproc)]
+        ranks = [RankFigures(rank=r, **results[r][method]) for r in range(nproc) if method in results[r]]
         methods.append(
             DistributedMethod(
                 method=method,
@@ -136,9 +179,18 @@ def distributed_run(
     ]
     if not cuda:
         notes.append(
-            "on the CPU: gloo stages collectives through host buffers NCCL would not allocate, and the "
-            "estimator predicts CUDA's allocator; the optimizer runs unfused where FSDP's DTensors need it"
+            "on the CPU: gloo stages collectives through buffers of its own that NCCL does not allocate; they are "
+            "left out of each rank's peak and reported beside it (collective_staging_bytes); a tensor handed to "
+            "gloo (FSDP's all-gather output, reduce-scatter input) that gloo's thread frees is not seen freed and "
+            "counts on that rank until its address is reused (it only adds, on one rank at a time); the optimizer "
+            "runs unfused where FSDP's DTensors need it"
         )
+    done = {
+        method: min((results[r].get(method, {}).get("steps", 0) for r in range(nproc)), default=0) for method in METHODS
+    }
+    short = [f"{method} trained {done[method]} of {steps} steps" for method in METHODS if done[method] < steps]
+    if short:
+        notes.append(f"stopped by --max-seconds ({max_seconds:g} s): " + "; ".join(short))
     return DistributedRun(
         model=spec.id,
         layers=int(spec.config.get("num_hidden_layers", 0) or 0),
@@ -148,7 +200,10 @@ def distributed_run(
         device="cuda" if cuda else "cpu",
         settings=settings,
         steps=steps,
+        dataset=dataset_info,
         methods=methods,
+        complete=not short,
+        cut_short="; ".join(short) or None,
         seconds=time.perf_counter() - started,
         notes=notes,
     )
@@ -166,7 +221,6 @@ def _worker(rank: int, job: dict, folder: str) -> None:
     import torch.distributed as dist
 
     from ..hf import inject_lora, quiet
-    from . import corpus
     from .measure import CpuMemoryTracker, CudaMemoryTracker
     from .model import build_model, make_base_weights
 
@@ -182,20 +236,28 @@ def _worker(rank: int, job: dict, folder: str) -> None:
         spec = ModelSpec.model_validate(job["spec"])
         s = TrainingSettings.model_validate(job["settings"])
         dtype = getattr(torch, TORCH_DTYPES[s.precision])
-        steps, config_vocab = job["steps"], int(spec.config.get("vocab_size", 0) or 0)
-        from ..hf import build_config
+        mine = job["batches"][rank::nproc]
+        deadline = job["deadline"]
+        stopped = False
 
-        vocab = int(build_config(spec).vocab_size) if not config_vocab else config_vocab
-        texts = corpus.load_corpus(None)
-        stream = corpus.tokenize(texts, spec, vocab, needed=s.batch * s.seq * steps * nproc)
-        every = corpus.batches(stream, batch=s.batch, seq=s.seq, steps=steps * nproc)
-        mine = every[rank::nproc]
+        def stop_now() -> bool:
+            """Whether any rank has passed the deadline: every rank asks before each step, so all stop together."""
+            if deadline is None:
+                return False
+            flag = torch.tensor([1.0 if time.time() >= deadline else 0.0], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            return bool(flag.item())
+
         weights = make_base_weights(spec, pretrained=False, seed=job["seed"], dtype=dtype, attention=s.attention)
         result = {}
         for method in METHODS:
-            tracker = CudaMemoryTracker(device) if cuda else CpuMemoryTracker()
+            if stopped or stop_now():
+                stopped = True
+                break
+            tracker = CudaMemoryTracker(device) if cuda else CpuMemoryTracker(exclude_collectives=True)
             times, losses = [], []
-            with tracker, quiet():
+            with quiet(), contextlib.ExitStack() as session:
+                session.enter_context(tracker)
                 with tracker.window("build"):
                     model = build_model(spec, weights, device=device, dtype=dtype, attention=s.attention)
                     if method == "lora":
@@ -207,10 +269,15 @@ def _worker(rank: int, job: dict, folder: str) -> None:
                     optimizer = torch.optim.AdamW(params, lr=LEARNING_RATES[method], **options)
                 out = None
                 for i, rows in enumerate(mine):
+                    if stop_now():
+                        stopped = True
+                        break
+                    if i == TRACKED_STEPS:
+                        session.close()  # the profiler's analysis grows with every step it records
                     ids = torch.tensor(rows, device=device)
                     dist.barrier()
                     clock = time.perf_counter()
-                    with tracker.window(f"step{i}"):
+                    with tracker.window(f"step{i}") if i < TRACKED_STEPS else contextlib.nullcontext():
                         out = model(input_ids=ids, labels=ids)
                         out.loss.backward()
                         optimizer.step()
@@ -219,9 +286,13 @@ def _worker(rank: int, job: dict, folder: str) -> None:
                     times.append(time.perf_counter() - clock)
                 del out, optimizer, params, model
             base = tracker.windows["build"].start_bytes
-            peak = max(tracker.windows[f"step{i}"].peak_bytes - base for i in range(len(mine)))
+            windows = [tracker.windows[f"step{i}"] for i in range(min(len(times), TRACKED_STEPS))]
             result[method] = {
-                "peak_bytes": int(peak),
+                "steps": len(times),
+                "peak_bytes": int(max(w.peak_bytes for w in windows) - base) if windows else None,
+                "collective_staging_bytes": (
+                    None if cuda or not windows else int(max(w.staging_peak_bytes for w in windows))
+                ),
                 "step_seconds": spread.median(times[1:]),
                 "step_seconds_interval": spread.median_interval(times[1:]),
                 "losses": losses,
@@ -239,7 +310,12 @@ def _wrap(model, sharding: str, device):
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids), True
+        # Every rank builds the same weights from the seed, so DDP's broadcast of them at construction is skipped:
+        # rank 0 sends a flat copy of the whole model through gloo, which can free it on its own thread, unseen by
+        # the profiler; rank 0 alone once held the model's size more for the whole run (+10 MiB on the bench's
+        # small config), not seen since.
+        cpu = {} if device.type == "cuda" else {"init_sync": False}
+        return DistributedDataParallel(model, device_ids=ids, **cpu), True
     from torch.distributed.fsdp import fully_shard
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -15,6 +15,18 @@ above what was allocated before; no CUDA context, no allocator cache.
   in the sum, which is why each session starts before the model is built and frees
   everything it allocated before it stops. The profiler adds a few microseconds per
   operator to the step times.
+- CPU under torch.distributed (gloo): gloo stages its collectives through tensors of its
+  own (`_reduce_scatter_base_` clones its whole input and all-reduces the clone,
+  `_allgather_base_` gathers into a flat buffer and copies out), which NCCL on a GPU does
+  not allocate, and some of them are freed on gloo's worker threads, where the profiler
+  does not listen, so the running sum never sees them freed. With
+  `exclude_collectives=True` the sum is taken over the profiler's allocation events matched
+  by address, leaving out every block allocated inside a `c10d::` or `gloo:` operator;
+  their own peak is kept beside it (`Window.staging_peak_bytes`). A tensor handed to a
+  collective can be freed unseen too, when gloo's thread drops the last reference (FSDP's
+  reduce-scatter input at times): any block whose address the allocator hands out again
+  without a free seen in between was freed by then, and leaves the sum there; until then it
+  counts (an upper bound, in both sums).
 """
 
 from __future__ import annotations
@@ -80,6 +92,7 @@ class Window:
 
     start_bytes: int
     peak_bytes: int
+    staging_peak_bytes: int = 0  # most bytes held at once by collectives' own buffers (exclude_collectives)
 
 
 class CpuMemoryTracker:
@@ -90,8 +103,9 @@ class CpuMemoryTracker:
         "the peak is its maximum"
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, exclude_collectives: bool = False) -> None:
         self.windows: dict[str, Window] = {}
+        self.exclude_collectives = exclude_collectives
         self._profile = None
 
     def __enter__(self) -> "CpuMemoryTracker":
@@ -113,7 +127,11 @@ class CpuMemoryTracker:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._profile.__exit__(exc_type, exc, tb)
         if exc_type is None:
-            self.windows = _windows_from(self._profile.kineto_results.events())
+            results = self._profile.kineto_results
+            if self.exclude_collectives:
+                self.windows = _windows_without_collectives(results.events(), results.experimental_event_tree())
+            else:
+                self.windows = _windows_from(results.events())
         self._profile = None
 
 
@@ -135,6 +153,62 @@ def _windows_from(events) -> dict[str, Window]:
         last = bisect.bisect_right(times, e.end_ns())
         before = running[first - 1] if first else 0
         windows[name[len(_WINDOW) :]] = Window(before, max(running[first:last], default=before))
+    return windows
+
+
+_COLLECTIVES = ("c10d::", "gloo:")
+
+
+def _windows_without_collectives(events, tree) -> dict[str, Window]:
+    """Windows over the allocation events matched by address, without the blocks allocated inside a collective
+    (see the module doc); each window's staging peak is the most those blocks held at once."""
+    from torch._C._profiler import _EventType
+
+    allocations = []  # (time, bytes, address, inside a collective)
+    stack = list(tree)
+    while stack:
+        event = stack.pop()
+        stack.extend(event.children)
+        if event.tag != _EventType.Allocation or event.extra_fields.device.type != "cpu":
+            continue
+        parent, staging = event.parent, False
+        while parent is not None and not staging:
+            staging = parent.name.startswith(_COLLECTIVES)
+            parent = parent.parent
+        allocations.append((event.start_time_ns, event.extra_fields.alloc_size, event.extra_fields.ptr, staging))
+    allocations.sort(key=lambda item: item[0])
+    times, held, staged = [], [], []
+    tensors = staging_bytes = 0
+    blocks: dict[int, tuple[bool, int]] = {}  # address -> (allocated inside a collective, bytes)
+    for t, size, ptr, staging in allocations:
+        if size > 0:
+            unseen = blocks.get(ptr)
+            if unseen:  # freed on a gloo thread, unseen, before the allocator handed the address out again
+                if unseen[0]:
+                    staging_bytes -= unseen[1]
+                else:
+                    tensors -= unseen[1]
+            blocks[ptr] = (staging, size)
+        else:
+            staging = blocks.pop(ptr, (False, 0))[0]
+        if staging:
+            staging_bytes += size
+        else:
+            tensors += size
+        times.append(t)
+        held.append(tensors)
+        staged.append(staging_bytes)
+    windows = {}
+    for e in events:
+        name = e.name()
+        if not name.startswith(_WINDOW):
+            continue
+        first = bisect.bisect_left(times, e.start_ns())
+        last = bisect.bisect_right(times, e.end_ns())
+        before = held[first - 1] if first else 0
+        windows[name[len(_WINDOW) :]] = Window(
+            before, max(held[first:last], default=before), max(staged[first:last], default=0)
+        )
     return windows
 
 

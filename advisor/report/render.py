@@ -21,6 +21,7 @@ from ..fmt import fmt_bytes, fmt_count, fmt_int, fmt_number, fmt_pct, fmt_ratio,
 
 ASSESSMENT_TEMPLATE = "assessment.md.j2"
 REFERENCE_RUN_TEMPLATE = "reference_run.md.j2"
+DISTRIBUTED_RUN_TEMPLATE = "distributed_run.md.j2"
 DATASET_TEMPLATE = "dataset.md.j2"
 # Escaped wherever they appear: the characters that open inline Markdown or HTML
 # (code, emphasis, links and images, raw HTML and autolinks, entities, table cells,
@@ -117,6 +118,12 @@ def render_dataset_report(report) -> str:
 def render_reference_run(run) -> str:
     """The reference run (`advisor.reference.ReferenceRun`) as a report of its own."""
     return environment().get_template(REFERENCE_RUN_TEMPLATE).render(run=run)
+
+
+def render_distributed_run(run) -> str:
+    """The multi-process reference run (`advisor.reference.distributed.DistributedRun`): each rank beside the
+    estimator's per-GPU peak."""
+    return environment().get_template(DISTRIBUTED_RUN_TEMPLATE).render(run=run)
 
 
 # What the chart shows of a step's memory, by the figure's name in `RunFigures`.
