@@ -31,6 +31,71 @@ def at_depth(spec: ModelSpec, layers: int) -> ModelSpec:
     return spec.model_copy(update={"config": values})
 
 
+# Config keys that list layer indices (membership is the layer's kind, the index itself is not).
+LAYER_INDEX_SETS = ("moe_layers", "mlp_only_layers")
+# layer_types values whose attention is limited to a window, and the config key holding its length.
+WINDOWED = {"sliding_attention": "sliding_window", "chunked_attention": "attention_chunk_size"}
+
+
+def layer_kinds(spec: ModelSpec, seq: int) -> list[str]:
+    """Each decoder layer's kind, for choosing proxy depths (`plan.proxy_plan`): what the config says per layer
+    (`layer_types`, `no_rope_layers` and any other list with one entry per layer; membership of `moe_layers` or
+    `mlp_only_layers`) and which modules the layer is built of (dense MLP or experts, as DeepSeek's
+    first_k_dense_replace or Qwen3-MoE's decoder_sparse_step decide), read off the model built on the meta device.
+
+    A windowed attention layer whose window is longer than the sequence attends like a full one and is given the
+    same kind: transformers passes no mask to SDPA for it (`_ignore_causal_mask_sdpa`: kv_length < window)."""
+    from ..estimate.architecture import _decoder_layers
+    from ..hf import build_meta_model
+
+    config = build_config(spec)
+    count = int(config.num_hidden_layers)
+    values = config.to_dict()
+    parts: list[list[str]] = [[] for _ in range(count)]
+    for name, value in sorted(values.items()):
+        if name in LAYER_INDEX_SETS and isinstance(value, list):
+            for i in range(count):
+                parts[i].append(name if i in value else f"not {name}")
+        elif name == "layer_types" and isinstance(value, list) and len(value) == count:
+            for i, kind in enumerate(value):
+                window = values.get(WINDOWED.get(kind, ""), None)
+                parts[i].append("full_attention" if isinstance(window, int) and seq < window else str(kind))
+        elif (
+            isinstance(value, list)
+            and len(value) == count
+            and count > 1
+            and name not in ("architectures",)
+            and all(isinstance(x, (str, bool, int, float)) for x in value)
+        ):
+            for i, entry in enumerate(value):
+                parts[i].append(f"{name}={entry}")
+    layers = _decoder_layers(build_meta_model(spec, config))
+    if len(layers) == count:
+        children = [{name: _structure(child) for name, child in layer.named_children()} for layer in layers]
+        shapes = [tuple(sorted(c.items())) for c in children]
+        if len(set(shapes)) > 1:
+            names = set().union(*children)
+            varying = sorted(n for n in names if len({c.get(n) for c in children}) > 1)
+            labels: dict[tuple, str] = {}
+            for i, layer in enumerate(layers):
+                label = "/".join(type(getattr(layer, n, None)).__name__ for n in varying)
+                if shapes[i] not in labels:  # two structures of one label (same classes, other shapes) stay apart
+                    taken = sum(1 for x in labels.values() if x.split(" #")[0] == label)
+                    labels[shapes[i]] = label + (f" #{taken + 1}" if taken else "")
+                parts[i].append(labels[shapes[i]])
+    # what every layer shares says nothing about kinds: keep the entries that differ
+    keep = [j for j in range(len(parts[0])) if len({p[j] for p in parts}) > 1] if parts else []
+    return ["/".join(p[j] for j in keep) or "layer" for p in parts]
+
+
+def _structure(module) -> tuple:
+    """A module's submodules and parameter shapes, whatever its layer's index."""
+    return tuple(
+        (name, type(m).__name__, tuple((n, tuple(p.shape)) for n, p in m.named_parameters(recurse=False)))
+        for name, m in module.named_modules()
+    )
+
+
 def make_base_weights(spec: ModelSpec, *, pretrained: bool, seed: int, dtype, attention: str = "sdpa") -> dict:
     """The weights every run of `spec` (or of a shallower cut of it) starts from, on the CPU, by name."""
     import torch
