@@ -197,6 +197,18 @@ def test_kinds_of_qwen3_moe_sparse_step(tmp_path):
     assert proxy_plan(kinds).depths == (1, 2, 3)
 
 
+def test_a_config_giving_its_depth_under_two_names_is_cut_under_both(tmp_path):
+    """GPT-2's n_layer beside num_hidden_layers: transformers takes the latter, so a cut of only n_layer kept every
+    layer (the 1- and 2-layer proxies were the whole model and the extrapolation flat)."""
+    from advisor.hf import build_config
+    from advisor.reference.model import at_depth
+
+    spec = spec_of(tmp_path, model_type="gpt2", architectures=["GPT2LMHeadModel"], n_layer=4, num_hidden_layers=4)
+    assert build_config(spec).num_hidden_layers == 4
+    for depth in (1, 2):
+        assert build_config(at_depth(spec, depth)).num_hidden_layers == depth
+
+
 # --- a real run ----------------------------------------------------------------------------------------------------
 
 

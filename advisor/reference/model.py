@@ -25,6 +25,11 @@ def at_depth(spec: ModelSpec, layers: int) -> ModelSpec:
     key = config.attribute_map.get("num_hidden_layers", "num_hidden_layers")
     values = dict(spec.config)
     values[key] = layers
+    # a config may give the depth under its own name and the standard one both (GPT-2's n_layer beside
+    # num_hidden_layers); transformers takes the standard one, so every name the config uses is cut
+    for name in ("num_hidden_layers", key):
+        if name in values:
+            values[name] = layers
     for name in PER_LAYER_LISTS:
         if isinstance(values.get(name), list):
             values[name] = values[name][:layers]
