@@ -245,3 +245,36 @@ def test_a_real_run_of_interleaved_layers_extrapolates_its_activations_exactly(t
         measured = {r.layers: r.figures.activation_bytes.measured for r in getattr(run, method).runs}
         assert plan.combine([measured[d] for d in (1, 2, 3)]) == measured[6], method
         assert measured[1] + 5 * (measured[2] - measured[1]) != measured[6]
+
+
+def test_gpt2s_copied_kv_cache_is_measured_as_the_estimator_books_it(tmp_path):
+    """GPT-2's attention reads its own keys and values while DynamicCache keeps concatenated copies: storages
+    autograd never saves, alive through backward. The run counts them into its activations as the trace does
+    (k and v, batch x seq x hidden bf16 each, per layer); the rest differs only by LayerNorm's statistics, which
+    the CPU keeps in bf16 and CUDA (the trace's meta kernels) in fp32: mean and 1/std, 2 bytes more per token each."""
+    import torch
+
+    from advisor.reference import default_settings, reference_run
+
+    hidden, batch, seq, layers = 64, 2, 32, 2
+    spec = spec_of(
+        tmp_path,
+        model_type="gpt2",
+        architectures=["GPT2LMHeadModel"],
+        n_embd=hidden,
+        n_layer=layers,
+        n_head=4,
+        n_positions=128,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = reference_run(spec, default_settings(batch=batch, seq=seq), steps=2)
+    finally:
+        torch.set_num_threads(threads)
+    for method in ("full", "lora"):
+        (measured,) = getattr(run, method).runs
+        assert measured.activation_cache_bytes == layers * 2 * batch * seq * hidden * 2
+        act = measured.figures.activation_bytes
+        norms = 2 * layers + (1 if method == "full" else 0)  # ln_f saves only where its weight trains
+        assert act.estimated - act.measured == norms * batch * seq * 2 * 2, method

@@ -148,6 +148,7 @@ def run_measurement(m: Measurements, method: str, layers: int) -> RunMeasurement
         learning_rate=LEARNING_RATES[method],
         figures=extrapolate.figures(run, m.estimate(method, layers), fused_optimizer=m.fused_optimizer),
         optimizer_step_counter_bytes=run.optimizer_step_counter_bytes,
+        activation_cache_bytes=run.activation_cache_bytes,
         checkpoint_header_bytes=run.checkpoint.header_bytes if run.checkpoint else None,
         build_peak_bytes=run.build_peak_bytes,
         steps=run.steps,
