@@ -108,13 +108,15 @@ def autograd_saved_bytes(
     for bf16 inputs; the CPU kernel keeps them in bf16. Each such (batch, seq, 1) bf16 tensor is counted at fp32."""
     from peft import get_peft_model
 
-    from advisor.hf import build_config, lora_config
+    from advisor.hf import build_config, default_lora_targets, lora_config
 
     torch.manual_seed(0)
     config = build_config(spec)
     dtype = torch.float32 if settings.precision == "fp32" else torch.bfloat16
     model = transformers.AutoModelForCausalLM.from_config(config, dtype=dtype)
     if settings.method == "lora":
+        if targets is None:  # as the training run's inject_lora: PEFT's default, or advisor's
+            targets, _ = default_lora_targets(model, spec)
         model = get_peft_model(model, lora_config(spec, rank=settings.rank, alpha=2 * settings.rank, targets=targets))
     model.train()
     kept = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -168,7 +170,7 @@ def estimated_saved_bytes(spec: ModelSpec, settings: TrainingSettings, use_cache
         method=settings.method,
         rank=settings.rank,
         alpha=2 * settings.rank,
-        targets=arch.targets if settings.method != "full" else None,
+        targets=settings.targets if settings.method != "full" else None,
         precision=settings.precision,
         attention=settings.attention,
         batch=BATCH,
@@ -188,7 +190,6 @@ def estimated_saved_bytes(spec: ModelSpec, settings: TrainingSettings, use_cache
 def test_traced_activations_equal_what_autograd_saves(model_type, method, targets, precision):
     spec = spec_for(model_type)
     settings = TrainingSettings(method=method, targets=targets, rank=4, precision=precision, batch=BATCH, seq=SEQ)
-    resolved = architecture(spec, settings).targets or None
     try:
         estimated = estimated_saved_bytes(spec, settings)
     except UnsupportedArchitecture as exc:
@@ -201,10 +202,10 @@ def test_traced_activations_equal_what_autograd_saves(model_type, method, target
         # Otherwise the estimate refuses only where the real training forward fails too (PEFT's all-linear wraps
         # Llama 4's router, whose forward returns a tuple).
         with pytest.raises(Exception) as real_error:
-            autograd_saved_bytes(spec, settings, resolved)
+            autograd_saved_bytes(spec, settings, settings.targets)
         assert type(real_error.value).__name__ in exc.reason
         return
-    real = autograd_saved_bytes(spec, settings, resolved if method == "lora" else None)
+    real = autograd_saved_bytes(spec, settings, settings.targets)
     assert estimated == pytest.approx(real, rel=1e-9), f"estimated {estimated:,.0f} B, autograd saved {real:,} B"
 
 
@@ -257,8 +258,7 @@ def test_with_the_cpus_kernels_the_trace_equals_a_real_cpu_forward(model_type, m
 
     spec = spec_for(model_type)
     settings = TrainingSettings(method=method, rank=4, precision="bf16", batch=BATCH, seq=SEQ)
-    resolved = architecture(spec, settings).targets or None
     with attention_device("cpu"):
         estimated = estimated_saved_bytes(spec, settings)
-    real = autograd_saved_bytes(spec, settings, resolved if method == "lora" else None, emulate=False)
+    real = autograd_saved_bytes(spec, settings, settings.targets, emulate=False)
     assert estimated == pytest.approx(real, rel=1e-9), f"estimated {estimated:,.0f} B, autograd saved {real:,} B"

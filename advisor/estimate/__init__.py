@@ -123,7 +123,9 @@ def _traced_activations(spec, arch, settings: TrainingSettings):
         method=settings.method,
         rank=settings.rank,
         alpha=settings.lora_alpha,
-        targets=arch.targets if settings.method != "full" else None,
+        # the targets as asked (None: the default), for PEFT to resolve as the training run's PEFT does: `all-linear`
+        # reaches the experts' 3-D weights through target_parameters, which the resolved module names leave out
+        targets=settings.targets if settings.method != "full" else None,
         precision=settings.precision,
         attention=settings.attention,
         batch=settings.batch,

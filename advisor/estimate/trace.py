@@ -182,7 +182,12 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> Trac
         if hasattr(m, "warn_if_padding_and_no_attention_mask"):
             m.warn_if_padding_and_no_attention_mask = _no_warning
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cuda_attention(traced), _one_sequence():
+        with (
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+            cuda_attention(traced),
+            _one_sequence(),
+            _meta_autocast(),
+        ):
             out = model(input_ids=ids, use_cache=use_cache)
     finally:
         for h in handles:
@@ -213,6 +218,26 @@ def _one_sequence():
         yield
     finally:
         masking_utils.find_packed_sequence_indices = original
+
+
+@contextmanager
+def _meta_autocast():
+    """PEFT's LoRA on parameters (the experts' 3-D weights `all-linear` reaches through target_parameters) turns
+    autocast off around its weight with `torch.autocast(device_type=W.device.type, enabled=False)`, which torch
+    refuses for "meta". Off is off on any device: the trace asks it of the CPU's autocast instead."""
+    import torch
+
+    original = torch.autocast
+
+    class autocast(original):
+        def __init__(self, device_type, *args, **kwargs):
+            super().__init__("cpu" if device_type == "meta" else device_type, *args, **kwargs)
+
+    torch.autocast = autocast
+    try:
+        yield
+    finally:
+        torch.autocast = original
 
 
 def _no_warning(*args, **kwargs):
