@@ -262,3 +262,36 @@ def test_with_the_cpus_kernels_the_trace_equals_a_real_cpu_forward(model_type, m
         estimated = estimated_saved_bytes(spec, settings)
     real = autograd_saved_bytes(spec, settings, settings.targets, emulate=False)
     assert estimated == pytest.approx(real, rel=1e-9), f"estimated {estimated:,.0f} B, autograd saved {real:,} B"
+
+
+def test_the_cpu_and_cuda_kernel_choices_differ_where_torch_says():
+    """The CPU's SDPA (asked of torch itself) takes the math path under dropout (GPT-2) and for values narrower
+    than keys (DeepSeek-V3's MLA), its flash kernel otherwise, masks and grouped queries included; CUDA's emulated
+    dispatch keeps flash for no mask, the memory-efficient kernel for a mask or narrower values."""
+    from advisor.estimate.trace import cpu_kernel, cuda_kernel
+
+    q = torch.zeros(2, 8, 64, 32, dtype=torch.bfloat16)
+    narrow = torch.zeros(2, 8, 64, 16, dtype=torch.bfloat16)
+    grouped = torch.zeros(2, 4, 64, 32, dtype=torch.bfloat16)
+    mask = torch.ones(1, 1, 64, 64, dtype=torch.bool)
+    assert cpu_kernel(q, q, q, None, 0.0, True, False) == "cpu-flash"
+    assert cpu_kernel(q, q, q, None, 0.1, True, False) == "math"
+    assert cpu_kernel(q, q, narrow, None, 0.0, True, False) == "math"
+    assert cpu_kernel(q, q, q, mask, 0.0, False, False) == "cpu-flash"
+    assert cpu_kernel(q, grouped, grouped, None, 0.0, True, True) == "cpu-flash"
+    assert cuda_kernel(q, q, q, None, False) == "flash"
+    assert cuda_kernel(q, q, narrow, None, False) == "efficient"
+    assert cuda_kernel(q, q, q, mask, False) == "efficient"
+
+
+def test_an_estimate_says_whose_kernels_it_assumed():
+    from advisor.estimate.trace import attention_device
+
+    spec = spec_for("gpt2")
+    settings = TrainingSettings(method="full", precision="bf16", batch=BATCH, seq=SEQ)
+    cuda = estimate_training_memory(spec, settings)
+    with attention_device("cpu"):
+        cpu = estimate_training_memory(spec, settings)
+    assert any(n.startswith("attention kernels as CUDA would dispatch them") and "flash" in n for n in cuda.notes)
+    assert any(n.startswith("attention kernels as the CPU's SDPA dispatches them") and "math" in n for n in cpu.notes)
+    assert cpu.sizes["activations"] > cuda.sizes["activations"]  # the math path keeps the s x s probabilities

@@ -66,6 +66,7 @@ class TracedActivations:
     logits_dtype: str = "bf16"
     attention: str = "sdpa"
     kernels: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # attention calls by kernel
+    kernel_device: str = "cuda"  # whose SDPA dispatch the kernels follow (ATTENTION_DEVICE)
 
     @property
     def total(self) -> int:
@@ -136,7 +137,7 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> Trac
     device = next(model.parameters()).device
     params = {p.untyped_storage()._cdata for p in model.parameters()}
     buffers = {b.untyped_storage()._cdata for b in model.buffers()}
-    traced = TracedActivations(tokens=batch * seq)
+    traced = TracedActivations(tokens=batch * seq, kernel_device=ATTENTION_DEVICE.get())
     layer_of = {id(layer): i for i, layer in enumerate(layers)}
     traced.layers = [defaultdict(int) for _ in layers]
     state = {"where": "embedding", "layer": None, "part": None}
