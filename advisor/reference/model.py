@@ -38,18 +38,16 @@ def at_depth(spec: ModelSpec, layers: int) -> ModelSpec:
 
 # Config keys that list layer indices (membership is the layer's kind, the index itself is not).
 LAYER_INDEX_SETS = ("moe_layers", "mlp_only_layers")
-# layer_types values whose attention is limited to a window, and the config key holding its length.
-WINDOWED = {"sliding_attention": "sliding_window", "chunked_attention": "attention_chunk_size"}
 
 
-def layer_kinds(spec: ModelSpec, seq: int) -> list[str]:
+def layer_kinds(spec: ModelSpec) -> list[str]:
     """Each decoder layer's kind, for choosing proxy depths (`plan.proxy_plan`): what the config says per layer
     (`layer_types`, `no_rope_layers` and any other list with one entry per layer; membership of `moe_layers` or
     `mlp_only_layers`) and which modules the layer is built of (dense MLP or experts, as DeepSeek's
     first_k_dense_replace or Qwen3-MoE's decoder_sparse_step decide), read off the model built on the meta device.
 
-    A windowed attention layer whose window is longer than the sequence attends like a full one and is given the
-    same kind: transformers passes no mask to SDPA for it (`_ignore_causal_mask_sdpa`: kv_length < window)."""
+    A sliding-window layer stays its own kind even when its window covers the sequence (no mask then): its
+    position embeddings may differ (Gemma 3's local RoPE base) and with them what is saved."""
     from ..estimate.architecture import _decoder_layers
     from ..hf import build_meta_model
 
@@ -61,10 +59,6 @@ def layer_kinds(spec: ModelSpec, seq: int) -> list[str]:
         if name in LAYER_INDEX_SETS and isinstance(value, list):
             for i in range(count):
                 parts[i].append(name if i in value else f"not {name}")
-        elif name == "layer_types" and isinstance(value, list) and len(value) == count:
-            for i, kind in enumerate(value):
-                window = values.get(WINDOWED.get(kind, ""), None)
-                parts[i].append("full_attention" if isinstance(window, int) and seq < window else str(kind))
         elif (
             isinstance(value, list)
             and len(value) == count

@@ -63,7 +63,9 @@ class ProxyPlan:
     def formula(self) -> str:
         """q(target) written out: the line through two depths, or the weighted sum, e.g.
         `q(4) = q(1) + (4 - 1) x (q(2) - q(1))`, `q(4) = q(3) + q(2) - q(1)`."""
-        if len(self.depths) == 2:
+        if len(self.depths) == 2 and self.weights[1] == Fraction(
+            self.target - self.depths[0], self.depths[1] - self.depths[0]
+        ):
             d1, d2 = self.depths
             step = "" if d2 - d1 == 1 else f" / {d2 - d1}"
             return f"q({self.target}) = q({d1}) + ({self.target} - {d1}) x (q({d2}) - q({d1})){step}"
@@ -104,8 +106,14 @@ def proxy_plan(kinds: Sequence[Hashable], names: Sequence[str] | None = None) ->
     one cost per later layer of each kind: q(d) = c0 + sum over kinds k of n_k(d) x c_k, n_k(d) the layers of
     kind k among layers 1..d-1. Depths 1, 2, 3, ... are taken in order, each kept when its counts are not a
     combination of those kept, until the real depth's counts are one; the weights of that combination
-    extrapolate every such figure exactly. Alike layers give depths 1 and 2 and the line through them; when
-    only the whole model's counts complete the set, the plan is the whole model. `names` label the kinds."""
+    extrapolate every such figure exactly, and a depth whose weight is 0 is not measured (Llama 4 Maverick's
+    period of 4 layers: q(48) = 11 x q(8) - 10 x q(4)). Alike layers give depths 1 and 2 and the line through
+    them; when only the whole model's counts complete the set, the plan is the whole model. `names` label the
+    kinds.
+
+    A cost shared by all the layers of a kind, paid once any is there, is outside this model (Gemma 3's global
+    layers share RoPE tables the local ones do not use: 2 x seq x head_dim, counted once per measured depth that
+    has a global layer, so with the plan's weights rather than once)."""
     target = len(kinds)
     labels = tuple(str(k) for k in (names if names is not None else kinds))
     if target < 1:
@@ -127,7 +135,8 @@ def proxy_plan(kinds: Sequence[Hashable], names: Sequence[str] | None = None) ->
             break
     if chosen[-1] == target or target <= PROXY_DEPTHS[-1]:
         return ProxyPlan(target=target, depths=(target,), weights=(Fraction(1),), kinds=labels)
-    return ProxyPlan(target=target, depths=tuple(chosen), weights=tuple(weights), kinds=labels)
+    used = [(d, w) for d, w in zip(chosen, weights, strict=True) if w != 0]
+    return ProxyPlan(target=target, depths=tuple(d for d, _ in used), weights=tuple(w for _, w in used), kinds=labels)
 
 
 def _combination(vectors: list[list[Fraction]], goal: list[Fraction]) -> list[Fraction] | None:

@@ -121,7 +121,7 @@ class _Runner:
             seed=seed,
             fused_optimizer=adamw_options(device).get("fused", False),
             estimate=cache(self._estimate),
-            proxy=plan.proxy_plan(layer_kinds(spec, settings.seq)),
+            proxy=plan.proxy_plan(layer_kinds(spec)),
         )
 
     def _estimate(self, method: str, layers: int) -> Estimate:
