@@ -84,17 +84,13 @@ FAMILIES = {
 }
 
 
-# Variants that isolate a difference between this CPU and the GPU the estimate is for (see the docstring).
+# Deeper variants whose layers are not all alike, measured at the proxy depths and whole (--max-seconds lets the whole
+# model run after them): the row is the whole model; the check line is the proxies' extrapolation against it.
 VARIANTS = {
-    # GPT-2 trains with dropout 0.1: CUDA's flash kernel keeps only its random state, the CPU's SDPA takes the math
-    # path and saves the s x s probabilities and dropout mask. Without dropout both take flash.
-    "gpt2-no-dropout": ("gpt2", dict(FAMILIES["gpt2"], attn_pdrop=0.0, resid_pdrop=0.0, embd_pdrop=0.0)),
-    # DeepSeek-V3's values are narrower than its queries and keys (MLA): CUDA takes the memory-efficient kernel, the
-    # CPU the math path. With values as wide as the keys both take flash.
-    "deepseek-v-wide": ("deepseek_v3", dict(FAMILIES["deepseek_v3"], v_head_dim=48)),
-    # Llama 4 interleaves dense and MoE layers; the reference run extrapolates from 1- and 2-layer proxies as if
-    # every later layer were the second. With every layer MoE the proxies are representative.
-    "llama4-all-moe": ("llama4_text", dict(FAMILIES["llama4_text"], interleave_moe_layer_step=1)),
+    # dense and MoE layers interleaved, and RoPE left out of every fourth: kinds dense, MoE, MoE without RoPE
+    "llama4_text-8": ("llama4_text", dict(FAMILIES["llama4_text"], num_hidden_layers=8)),
+    # two dense layers, then MoE: the line through 2 and 3 layers
+    "deepseek_v3-6": ("deepseek_v3", dict(FAMILIES["deepseek_v3"], num_hidden_layers=6, first_k_dense_replace=2)),
 }
 
 
@@ -105,13 +101,17 @@ def run(name: str, folder: Path) -> dict:
     path.write_text(json.dumps(config))
     command = [sys.executable, "-m", "advisor", "reference-run", "--model", str(path), "--device", "cpu"]
     command += ["--batch", "2", "--seq", "256", "--json"]
+    if name in VARIANTS:
+        command += ["--max-seconds", "600"]
     started = time.perf_counter()
     res = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - started
     if res.returncode != 0:
         return {"model_type": name, "error": (res.stdout + res.stderr).strip().splitlines()[-1][:160]}
     out = json.loads(res.stdout)
-    row = {"model_type": name, "wall_s": wall}
+    row = {"model_type": name, "wall_s": wall, "depths": out["scale"]["depths"], "kind": out["scale"]["kind"]}
+    row["checks"] = [n for n in out["notes"] if n.startswith("check of the proxy method") and "activations" in n]
+    row["extrapolation"] = out["scale"]["extrapolation"]
     for method in ("full", "lora"):
         figures = out[method]["figures"] or {}
         act = figures.get("activation_bytes") or {}
@@ -122,8 +122,8 @@ def run(name: str, folder: Path) -> dict:
 def main(types: list[str]) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
-        f"{'family':<13}{'full measured':>15}{'estimated':>13}{'error':>9}"
-        f"{'LoRA measured':>15}{'estimated':>13}{'error':>9}"
+        f"{'family':<13}{'full measured':>18}{'estimated':>13}{'error':>9}"
+        f"{'LoRA measured':>15}{'estimated':>13}{'error':>9}   proxy depths, then the whole model if it ran"
     )
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,7 +137,12 @@ def main(types: list[str]) -> int:
                 measured, estimated, error, _ = row[method]
                 cells += [f"{measured:>15,}", f"{estimated:>13,}", f"{error * 100:>8.2f}%"]
                 worst = max(worst, abs(error))
-            print(f"{model_type:<16}" + "".join(cells) + f"   ({row['wall_s']:.0f} s)")
+            depths = ",".join(map(str, row["depths"]))
+            print(f"{model_type:<16}" + "".join(cells) + f"   depths {depths} ({row['wall_s']:.0f} s)")
+            if row["extrapolation"] and len(set(row["depths"])) > 2:
+                print(f"    {row['extrapolation']}")
+            for check in row["checks"]:
+                print(f"    {check}")
     print(f"largest activation error: {worst * 100:.2f}%")
     return 0
 

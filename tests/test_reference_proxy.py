@@ -230,6 +230,7 @@ def test_a_real_run_of_interleaved_layers_extrapolates_its_activations_exactly(t
     layers would not."""
     import torch
 
+    from advisor.fmt import fmt_bytes
     from advisor.reference import default_settings, reference_run
 
     threads = torch.get_num_threads()
@@ -251,7 +252,12 @@ def test_a_real_run_of_interleaved_layers_extrapolates_its_activations_exactly(t
     finally:
         torch.set_num_threads(threads)
     assert run.scale.kind == "full" and run.scale.depths == [1, 2, 3, 6]
-    assert any(n.startswith("check of the proxy method") for n in run.notes)
+    assert [n for n in run.notes if n.startswith("check of the proxy method") and "activations" in n] == [
+        f"check of the proxy method: {method} activations extrapolated from 1, 2 and 3 layers "
+        f"{fmt_bytes(getattr(run, method).figures.activation_bytes.measured)} vs "
+        f"{fmt_bytes(getattr(run, method).figures.activation_bytes.measured)} measured whole (+0.00%)"
+        for method in ("full", "lora")
+    ]
     plan = proxy_plan(["dense", "moe"] * 3)
     for method in ("full", "lora"):
         measured = {r.layers: r.figures.activation_bytes.measured for r in getattr(run, method).runs}

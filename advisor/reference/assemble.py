@@ -308,13 +308,15 @@ def notes(
     if whole and m.proxy.proxy:
         for method in METHODS:
             check = extrapolated(m, method)
-            measured = results[method].figures.peak_bytes.measured
-            if check is not None and check.peak_bytes.measured and measured:
-                out.append(
-                    f"check of the proxy method: {method} peak extrapolated from {at} layers "
-                    f"{fmt_bytes(check.peak_bytes.measured)} vs {fmt_bytes(measured)} measured whole "
-                    f"({(check.peak_bytes.measured - measured) / measured:+.1%})"
-                )
+            for name, what in (("peak_bytes", "peak"), ("activation_bytes", "activations")):
+                measured = getattr(results[method].figures, name).measured
+                guess = getattr(check, name).measured if check is not None else None
+                if guess and measured:
+                    out.append(
+                        f"check of the proxy method: {method} {what} extrapolated from {at} layers "
+                        f"{fmt_bytes(guess)} vs {fmt_bytes(measured)} measured whole "
+                        f"({(guess - measured) / measured:+.2%})"
+                    )
     if served.withheld:
         out.append(f"serving latency is not extrapolated to the real depth: {served.withheld}; see the measurements")
     if served.merged_times_like_base is False:
