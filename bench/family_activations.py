@@ -5,10 +5,38 @@
 Each family's small config (the shapes of tests/test_traced.py, widened) is written to a
 temporary folder and run as a user runs it: `advisor reference-run --model CONFIG --device cpu
 --json` in a fresh process (LoRA with the default targets beside full fine-tuning, batch 2 x
-seq 256, bf16). The reference run measures what autograd saves with the CPU's own kernels; the
-estimate traces the module with CUDA's attention kernel choice emulated, so a family whose
-layers pass an attention mask (sliding windows shorter than the sequence) differs by what the
-CPU and CUDA kernels save, which the row says.
+seq 256, bf16). The reference run measures what autograd saves with the CPU's own kernels, and
+the returned KV cache's storages autograd did not save; the estimate beside it traces the module
+with the CPU's own SDPA choice (an estimate for a GPU traces CUDA's). Models whose layers are not
+all alike are measured at the depths `plan.proxy_plan` picks from their layers' kinds (a 4-layer
+model whose last layer is its only one of a kind runs whole); each row names the depths, and a
+model that also ran whole prints the proxies' extrapolation of its activations beside it.
+
+Measured 2026-12-02, 2 cores shared with other work (load average 5.3), torch 2.13.0 CPU,
+transformers 5.24.0, peft 0.21.2 (estimated - measured) / measured:
+
+    family          full     LoRA   depths       before this branch (full / LoRA) and why
+    qwen3           0.00%    0.00%  1,2          0.00% / 0.00%
+    gemma3_text    -0.00%   -0.00%  4 (whole)    +0.08% / +0.12%: its one global layer shares RoPE tables the
+                                                 1- and 2-layer (local-only) proxies never save (2 x 256 x 32 bf16)
+    olmo2           0.00%    0.00%  1,2,4        0.00% / 0.00%
+    gpt2           +0.02%   +0.02%  1,2,4        +2.47% / +2.65%: the proxies were the whole model (n_layer cut,
+                                                 num_hidden_layers not), and DynamicCache's copies of k and v
+                                                 (never saved by autograd) were booked by the trace only
+    qwen3_moe       0.00%    0.00%  1,2          0.00% / 0.00%
+    deepseek_v3    +0.01%   +0.01%  1,2,4        +0.15% / -16.00%: the trace's LoRA lacked the experts' and
+                                                 router's adapters all-linear reaches through target_parameters
+    gpt_oss        -0.00%   -0.00%  1,2,3,4      +1.51% / +1.84%: DynamicCache's copies of k and v (as GPT-2)
+    llama4_text    -0.00%   -0.00%  4 (whole)    -21.13% / -20.03%: proxies at 1 and 2 layers counted every later
+                                                 layer as MoE; layers 0-3 are dense, MoE, dense, MoE without RoPE
+    llama4_text-8  -0.00%   -0.00%  1,2,3,4,8    proxies' extrapolation vs whole: +0.00% / +0.00%
+    deepseek_v3-6  +0.02%   +0.03%  2,3,6        proxies' extrapolation vs whole: +0.00% / +0.03%
+
+What is left: GPT-2's LayerNorm statistics (fp32 in the trace, as CUDA keeps them; bf16 on the CPU: 2 bytes
+more per token for each of mean and 1/std, +0.02%); a few bytes per layer the cache holds beside k and v
+(measured, not traced: gpt_oss, Gemma 3, Llama 4 show -0.00%); DeepSeek-V3's MoE layers, whose measured
+activations differ by up to ~10 KB between runs of one config (50,925,664 and 50,935,904 B at 4 layers, full):
+not explained here.
 """
 
 from __future__ import annotations
