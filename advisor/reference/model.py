@@ -67,7 +67,7 @@ def layer_kinds(spec: ModelSpec) -> list[str]:
             and all(isinstance(x, (str, bool, int, float)) for x in value)
         ):
             for i, entry in enumerate(value):
-                parts[i].append(f"{name}={entry}")
+                parts[i].append(str(entry) if name == "layer_types" else f"{name}={entry}")
     layers = _decoder_layers(build_meta_model(spec, config))
     if len(layers) == count:
         children = [{name: _structure(child) for name, child in layer.named_children()} for layer in layers]
@@ -82,8 +82,13 @@ def layer_kinds(spec: ModelSpec) -> list[str]:
                     taken = sum(1 for x in labels.values() if x.split(" #")[0] == label)
                     labels[shapes[i]] = label + (f" #{taken + 1}" if taken else "")
                 parts[i].append(labels[shapes[i]])
-    # what every layer shares says nothing about kinds: keep the entries that differ
-    keep = [j for j in range(len(parts[0])) if len({p[j] for p in parts}) > 1] if parts else []
+    # keep an entry only where it tells layers apart that the entries kept before it do not (what every layer
+    # shares, or what follows from another entry, as Llama 4's no_rope_layers from its layer_types, says nothing)
+    keep: list[int] = []
+    for j in range(len(parts[0]) if parts else 0):
+        before = len({tuple(p[k] for k in keep) for p in parts})
+        if len({tuple(p[k] for k in [*keep, j]) for p in parts}) > before:
+            keep.append(j)
     return ["/".join(p[j] for j in keep) or "layer" for p in parts]
 
 
