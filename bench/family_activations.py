@@ -34,9 +34,10 @@ transformers 5.24.0, peft 0.21.2 (estimated - measured) / measured:
 
 What is left: GPT-2's LayerNorm statistics (fp32 in the trace, as CUDA keeps them; bf16 on the CPU: 2 bytes
 more per token for each of mean and 1/std, +0.02%); a few bytes per layer the cache holds beside k and v
-(measured, not traced: gpt_oss, Gemma 3, Llama 4 show -0.00%); DeepSeek-V3's MoE layers, whose measured
-activations differ by up to ~10 KB between runs of one config (50,925,664 and 50,935,904 B at 4 layers, full):
-not explained here.
+(measured, not traced: gpt_oss, Gemma 3, Llama 4 show -0.00%); DeepSeek-V3, whose whole 4-layer model measures
+6-8 KB under the estimate and whose 1- and 2-layer proxies extrapolate a few KB over the whole (+0.01%; 6 layers:
+up to +0.03%), while a bare forward of the same model saves the same bytes whatever its input (4 seeds): not
+explained here.
 """
 
 from __future__ import annotations
