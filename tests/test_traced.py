@@ -162,7 +162,9 @@ def architecture(spec: ModelSpec, settings: TrainingSettings):
     )
 
 
-def estimated_saved_bytes(spec: ModelSpec, settings: TrainingSettings, use_cache: bool = True) -> float:
+def estimated_saved_bytes(
+    spec: ModelSpec, settings: TrainingSettings, use_cache: bool = True, kernels: str = "cuda"
+) -> float:
     arch = architecture(spec, settings)
     assert activation_basis(arch, settings) == "traced"
     traced = trace_activations(
@@ -176,6 +178,7 @@ def estimated_saved_bytes(spec: ModelSpec, settings: TrainingSettings, use_cache
         batch=BATCH,
         seq=SEQ,
         use_cache=use_cache,
+        kernels=kernels,
     )
     act = activations_from_trace(traced)
     tokens = BATCH * SEQ
@@ -254,12 +257,9 @@ def test_traced_activations_without_a_cache_equal_what_autograd_saves(model_type
 def test_with_the_cpus_kernels_the_trace_equals_a_real_cpu_forward(model_type, method):
     """What the reference run compares on the CPU: the trace emulating the CPU's own SDPA dispatch (flash, or math
     under dropout (GPT-2) and for values narrower than keys (DeepSeek-V3's MLA)) against the CPU's real kernels."""
-    from advisor.estimate.trace import attention_device
-
     spec = spec_for(model_type)
     settings = TrainingSettings(method=method, rank=4, precision="bf16", batch=BATCH, seq=SEQ)
-    with attention_device("cpu"):
-        estimated = estimated_saved_bytes(spec, settings)
+    estimated = estimated_saved_bytes(spec, settings, kernels="cpu")
     real = autograd_saved_bytes(spec, settings, settings.targets, emulate=False)
     assert estimated == pytest.approx(real, rel=1e-9), f"estimated {estimated:,.0f} B, autograd saved {real:,} B"
 
@@ -285,13 +285,12 @@ def test_the_cpu_and_cuda_kernel_choices_differ_where_torch_says():
 
 
 def test_an_estimate_says_whose_kernels_it_assumed():
-    from advisor.estimate.trace import attention_device
-
     spec = spec_for("gpt2")
     settings = TrainingSettings(method="full", precision="bf16", batch=BATCH, seq=SEQ)
     cuda = estimate_training_memory(spec, settings)
-    with attention_device("cpu"):
-        cpu = estimate_training_memory(spec, settings)
+    cpu = estimate_training_memory(spec, settings, kernels="cpu")
+    assert (cuda.attention_kernels, cpu.attention_kernels) == ("cuda", "cpu")
+    assert estimate_training_memory("qwen2.5-0.5b", settings).attention_kernels is None  # modelled, not traced
     assert any(n.startswith("attention kernels as CUDA would dispatch them") and "flash" in n for n in cuda.notes)
     assert any(n.startswith("attention kernels as the CPU's SDPA dispatches them") and "math" in n for n in cpu.notes)
     assert cpu.sizes["activations"] > cuda.sizes["activations"]  # the math path keeps the s x s probabilities

@@ -31,26 +31,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 FLASH_MAX_HEAD_DIM = 256
 EFFICIENT_LSE_BLOCK = 32  # the memory-efficient kernel's log-sum-exp is padded to blocks of 32 queries
 EFFICIENT_BIAS_ALIGN = 16  # ... and its attention bias to a multiple of 16 keys
 
-# The device whose attention kernels the trace emulates: CUDA for an estimate; the CPU when the reference run
+# Whose attention kernels a trace emulates: "cuda" for an estimate (a GPU's memory); "cpu" when the reference run
 # compares the estimate with a measurement on the CPU (whose SDPA dispatch torch answers itself, see cpu_kernel).
-ATTENTION_DEVICE: ContextVar[str] = ContextVar("advisor_attention_device", default="cuda")
-
-
-@contextmanager
-def attention_device(kind: str):
-    """Trace with the attention kernels `kind` ("cuda" or "cpu") would run."""
-    token = ATTENTION_DEVICE.set(kind)
-    try:
-        yield
-    finally:
-        ATTENTION_DEVICE.reset(token)
+KERNELS = ("cuda", "cpu")
 
 
 @dataclass
@@ -66,7 +55,7 @@ class TracedActivations:
     logits_dtype: str = "bf16"
     attention: str = "sdpa"
     kernels: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # attention calls by kernel
-    kernel_device: str = "cuda"  # whose SDPA dispatch the kernels follow (ATTENTION_DEVICE)
+    kernel_device: str = "cuda"  # whose SDPA dispatch the kernels follow (KERNELS)
 
     @property
     def total(self) -> int:
@@ -78,16 +67,18 @@ _NAMES = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "f
 
 
 def trace_activations(
-    spec, *, method, rank, alpha, targets, precision, attention, batch, seq, use_cache
+    spec, *, method, rank, alpha, targets, precision, attention, batch, seq, use_cache, kernels: str = "cuda"
 ) -> TracedActivations:
-    """Build the model for the trace and trace one forward (cached per process, as `describe` is)."""
+    """Build the model for the trace and trace one forward with `kernels`' attention dispatch (cached per process,
+    as `describe` is)."""
     import json
 
     from .architecture import _decoder_layers
 
-    device = ATTENTION_DEVICE.get()
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, not {kernels!r}")
     key = (spec.model_dump_json(), method, rank, json.dumps(targets), precision, attention, batch, seq, use_cache)
-    key += (device,)
+    key += (kernels,)
     if key not in _TRACED:
         if len(_TRACED) >= 32:
             _TRACED.pop(next(iter(_TRACED)))
@@ -95,7 +86,9 @@ def trace_activations(
             spec, method=method, rank=rank, alpha=alpha, targets=targets, precision=precision, attention=attention
         )
         try:
-            _TRACED[key] = trace_saved(model, _decoder_layers(model), batch=batch, seq=seq, use_cache=use_cache)
+            _TRACED[key] = trace_saved(
+                model, _decoder_layers(model), batch=batch, seq=seq, use_cache=use_cache, kernels=kernels
+            )
         except Exception as exc:  # noqa: BLE001 - whatever the module raises, the estimate says it and moves on
             from .memory import UnsupportedArchitecture
 
@@ -127,8 +120,9 @@ def build_traced_model(spec, *, method: str, rank: int, alpha: float, targets, p
     return model
 
 
-def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> TracedActivations:
-    """Run `model` on (batch, seq) token ids on the model's device and book what autograd saves.
+def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool, kernels: str = "cuda") -> TracedActivations:
+    """Run `model` on (batch, seq) token ids on the model's device and book what autograd saves, attention
+    dispatched as `kernels` ("cuda" or "cpu") would.
 
     `layers` is the model's list of decoder layers. Works on meta and on real tensors alike (the
     tests run it on real ones on the CPU)."""
@@ -137,7 +131,7 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> Trac
     device = next(model.parameters()).device
     params = {p.untyped_storage()._cdata for p in model.parameters()}
     buffers = {b.untyped_storage()._cdata for b in model.buffers()}
-    traced = TracedActivations(tokens=batch * seq, kernel_device=ATTENTION_DEVICE.get())
+    traced = TracedActivations(tokens=batch * seq, kernel_device=kernels)
     layer_of = {id(layer): i for i, layer in enumerate(layers)}
     traced.layers = [defaultdict(int) for _ in layers]
     state = {"where": "embedding", "layer": None, "part": None}
@@ -185,7 +179,7 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> Trac
     try:
         with (
             torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
-            cuda_attention(traced),
+            cuda_attention(traced, kernels),
             _one_sequence(),
             _meta_autocast(),
         ):
@@ -280,14 +274,15 @@ def _cache_tensors(cache):
 
 
 @contextmanager
-def cuda_attention(traced: TracedActivations | None = None):
-    """`scaled_dot_product_attention` as CUDA would dispatch it, for the duration of a trace."""
+def cuda_attention(traced: TracedActivations | None = None, kernels: str = "cuda"):
+    """`scaled_dot_product_attention` as CUDA (or, with kernels="cpu", the CPU) would dispatch it, for the duration
+    of a trace."""
     import torch.nn.functional as F
 
     original = F.scaled_dot_product_attention
 
     def emulated(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-        if ATTENTION_DEVICE.get() == "cpu":
+        if kernels == "cpu":
             kernel = cpu_kernel(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
         else:
             kernel = cuda_kernel(query, key, value, attn_mask, enable_gqa)

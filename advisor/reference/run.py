@@ -125,11 +125,12 @@ class _Runner:
         )
 
     def _estimate(self, method: str, layers: int) -> Estimate:
-        from ..estimate.trace import attention_device
-
         # traced families: emulate the attention kernels of the device measured, so like is compared with like
-        with attention_device("cpu" if self.device.type == "cpu" else "cuda"):
-            return estimate_training_memory(self._spec_at(layers), self.settings.model_copy(update={"method": method}))
+        return estimate_training_memory(
+            self._spec_at(layers),
+            self.settings.model_copy(update={"method": method}),
+            kernels="cpu" if self.device.type == "cpu" else "cuda",
+        )
 
     def _spec_at(self, layers: int) -> ModelSpec:
         return self.spec if layers == self.layers else at_depth(self.spec, layers)
