@@ -220,8 +220,16 @@ def _from_config(
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise _spec_error(field, f"{source}: config has no model_type")
-    _check_sizes(config, source, field)
     notes = list(notes)
+    text = config.get("text_config")
+    if isinstance(text, dict) and "hidden_size" not in config:
+        config = _text_model(text, source, field)
+        notes.append(
+            f"{model_type} is multimodal: its text model is estimated and built ({config['model_type']}, from "
+            "text_config); the vision tower and projector are left out: text-only fine-tuning leaves them as they are"
+        )
+        model_type = config["model_type"]
+    _check_sizes(config, source, field)
     # The catalog's types are transformers' own (tests/test_estimate.py builds every entry), so a catalog id resolves
     # without importing transformers, whose config table imports torch: checking a base model stays light.
     known = _known_model_types() if origin != "catalog" else frozenset({model_type})
@@ -255,6 +263,18 @@ def _from_config(
         weight_files=list(weight_files),
         notes=notes,
     )
+
+
+def _text_model(text: dict[str, Any], source: str, field: str) -> dict[str, Any]:
+    """The text model of a multimodal config (Gemma 3 4B and up, Llama 4, ...): its `text_config`, built as its own
+    model type, with the task read from that type (the catalog's Gemma 3 text models are made the same way)."""
+    if not isinstance(text.get("model_type"), str) or not text["model_type"]:
+        raise _spec_error(
+            field,
+            f"{source}: a multimodal config whose text_config has no model_type; add the text model's type "
+            "(e.g. gemma3_text, llama4_text) to text_config, or pass the text model's own config.json",
+        )
+    return {k: v for k, v in text.items() if k != "architectures"}
 
 
 def _check_sizes(config: dict[str, Any], source: str, field: str) -> None:

@@ -10,6 +10,8 @@
    and its training time and cost on the example's own GPU when it names one, and on
    an L4, an A100 80 GB and an H100 SXM, for tokens = dataset_tokens (or
    dataset_examples x 512 tokens, marked *) x 3 epochs.
+3. What trying the fused loss costs the search: the cached 70B search with the standard loss
+   only and with both losses, alternated three times in this process, medians and their ratio.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import yaml  # noqa: E402
 from advisor.assessment.worked_examples import example_names, example_path  # noqa: E402
 from advisor.estimate.settings import METHOD_LABELS  # noqa: E402
 from advisor.fmt import fmt_bytes, fmt_number, fmt_seconds  # noqa: E402
-from advisor.plan.fit import fit_training  # noqa: E402
+from advisor.plan.fit import fit_training, load_policy  # noqa: E402
 from advisor.plan.timing import load_throughput, tokens_to_train  # noqa: E402
 
 TARGET_S = 5.0
@@ -96,6 +98,30 @@ def cost_table() -> None:
     print(f"  * dataset_examples x {ASSUMED_MEAN_TOKENS} tokens x 3 epochs (no dataset_tokens in the answers)")
 
 
+def bench_losses() -> float:
+    import statistics
+
+    search = load_policy()["search"]
+    both = list(search["losses"])
+    times: dict[int, list[float]] = {1: [], 2: []}
+    try:
+        for _ in range(3):
+            for losses in (["standard"], both):
+                search["losses"] = losses
+                start = time.perf_counter()
+                fit_training("llama-3.1-70b", gpu="h100-sxm", gpus=8)
+                times[len(losses)].append(time.perf_counter() - start)
+    finally:
+        search["losses"] = both
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    print(
+        f"\nThe loss in the search (cached 70B search, median of 3): standard only {one * 1e3:.0f} ms, "
+        f"standard and fused {two * 1e3:.0f} ms: x{two / one:.2f}"
+    )
+    return two / one
+
+
 if __name__ == "__main__":
     bench_70b()
     cost_table()
+    bench_losses()

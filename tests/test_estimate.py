@@ -338,6 +338,29 @@ def test_a_config_named_config_json_takes_its_folder_name(tmp_path):
     assert resolve_model_spec(_write(folder, "other-name.json", Path(path).read_text())).id == "other-name"
 
 
+def test_a_multimodal_config_is_estimated_as_its_text_model(tmp_path):
+    """A Gemma 3 4B folder's config.json is the multimodal one (text_config, vision_config): its text model is what
+    text-only fine-tuning trains, counted exactly as the catalog's text-model entry."""
+    text = load_catalog()["gemma-3-4b"].config
+    multimodal = {
+        "architectures": ["Gemma3ForConditionalGeneration"],
+        "model_type": "gemma3",
+        "text_config": text,
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "num_hidden_layers": 27},
+    }
+    spec = resolve_model_spec(_write(tmp_path, "gemma-3-4b-it.json", json.dumps(multimodal)))
+    assert (spec.model_type, spec.task, spec.task_from) == ("gemma3_text", "causal-lm", "model_type")
+    assert any("gemma3 is multimodal: its text model is estimated" in note for note in spec.notes)
+    settings = TrainingSettings(method="lora")
+    assert (
+        estimate_training_memory(spec, settings).total_params
+        == estimate_training_memory("gemma-3-4b", settings).total_params
+    )
+    without_type = dict(multimodal, text_config={k: v for k, v in text.items() if k != "model_type"})
+    res = run_advisor("estimate", "--model", _write(tmp_path, "untyped.json", json.dumps(without_type)), "--json")
+    assert res.returncode == 2 and "text_config has no model_type" in json.loads(res.stdout)["error"]["message"]
+
+
 def test_the_reference_run_refuses_a_bare_encoder_config(tmp_path):
     from advisor.reference.run import reference_run
 
@@ -425,6 +448,128 @@ def test_new_family_entries_match_their_model_cards(model_id):
         assert rounded(est.total_params - embeddings, non_embedding) == non_embedding
     assert est.activation_basis == "traced"
     assert load_catalog()[model_id].license == "Apache-2.0"
+
+
+# Google's Keras presets count Gemma 3's text models exactly (keras-team/keras-hub, gemma3_presets.py: gemma3_1b,
+# gemma3_{4b,12b,27b}_text) with a 262,144-token vocabulary. The Hugging Face configs of the multimodal sizes have
+# 262,208 (the image tokens): 64 more rows of the tied embedding. The vision tower is not part of the catalog's model.
+GEMMA3_KERAS = {
+    "gemma-3-1b": (999_885_952, 0),
+    "gemma-3-4b": (3_880_099_328, 64),
+    "gemma-3-12b": (11_765_788_416, 64),
+    "gemma-3-27b": (27_009_002_240, 64),
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(GEMMA3_KERAS))
+def test_gemma3_text_models_match_googles_keras_counts(model_id):
+    keras, extra_rows = GEMMA3_KERAS[model_id]
+    entry = load_catalog()[model_id]
+    hidden = entry.config["hidden_size"]
+    est = estimate_training_memory(model_id, TrainingSettings(method="full"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    assert est.total_params == keras + extra_rows * hidden
+    assert groups["embed_tokens"] == (262_144 + extra_rows) * hidden and "lm_head" not in groups  # tied
+    assert not any("vision" in g or "patch" in g for g in groups)
+    assert est.activation_basis == "traced"
+    assert entry.license == "LicenseRef-Gemma"
+
+
+# The gpt-oss model card (arXiv 2508.10925): total and active parameters in billions, at the card's precision. Active
+# is the total less the experts a token does not reach and less the input embedding.
+GPT_OSS_CARD = {"gpt-oss-20b": ("20.91", "3.61"), "gpt-oss-120b": ("116.83", "5.13")}
+
+
+@pytest.mark.parametrize("model_id", sorted(GPT_OSS_CARD))
+def test_gpt_oss_entries_match_the_model_card_with_experts_in_bf16(model_id):
+    total, active = GPT_OSS_CARD[model_id]
+    entry = load_catalog()[model_id]
+    experts, per_token = entry.config["num_local_experts"], entry.config["num_experts_per_tok"]
+    est = estimate_training_memory(model_id, TrainingSettings(method="lora"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    idle = groups["experts"] * (experts - per_token) // experts
+    assert f"{est.total_params / 1e9:.2f}" == total
+    assert f"{(est.total_params - idle - groups['embed_tokens']) / 1e9:.2f}" == active
+    # The published MXFP4 experts are dequantised for training: every base weight is bf16, the adapter fp32.
+    assert entry.config["quantization_config"]["quant_method"] == "mxfp4"
+    assert est.sizes["weights"] == 2 * est.total_params + 4 * est.trainable_params
+    assert est.activation_basis == "traced"
+    assert entry.license == "Apache-2.0"
+
+
+def test_phi4_is_in_the_14b_class_its_card_names():
+    """The Phi-4 card and report (arXiv 2412.08905) say "14B parameters", a size class, not a rounding: 14.66B here."""
+    est = estimate_training_memory("phi-4", TrainingSettings(method="full"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    assert 14e9 <= est.total_params < 15e9
+    assert groups["embed_tokens"] == groups["lm_head"] == 100_352 * 5_120  # untied
+    assert load_catalog()["phi-4"].license == "MIT"
+
+
+# Llama 4 Scout's published vision_config (meta-llama/Llama-4-Scout-17B-16E config.json): the catalog leaves the vision
+# encoder out, and Meta's "109B total" counts it.
+SCOUT_VISION = {
+    "hidden_act": "gelu",
+    "hidden_size": 1408,
+    "image_size": 336,
+    "intermediate_size": 5632,
+    "model_type": "llama4_vision_model",
+    "multi_modal_projector_bias": False,
+    "norm_eps": 1e-05,
+    "num_attention_heads": 16,
+    "num_channels": 3,
+    "num_hidden_layers": 34,
+    "patch_size": 14,
+    "pixel_shuffle_ratio": 0.5,
+    "projector_input_dim": 4096,
+    "projector_output_dim": 4096,
+    "rope_theta": 10000,
+    "vision_feature_layer": -1,
+    "vision_feature_select_strategy": "default",
+    "vision_output_dim": 4096,
+}
+
+
+def test_llama4_scout_text_model_matches_metas_active_and_total_counts():
+    """Meta's card: 17B active, 109B total. The text model has 17.17B active (one of 16 experts and the shared expert
+    per token); transformers' whole multimodal model, vision encoder and projector included, has 108.64B."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    entry = load_catalog()["llama-4-scout"]
+    est = estimate_training_memory("llama-4-scout", TrainingSettings(method="full"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    experts = entry.config["num_local_experts"]
+    idle = groups["experts"] * (experts - entry.config["num_experts_per_tok"]) // experts
+    assert f"{(est.total_params - idle) / 1e9:.0f}" == "17"
+    # a deep copy: transformers rewrites rope_scaling in place, which would change the shared catalog entry
+    text = copy.deepcopy({k: v for k, v in entry.config.items() if k not in ("architectures", "tie_word_embeddings")})
+    config = AutoConfig.for_model("llama4", text_config=text, vision_config=SCOUT_VISION, tie_word_embeddings=False)
+    with torch.device("meta"):
+        whole = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+    total = sum(p.numel() for p in whole.parameters())
+    vision = sum(p.numel() for n, p in whole.named_parameters() if "vision" in n or "multi_modal_projector" in n)
+    assert total - vision == est.total_params
+    assert f"{total / 1e9:.0f}" == "109" and f"{est.total_params / 1e9:.0f}" == "108"
+    assert est.activation_basis == "traced"
+    assert entry.license == "LicenseRef-Llama-4-Community"
+
+
+def test_deepseek_v3_matches_its_report_without_the_mtp_module():
+    """arXiv 2412.19437: 671B total, 37B activated per token (here without the input embedding, as gpt-oss counts
+    it). The checkpoint's 685B adds the 14B multi-token-prediction module, which transformers does not build."""
+    entry = load_catalog()["deepseek-v3"]
+    est = estimate_training_memory("deepseek-v3", TrainingSettings(method="full"))
+    groups = {g.module: g.params for g in est.params_by_module}
+    experts, per_token = entry.config["n_routed_experts"], entry.config["num_experts_per_tok"]
+    idle = groups["experts"] * (experts - per_token) // experts
+    assert f"{est.total_params / 1e9:.0f}" == "671"
+    assert f"{(est.total_params - idle - groups['embed_tokens']) / 1e9:.0f}" == "37"
+    norms = next(g for g in est.params_by_module if g.module == "input_layernorm")
+    assert entry.config["num_nextn_predict_layers"] == 1
+    assert norms.modules == entry.config["num_hidden_layers"]  # no MTP layer
+    assert est.activation_basis == "traced"
+    assert entry.license == "LicenseRef-DeepSeek"
 
 
 def test_qlora_keeps_fused_experts_unquantised_as_the_stack_does():

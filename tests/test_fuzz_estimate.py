@@ -38,6 +38,7 @@ VALID = {
     "gpus": st.one_of(st.integers(1, 8), st.integers(1, 65536)),
     "sharding": st.sampled_from(["none", "ddp", "zero2", "fsdp"]),
     "attention": st.sampled_from(["sdpa", "eager"]),
+    "loss": st.sampled_from(["standard", "fused", "trl_chunked"]),
 }
 NOT_A_NAME = st.one_of(st.none(), st.integers(), st.text(max_size=12))
 INVALID = {
@@ -57,6 +58,7 @@ INVALID = {
     "gpus": st.one_of(st.integers(max_value=0), st.integers(min_value=65537), st.sampled_from(["two", 1.5])),
     "sharding": st.sampled_from(["zero3", "", "FSDP", None]),
     "attention": st.sampled_from(["flash", "", None]),
+    "loss": st.sampled_from(["liger", "", "FUSED", None, 1]),
 }
 # Well-formed names that this model does not have, or modules PEFT cannot adapt: PEFT refuses them.
 FOREIGN_TARGETS = st.sampled_from(["nope", ["mlp"], ".*", ["\x00"], "rotary_emb"])

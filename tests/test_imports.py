@@ -62,6 +62,24 @@ def test_the_cli_leaves_pydantic_plugins_off_unless_told_otherwise():
     assert loaded_environment("import advisor.cli", PYDANTIC_DISABLE_PLUGINS="")["PYDANTIC_DISABLE_PLUGINS"] == ""
 
 
+@pytest.mark.parametrize("command", [["questions", "--json"], ["--version"]])
+def test_the_entry_point_pauses_collection_only_for_start_up(command):
+    """`advisor` (and `python -m advisor`) start with the cyclic collector off; once a command's module is imported,
+    what start-up built is frozen and collection is on again for the command's own garbage. A command line that
+    runs no command (`--version`) ends with collection still off: it had nothing else to do."""
+    script = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('collecting', gc.isenabled(), gc.get_freeze_count() > 0, file=sys.stderr))\n"
+        f"sys.argv = ['advisor', *{command!r}]\n"
+        "from advisor.__main__ import main\n"
+        "main()"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.returncode == 0, res.stderr
+    ran_a_command = command[0] != "--version"
+    assert res.stderr.strip().splitlines()[-1] == f"collecting {ran_a_command} {ran_a_command}"
+
+
 def loaded_environment(code: str, **env: str) -> dict[str, str]:
     import os
 

@@ -222,3 +222,19 @@ def test_every_hugging_face_mapping_is_valid_and_classified_as_the_table_says():
             assert finding.terms == [t for t in TABLE.terms if t in TABLE.licenses[expression]], hf_id
         else:
             assert finding.license_class == "unknown", hf_id
+
+
+def test_every_catalog_licence_is_canonical_listed_and_sourced():
+    """A catalog model's own licence is in the table's spelling and classified (not unknown), with an https source;
+    only a model whose weights were never released (the GPT-3 175B shape) has none."""
+    from advisor.model_specs import load_catalog
+
+    unlicensed = []
+    for model_id, entry in load_catalog().items():
+        if entry.license is None:
+            unlicensed.append(model_id)
+            continue
+        assert normalize_license(entry.license, TABLE) == entry.license, model_id
+        assert classify_license(entry.license, TABLE).license_class != "unknown", model_id
+        assert (entry.license_source or "").startswith("https://"), model_id
+    assert unlicensed == ["gpt3-175b"]

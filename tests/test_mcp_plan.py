@@ -41,6 +41,7 @@ def test_write_training_recipe_returns_the_file_and_writes_only_in_its_folder(re
     result = call(server, "write_training_recipe", {**base, "format": "trl"})
     assert not result.is_error and result.structured_content["path"] is None
     assert "SFTTrainer(" in result.structured_content["content"]
+    assert result.structured_content["settings"]["loss"] == "trl_chunked"  # planned with the loss TRL runs
     assert not any(reports.iterdir())
     result = call(server, "write_training_recipe", {**base, "format": "axolotl", "filename": "axolotl.yaml"})
     assert result.structured_content["path"] == str(reports.resolve() / "axolotl.yaml")

@@ -145,6 +145,8 @@ AXOLOTL_KEYS = {
     "fsdp",
     "fsdp_config",
     "deepspeed",
+    "plugins",
+    "liger_fused_linear_cross_entropy",
 }
 LLAMA_FACTORY_KEYS = {
     "model_name_or_path",
@@ -172,6 +174,7 @@ LLAMA_FACTORY_KEYS = {
     "logging_steps",
     "report_to",
     "deepspeed",
+    "enable_liger_kernel",
 }
 
 
@@ -208,11 +211,79 @@ def test_the_yaml_files_parse_with_documented_keys_and_the_fit_values(method, tm
             assert data["gradient_checkpointing"] == s["grad_checkpointing"]
             assert data.get("adapter") == {"lora": "lora", "qlora": "qlora", "full": None}[method]
             assert data.get("load_in_4bit", False) == (method == "qlora")
+            fused = s["loss"] == "fused"
+            assert data.get("liger_fused_linear_cross_entropy", False) == fused
+            assert (data.get("plugins") == ["axolotl.integrations.liger.LigerPlugin"]) == fused
         else:
             assert (data["per_device_train_batch_size"], data["cutoff_len"]) == (s["batch"], s["seq"])
             assert data["disable_gradient_checkpointing"] == (not s["grad_checkpointing"])
             assert data["finetuning_type"] == ("full" if method == "full" else "lora")
             assert ("quantization_bit" in data) == (method == "qlora")
+            assert data.get("enable_liger_kernel", False) == (s["loss"] == "fused")
+
+
+def test_the_fused_loss_in_each_format():
+    s = TrainingSettings(method="lora", rank=16, targets="all-linear", batch=1, seq=4096, loss="fused")
+    axolotl = yaml.safe_load(write_recipe("meta-llama/Llama-3.1-8B", s, fmt="axolotl").content)
+    assert axolotl["plugins"] == ["axolotl.integrations.liger.LigerPlugin"]
+    assert axolotl["liger_fused_linear_cross_entropy"] is True
+    assert not any(k.startswith("liger_") and k != "liger_fused_linear_cross_entropy" for k in axolotl)
+    factory = write_recipe("meta-llama/Llama-3.1-8B", s, fmt="llama-factory")
+    assert yaml.safe_load(factory.content)["enable_liger_kernel"] is True
+    assert "liger-kernel" in factory.content
+    trl = write_recipe("meta-llama/Llama-3.1-8B", s, fmt="trl")
+    compile(trl.content, "train.py", "exec")
+    # TRL 1.16's SFTTrainer rejects Liger's fused linear cross-entropy and runs its own chunked LM head: the script
+    # sets no Liger key and says so
+    assert "use_liger_kernel=True," not in trl.content and "add_fused_lm_head" in trl.content
+    standard = write_recipe("meta-llama/Llama-3.1-8B", s.model_copy(update={"loss": "standard"}), fmt="axolotl")
+    assert not any("liger" in k or "plugins" in k for k in yaml.safe_load(standard.content))
+
+
+def test_a_trl_recipe_is_planned_with_trls_head_and_advisor_estimate_replays_it(tmp_path):
+    """`advisor recipe --format trl` plans with the loss TRL runs (its fused LM head), says so at the top of the
+    script, and `advisor estimate --loss trl_chunked` with the recipe's settings gives the fit search's figure."""
+    from advisor.plan.fit import GIB, fit_training
+
+    args = ["--model", "llama-3.1-8b", "--gpu-memory-gib", "12", "--seq", "1024"]
+    res = invoke("recipe", *args, "--format", "trl", "--json")
+    assert res.exit_code == 0, res.output
+    recipe = json.loads(res.output)
+    s = recipe["settings"]
+    assert s["loss"] == "trl_chunked"
+    assert "add_fused_lm_head" in recipe["content"] and "--loss trl_chunked" in recipe["content"]
+    assert "TRL chunked LM head" in recipe["content"].splitlines()[1]
+    flags = []
+    for name, value in s.items():
+        if value is None or value is False:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        flags += [flag] if value is True else [flag, ",".join(value) if isinstance(value, list) else str(value)]
+    est = invoke("estimate", "--model", "llama-3.1-8b", *flags, "--json")
+    assert est.exit_code == 0, est.output
+    replay = json.loads(est.output)
+    assert replay["settings"] == s
+    fit = fit_training("llama-3.1-8b", gpu_memory_gib=12, seq=1024, recipe_format="trl")
+    chosen = fit.to_write(None)
+    assert chosen.settings.model_dump() == s and replay["peak_bytes"] == chosen.peak_bytes
+    assert replay["peak_bytes"] + replay["cuda_context_bytes"] + replay["allocator_slack_bytes"] <= 12 * GIB
+    assert any("TRL's fused LM head" in a for a in replay["assumptions"])
+    axolotl = json.loads(invoke("recipe", *args, "--format", "axolotl", "--json").output)
+    assert axolotl["settings"]["loss"] in ("standard", "fused")
+
+
+def test_a_trl_head_plan_written_for_another_framework_says_it_does_not_run_there():
+    s = TrainingSettings(method="lora", rank=16, targets="all-linear", loss="trl_chunked")
+    assert not write_recipe("meta-llama/Llama-3.1-8B", s, fmt="trl").notes
+    for fmt in ("axolotl", "llama-factory"):
+        assert any("does not run" in n for n in write_recipe("meta-llama/Llama-3.1-8B", s, fmt=fmt).notes)
+
+
+def test_fsdp_qlora_stores_the_4bit_weights_in_the_compute_dtype():
+    s = TrainingSettings(method="qlora", rank=16, targets="all-linear", gpus=2, sharding="fsdp")
+    text = write_recipe("meta-llama/Llama-3.1-8B", s, fmt="trl").content
+    assert '**({"bnb_4bit_quant_storage": dtype} if SHARDING == "fsdp" else {})' in text
+    assert "SHARDING = 'fsdp'" in text
 
 
 def test_recipe_exit_codes():

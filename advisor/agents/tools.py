@@ -497,7 +497,7 @@ def _write_training_recipe(inp: RecipeInput, context: ToolContext) -> WrittenRec
         else None
     )
     spec = resolve_model_spec(inp.model)
-    fit = fit_training(spec, **_search(inp))
+    fit = fit_training(spec, **_search(inp), recipe_format=inp.format)
     chosen = fit.to_write(inp.method)
     if chosen is None:
         raise Refused(

@@ -49,6 +49,9 @@ def assess_compute(answers: Answers) -> ComputeAssessment:
             batch=answers.batch_size or DEFAULT_BATCH,
             tokens=_tokens(answers, tokens_to_train),
             memory_overrides=True,
+            # The plan is the one the next steps hand over (`advisor recipe --format trl`), so it is planned as TRL's
+            # SFTTrainer runs it, with its own fused LM head: the report's plan and the script it writes agree.
+            recipe_format="trl",
         )
     except MissingDependency as exc:
         return _not_assessed(f"the estimator needs torch, transformers and peft: {exc.message}")
@@ -69,6 +72,7 @@ def assess_compute(answers: Answers) -> ComputeAssessment:
         recipe = (f"{s.targets}, r={s.rank}, " if o.method != "full" else "") + (
             f"{s.precision}, batch {s.batch} x {s.seq}{', gradient checkpointing' if s.grad_checkpointing else ''}"
             f"{', 8-bit AdamW' if s.optimizer == 'adamw8bit' else ''}"
+            f"{', fused loss' if s.loss == 'fused' else ''}"
             f"{f', {o.grad_accumulation} accumulation steps' if o.fits and o.grad_accumulation > 1 else ''}"
             f"{f', {gpus} GPUs ({s.sharding})' if gpus > 1 else ''}"
         )

@@ -101,9 +101,10 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
         else "--gpu NAME"
     )
     gpus = f" --gpus {answers.gpus}" if answers.gpus and answers.gpus > 1 else ""
-    seq = f" --seq {answers.seq_len}" if answers.seq_len else ""
+    shape = f" --seq {answers.seq_len}" if answers.seq_len else ""
+    shape += f" --batch {answers.batch_size}" if answers.batch_size and answers.batch_size > 1 else ""
     model = shlex.quote(answers.base_model) if answers.base_model else "BASE_MODEL"  # the team's text, quoted
-    command = f"advisor recipe --model {model} {where}{gpus}{seq} --method {method} --format trl --output train.py"
+    command = f"advisor recipe --model {model} {where}{gpus}{shape} --method {method} --format trl --output train.py"
     if plan is None or plan.headroom not in ("comfortable", "tight"):
         add(
             "recipe",
@@ -118,6 +119,7 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
     summary = (
         f"micro-batch {s['batch']} x {s['seq']} tokens, {plan.grad_accumulation} accumulation step(s), "
         f"{s['optimizer']}{', gradient checkpointing' if s['grad_checkpointing'] else ''}"
+        f"{', fused loss' if s.get('loss') == 'fused' else ''}"
         f"{'' if s['sharding'] == 'none' else ', ' + s['sharding']} ({plan.headroom} headroom)"
     )
     timing = ""
@@ -125,11 +127,17 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
         timing = f"; about {plan.hours:.1f} h ({plan.hours_low:.1f}-{plan.hours_high:.1f})"
         if plan.cost_usd is not None:
             timing += f", about ${plan.cost_usd:,.2f} at the indicative price"
+    others = "--format axolotl or llama-factory writes those frameworks' files instead"
+    if s.get("loss") == "fused":
+        # TRL's SFTTrainer cannot run Liger's fused loss: `advisor recipe --format trl` plans with TRL's own head
+        others = (
+            "TRL runs its own fused LM head, with which the script is planned; --format axolotl or llama-factory "
+            "writes those frameworks' files, which run the fused loss"
+        )
     add(
         "recipe",
         f"Launch the planned recipe ({summary}{timing}): write it with the command below, run it first with "
-        "--max-steps 20 on the longest examples, then in full (--format axolotl or llama-factory writes those "
-        "frameworks' files instead).",
+        f"--max-steps 20 on the longest examples, then in full ({others}).",
         ["advisor-estimator", "peft-lora-docs"],
         command=command,
     )

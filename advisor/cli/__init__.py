@@ -10,6 +10,7 @@ run without a command (`advisor`, `advisor rubric`) prints its help and exits 0,
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -64,6 +65,7 @@ class LazyGroup(click.Group):
             return None
         module_name, attr = target.split(":")
         module = importlib.import_module(f"{__name__}.{module_name}")
+        _end_of_start_up()
         return getattr(module, attr)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
@@ -138,6 +140,14 @@ def _usage_error(exc: click.UsageError) -> ErrorInfo:
 @click.version_option(package_name="advisor", message="advisor %(version)s")
 def cli() -> None:
     """Decide whether to adapt a model with LoRA or use something cheaper first."""
+
+
+def _end_of_start_up() -> None:
+    """Collection back on once a command's module is imported, if the entry point paused it (advisor/__main__.py):
+    what start-up built lives as long as the process, so it is frozen out of every later collection first."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..estimate.settings import METHOD_LABELS
+from ..estimate.settings import LOSS_LABELS, METHOD_LABELS
 from ..files import dumps_json
 from ..fmt import MISSING, fmt_bytes, fmt_count, fmt_pct, fmt_ratio
 from .settings_options import settings_values, training_options
@@ -43,7 +43,9 @@ def _print_comparison(estimates: dict, focus: str) -> None:
     s = full.settings
     title = (
         f"{full.model} ({full.model_type}) · batch {s.batch} x seq {s.seq} · {s.precision} · {s.optimizer}"
-        f"{' · grad checkpointing' if s.grad_checkpointing else ''} · {s.gpus} GPU{'s' if s.gpus > 1 else ''}"
+        f"{' · grad checkpointing' if s.grad_checkpointing else ''}"
+        f"{' · ' + LOSS_LABELS[s.loss] if LOSS_LABELS[s.loss] else ''}"
+        f" · {s.gpus} GPU{'s' if s.gpus > 1 else ''}"
         f"{'' if s.sharding == 'none' else ' · ' + s.sharding}"
     )
     table = Table(title=title, title_justify="left")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..estimate.settings import METHOD_LABELS
+from ..estimate.settings import LOSS_LABELS, METHOD_LABELS
 from ..files import dumps_json
 from ..fmt import MISSING, fmt_bytes, fmt_int, fmt_number
 
@@ -95,7 +95,9 @@ def print_fit(result) -> None:
         s = o.settings
         recipe = (
             f"batch {s.batch} x {s.seq}, {s.optimizer}"
-            f"{', checkpointing' if s.grad_checkpointing else ''}{'' if s.sharding == 'none' else ', ' + s.sharding}"
+            f"{', checkpointing' if s.grad_checkpointing else ''}"
+            f"{', ' + LOSS_LABELS[s.loss] if LOSS_LABELS[s.loss] else ''}"
+            f"{'' if s.sharding == 'none' else ', ' + s.sharding}"
         )
         t = o.time
         table.add_row(
@@ -200,6 +202,7 @@ def recipe_command(model, gpu, gpu_memory_gib, gpus, method, seq, batch, effecti
         batch=batch,
         effective_batch=effective_batch,
         methods=[method] if method else None,
+        recipe_format=fmt,
     )
     chosen = fit.to_write(method)
     if chosen is None:

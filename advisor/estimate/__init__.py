@@ -136,7 +136,10 @@ def _traced_activations(spec, arch, settings: TrainingSettings, kernels: str = "
         attention=settings.attention,
         batch=settings.batch,
         seq=settings.seq,
-        use_cache=not settings.grad_checkpointing and bool(arch.config.get("use_cache", True)),
+        # TRL's fused LM head runs the backbone with use_cache=False
+        use_cache=not settings.grad_checkpointing
+        and settings.loss != "trl_chunked"
+        and bool(arch.config.get("use_cache", True)),
         kernels=kernels,
     )
     return activations_from_trace(traced)
@@ -211,10 +214,34 @@ def _assumptions(s: TrainingSettings) -> list[str]:
             "one step as in the calibration protocol: forward with labels, loss.backward(), optimizer.step(), "
             "zero_grad(set_to_none=True)"
         ),
-        "the previous step's output (logits, KV cache) stays alive until the next forward returns",
-        "transformers' causal-LM loss upcasts logits to fp32",
         f"batch {s.batch} x seq {s.seq} tokens per GPU, no padding",
     ]
+    if s.loss == "fused":
+        out[1:1] = [
+            "the previous step's output (KV cache; the fused loss returns no logits) stays alive until the next "
+            "forward returns",
+            (
+                "fused loss: Liger-Kernel's LigerFusedLinearCrossEntropy (mean or sum reduction) on a CUDA device of "
+                "compute capability 8 or more: the LM head and the loss computed in token chunks with their "
+                "gradients in forward, no full logits"
+            ),
+        ]
+    elif s.loss == "trl_chunked":
+        out[1] = f"batch {s.batch} x seq {s.seq} tokens per GPU, no padding, every next-token label kept"
+        out[1:1] = [
+            (
+                "TRL's fused LM head (trl.trainer.utils.add_fused_lm_head, which TRL 1.16's SFTTrainer always adds, "
+                "with log_probs, entropy and is_top1): the backbone with use_cache=False, then log-probabilities of "
+                "the labelled positions in 4,096-token x 32,768-vocabulary tiles, logits recomputed in backward, "
+                "gradients accumulated in fp32; its CUDA path (Triton kernels, torch >= 2.8); the trainer keeps "
+                "no output for the next step"
+            ),
+        ]
+    else:
+        out[1:1] = [
+            "the previous step's output (logits, KV cache) stays alive until the next forward returns",
+            "transformers' causal-LM loss upcasts logits to fp32",
+        ]
     if s.method != "full":
         out.append("LoRA adapter weights in fp32 (PEFT's autocast_adapter_dtype=True), lora_dropout 0")
     if s.method == "qlora":

@@ -45,6 +45,11 @@ class Activations:
     logits_dtype: str
     kv_cache_per_token: float  # held by the output object until the next forward
     notes: list[str] = field(default_factory=list)
+    # What the LM head and what follows it (soft-capping) save, inside head_per_token / head_fixed: the part a fused
+    # linear cross-entropy replaces; and the dtype of the hidden states entering the LM head.
+    head_linear_per_token: float = 0.0
+    head_linear_fixed: float = 0.0
+    head_input_dtype: str = "bf16"
 
 
 def precision_of(settings: TrainingSettings) -> Precision:
@@ -150,7 +155,10 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
         notes.append(
             f"{arch.model_type} does not support SDPA in transformers; eager attention keeps s x s scores per head"
         )
-    use_cache = not settings.grad_checkpointing and bool(arch.config.get("use_cache", True))
+    # TRL's fused LM head runs the backbone with use_cache=False
+    use_cache = (
+        not settings.grad_checkpointing and settings.loss != "trl_chunked" and bool(arch.config.get("use_cache", True))
+    )
     block, family_note = _block_for(arch)
     if family_note:
         notes.append(family_note)
@@ -198,7 +206,7 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
     head = layer(
         {"lm_head": LinearInfo(arch.hidden, arch.vocab, trainable=full, adapted=False, weight_dtype=p.norm_dtype)}
     )
-    logits = _head(head, arch, Tensor(arch.hidden, y.dtype, True))
+    logits, h = _head(head, arch, Tensor(arch.hidden, y.dtype, True))
     return Activations(
         layers_per_token=layers,
         head_per_token=dict(head.saved),
@@ -209,6 +217,9 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
         logits_dtype=logits.dtype,
         kv_cache_per_token=first.held + rest.held * (arch.layers - 1),
         notes=notes,
+        head_linear_per_token=head.saved_after_norm,
+        head_linear_fixed=head.fixed_after_norm,
+        head_input_dtype=h.dtype,
     )
 
 
@@ -239,6 +250,10 @@ def activations_from_trace(traced) -> Activations:
         logits_dtype=traced.logits_dtype,
         kv_cache_per_token=traced.kv_cache_held / n,
         notes=notes,
+        # the trace's "lm_head" part: from the LM head's forward on (its input, soft-capping)
+        head_linear_per_token=traced.head.get("lm_head", 0) / n,
+        # the trace runs without autocast: the LM head's input has the logits' dtype
+        head_input_dtype=traced.logits_dtype,
     )
 
 
@@ -300,20 +315,168 @@ def _rope_dim(arch: Architecture) -> int:
     return int(arch.head_dim * factor)
 
 
-def _head(L: Layer, arch: Architecture, x: Tensor) -> Tensor:
-    """Final norm, LM head, and Gemma 2's final logit soft-capping (tanh saves its output)."""
+def _head(L: Layer, arch: Architecture, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Final norm, LM head, and Gemma 2's final logit soft-capping (tanh saves its output). Returns the logits and
+    the LM head's input; records on `L` what the LM head and soft-capping save (`saved_after_norm`, per token, and
+    `fixed_after_norm`), the part a fused linear cross-entropy replaces."""
     h = L.rms_norm(x, "gemma" if arch.model_type == "gemma2" else "llama")
+    saved, fixed = sum(L.saved.values()), sum(L.fixed.values())
     logits = L.linear(h, "lm_head")
     if arch.config.get("final_logit_softcapping"):
         capped = Tensor(logits.elems, logits.dtype, True)
         L.save(capped, "softcap")
         logits = Tensor(logits.elems, logits.dtype, True)
-    return logits
+    L.saved_after_norm = sum(L.saved.values()) - saved
+    L.fixed_after_norm = sum(L.fixed.values()) - fixed
+    return logits, h
 
 
 # ---------------------------------------------------------------------------
 # Phases of a step and the peak
 # ---------------------------------------------------------------------------
+
+
+@dataclass
+class FusedLoss:
+    """Liger-Kernel's fused linear cross-entropy (LigerFusedLinearCrossEntropyFunction, the path HF Trainer's
+    mean/sum reductions take), buffer by buffer. Its forward allocates the hidden states' gradient (and, when the LM
+    head trains, the head weight's gradient in the weight's dtype), a per-token fp32 loss and the labels' mask; then,
+    for one chunk of tokens at a time, computes the chunk's logits, overwrites them in place with the loss's
+    gradient (the Triton kernel works in fp32 registers), and adds their products with the head weight and the
+    chunk's inputs into the two gradients. It saves only those gradients for backward, which hands them on, and
+    returns no logits. Chunks are sized so a chunk's logits are about as large as the hidden states:
+    next_power_of_2(ceil(tokens / ceil(vocab / hidden))) tokens, at most all of them."""
+
+    chunk: int  # tokens per chunk
+    saved: int  # saved for backward: the hidden states' gradient, plus head_grad
+    head_grad: int  # the LM head weight's gradient (full fine-tuning), which becomes its .grad
+    peak: int  # the most the op holds at once in forward, saved included
+    chunk_bytes: int  # what one chunk adds at its largest moment
+
+
+def fused_loss(arch: Architecture, settings: TrainingSettings, act: Activations) -> FusedLoss:
+    """Each buffer of the fused loss's forward on a CUDA device of compute capability 8 or more (Ampere on), where
+    Liger takes its out= and in-place matmul paths."""
+    p = precision_of(settings)
+    tokens, hidden, vocab = settings.batch * settings.seq, arch.hidden, arch.vocab
+    x = DTYPE_BYTES[act.head_input_dtype]
+    inc = -(-vocab // hidden)
+    chunk = min(1 << max(0, -(-tokens // inc) - 1).bit_length(), tokens)
+    grad_input = tokens * hidden * x  # torch.zeros_like(_input)
+    head_grad = _lm_head_grad_bytes(arch, settings)  # torch.zeros_like(weight): accum_dtype None, the weight's dtype
+    per_token = tokens * 4 + tokens * 1  # loss_1d (fp32) and target != ignore_index (bool)
+    if p.autocast:
+        # Under autocast torch.mm(out=) is not used (`_can_use_mm_out`): each chunk's `_input_chunk @ weight.t()`
+        # returns the logits in the autocast dtype from autocast's casts of the chunk and of the weight, and
+        # `grad_logits_chunk @ weight` again casts the weight and returns a chunk x hidden result that is copied
+        # into grad_input. Autocast caches the weight's cast only for a leaf that requires grad (full fine-tuning):
+        # then one copy lives until forward ends; otherwise each matmul makes and frees its own.
+        a = DTYPE_BYTES[p.autocast]
+        copy = vocab * hidden * a
+        chunk_bytes = chunk * vocab * a + chunk * hidden * a + (0 if head_grad else copy)
+        fixed = copy if head_grad else 0
+    else:
+        # torch.empty((chunk, vocab)) once, filled by torch.mm(out=) chunk by chunk; grad_input's rows by mm(out=).
+        chunk_bytes = chunk * vocab * x
+        # The head's gradient: addmm(out=grad_weight) in place in bf16/fp16; in fp32 Liger falls back to
+        # `grad_weight += torch.mm(grad_logits_chunk.t(), _input_chunk).float()`, a weight-sized temporary.
+        if head_grad and x == 4:
+            chunk_bytes += vocab * hidden * 4
+        fixed = 0
+    peak = grad_input + head_grad + per_token + fixed + chunk_bytes
+    return FusedLoss(chunk=chunk, saved=grad_input + head_grad, head_grad=head_grad, peak=peak, chunk_bytes=chunk_bytes)
+
+
+# TRL's fused LM head (trl/kernels/chunked_logprob.py, trl/trainer/utils.py, TRL 1.16): tiles of TOKEN_CHUNK_SIZE
+# tokens by _CHUNKED_LOGPROB_CHUNK_SIZE vocabulary entries; the tile buffer is allocated at the full vocabulary width
+# even when the vocabulary is narrower.
+TRL_TOKEN_TILE = 4096
+TRL_VOCAB_TILE = 32768
+# The per-token fp32 vectors of ChunkedLogProbFunction.forward: seven running statistics (max, sum of exponentials,
+# x_sum_exp, sq_sum_exp, z_sum, max_before_target, target_logit: all allocated whichever outputs are asked), then
+# log_z, the log-probabilities, entropy's temporary x_sum_exp / sum_exp and the entropy, all live at the entropy's
+# step.
+TRL_STATS_FP32 = 7
+TRL_END_FP32 = 11
+
+
+@dataclass
+class TrlChunkedLoss:
+    """TRL 1.16's fused LM head as SFTTrainer runs it (`add_fused_lm_head(model, outputs=("log_probs", "entropy",
+    "is_top1"))`, then `model(..., fused_lm_head=True)`), on a CUDA device with Triton, buffer by buffer.
+
+    The patched forward runs the backbone with use_cache=False, keeps its output (`last_hidden_state`) to the end, and
+    scores the positions whose next-token label is not -100 (all of them here: batch x (seq - 1)): `labels != -100`
+    (a bool mask, which `hidden[mask]` and `masked_scatter` save), `hidden[mask]` (a copy in the hidden states' dtype)
+    and `labels[mask]` (int64). ChunkedLogProbFunction's forward allocates seven per-token fp32 statistics and one
+    tile buffer of min(tokens, 4,096) x 32,768 in the compute dtype (autocast's, else the hidden states'); for each
+    tile, torch.mm(out=) writes the logits and a Triton kernel folds them into the statistics in registers. Inputs in
+    another dtype than the compute dtype are cast: a token chunk of the hidden states (kept through its tiles) and a
+    tile of the weight. Then log_z, the log-probabilities and the entropy (fp32). It saves the scored hidden states,
+    the labels, log_z and the entropy: the logits are recomputed in backward. Backward allocates the hidden states'
+    gradient in fp32, the head weight's in fp32 when the head trains, and another tile buffer; per tile it recomputes
+    the logits, overwrites them with their gradient (Triton), and accumulates both gradients with addmm in fp32
+    (cuBLAS's out_dtype=float32 from bf16/fp16 tiles); at its return both are cast to their tensors' dtypes."""
+
+    tokens: int  # positions scored: batch x (seq - 1)
+    tile_bytes: int  # one tile buffer, forward's or backward's
+    saved: int  # saved for backward: hidden states, labels, log_z, entropy, the label mask
+    backbone_output: int  # the backbone's last_hidden_state, alive through the head's forward
+    forward_loop: int  # the head's buffers (from the label mask on) while it folds a tile
+    forward_end: int  # the same at the entropy's step, the tile buffer still held
+    backward_loop: int  # the op's backward while it accumulates a tile (the incoming gradient included)
+    backward_end: int  # the same at its return, with the gradients' casts (the head weight's becomes its .grad)
+    head_grad: int  # the LM head weight's gradient (full fine-tuning), inside backward_end
+
+    @property
+    def forward_peak(self) -> int:
+        return self.backbone_output + max(self.forward_loop, self.forward_end)
+
+
+def trl_chunked_loss(arch: Architecture, settings: TrainingSettings, act: Activations) -> TrlChunkedLoss:
+    """Each buffer of TRL's fused LM head on a CUDA device with Triton (the compact path: only labelled positions
+    scored; torch >= 2.8 for addmm's out_dtype)."""
+    p = precision_of(settings)
+    hidden, vocab = arch.hidden, arch.vocab
+    n = settings.batch * max(0, settings.seq - 1)
+    x_dtype = act.head_input_dtype
+    w_dtype = p.norm_dtype  # the LM head's weight (fp32 under QLoRA: prepare_model_for_kbit_training)
+    c_dtype = p.autocast or x_dtype  # torch.get_autocast_dtype under autocast, else the hidden states' dtype
+    x, w, c = DTYPE_BYTES[x_dtype], DTYPE_BYTES[w_dtype], DTYPE_BYTES[c_dtype]
+    trains = settings.method == "full"
+    rows = min(n, TRL_TOKEN_TILE)
+    tile = rows * TRL_VOCAB_TILE * c
+    last_rows = n - TRL_TOKEN_TILE * ((n - 1) // TRL_TOKEN_TILE) if n else 0
+    last_cols = vocab - TRL_VOCAB_TILE * ((vocab - 1) // TRL_VOCAB_TILE)
+    # `.to(compute_dtype)` copies only across dtypes: the token chunk, kept as a local through its tiles (and after
+    # the loop), and the weight's tile, a temporary of its matmul in forward and a local in backward.
+    x_copy = rows * hidden * c if x_dtype != c_dtype else 0
+    x_copy_last = last_rows * hidden * c if x_dtype != c_dtype else 0
+    w_copy = min(vocab, TRL_VOCAB_TILE) * hidden * c if w_dtype != c_dtype else 0
+    w_copy_last = last_cols * hidden * c if w_dtype != c_dtype else 0
+    mask = n  # labels != -100, bool
+    scored = n * hidden * x + n * 8  # hidden[mask], labels[mask]
+    saved = scored + n * 4 * 2 + mask  # and log_z, entropy
+    forward_loop = mask + scored + TRL_STATS_FP32 * 4 * n + tile + x_copy + w_copy
+    forward_end = mask + scored + TRL_END_FP32 * 4 * n + tile + x_copy_last
+    # (After the op, masked_scatter's per-token outputs hold about 25 bytes a token with no tile: less than this.)
+    # Backward: the incoming gradient of the log-probabilities (masked_scatter's backward selects it, fp32); the
+    # entropy's is None (only logged, detached), so its term is skipped.
+    grads = n * 4 + n * hidden * 4 + (vocab * hidden * 4 if trains else 0) + tile
+    casts = (n * hidden * x if x != 4 else 0) + (vocab * hidden * w if trains and w != 4 else 0)
+    # (Then indexing's and slicing's backward scatter the hidden states' gradient into two zeroed tensors of the
+    # sequence's shape, once the op's fp32 buffers and tile are freed: less than its return holds.)
+    return TrlChunkedLoss(
+        tokens=n,
+        tile_bytes=tile,
+        saved=saved,
+        backbone_output=settings.batch * settings.seq * hidden * x,
+        forward_loop=forward_loop,
+        forward_end=forward_end,
+        backward_loop=grads + x_copy + w_copy,
+        backward_end=grads + x_copy_last + w_copy_last + casts,
+        head_grad=_lm_head_grad_bytes(arch, settings),
+    )
 
 
 @dataclass
@@ -330,7 +493,9 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     tokens = settings.batch * settings.seq
     act = act or activations(arch, settings)
     W, G, S, T_opt = _sharded_states(arch, settings)
-    logits = tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
+    fused = fused_loss(arch, settings, act) if settings.loss == "fused" else None
+    trl = trl_chunked_loss(arch, settings, act) if settings.loss == "trl_chunked" else None
+    logits = 0 if fused or trl else tokens * arch.vocab * DTYPE_BYTES[act.logits_dtype]
     fp32_logits = tokens * arch.vocab * 4
     upcast = 0 if act.logits_dtype == "fp32" else fp32_logits
     held = logits + int(tokens * act.kv_cache_per_token)  # the previous step's `out`
@@ -338,6 +503,10 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     residual = DTYPE_BYTES[_residual_dtype(settings)]
 
     head_saved = tokens * sum(act.head_per_token.values()) + sum(act.head_fixed.values())
+    if fused or trl:
+        # The fused op (or TRL's head) replaces the LM head and soft-capping: what they save is not saved; its own
+        # saved tensors are counted in the loss's buffers.
+        head_saved -= tokens * act.head_linear_per_token + act.head_linear_fixed
     if settings.grad_checkpointing:
         # Each layer keeps only its input; backward recomputes one layer at a time.
         A = int(tokens * arch.hidden * residual * arch.layers + head_saved)
@@ -352,12 +521,28 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
     loss_backward = logits + 3 * fp32_logits
     # Then the gradient is cast back to the logits' dtype and reaches the LM head.
     head_backward = logits + fp32_logits + (logits if upcast else 0) + head_grad
+    loss_grads = 0  # gradients already live in forward and at the start of backward
+    if fused:
+        # Forward: the fused op's buffers at its largest moment (the head's gradient among them). Backward starts
+        # with its saved gradients and creates nothing: it hands them on (scaled in place unless the loss's
+        # gradient is 1).
+        loss_grads = head_grad
+        loss_forward = fused.peak - head_grad
+        loss_backward = fused.saved - head_grad
+        head_backward = fused.saved
+    if trl:
+        # Forward: the head's buffers at its largest moment, with the backbone's output the forward still holds.
+        # Backward starts with what it saved plus its own buffers; at its return the head weight's gradient (its cast,
+        # or the fp32 buffer itself) is the one that becomes .grad.
+        loss_forward = trl.forward_peak
+        loss_backward = trl.saved + trl.backward_loop
+        head_backward = trl.saved + trl.backward_end
     emb_transient = _embedding_backward_transient(arch, settings)
     grad_hidden = 2 * tokens * arch.hidden * residual
 
     phases = {
-        "forward": W + S + held + A + loss_forward,
-        "loss_backward": W + S + A + loss_backward,
+        "forward": W + S + held + A + loss_forward + loss_grads,
+        "loss_backward": W + S + A + loss_backward + loss_grads,
         "head_backward": W + S + A + head_backward,
         "backward_end": W + S + G + held + emb_transient,
         "optimizer_step": W + S + G + T_opt + held,
@@ -380,6 +565,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         emb_transient=emb_transient,
         recompute=recompute + grad_hidden,
         head_grad=head_grad,
+        loss_grads=loss_grads,
     )
     sizes = {
         "weights": W,
@@ -387,7 +573,7 @@ def step_memory(arch: Architecture, settings: TrainingSettings, act: Activations
         "optimizer_states": S,
         "optimizer_step_temporaries": T_opt,
         "activations": A,
-        "logits_and_loss": loss_backward,
+        "logits_and_loss": loss_forward if fused else max(loss_forward, loss_backward) if trl else loss_backward,
         "previous_step_outputs": held,
     }
     if not settings.grad_checkpointing:
@@ -422,12 +608,19 @@ def _components(
     emb_transient,
     recompute,
     head_grad,
+    loss_grads,
 ) -> dict[str, int]:
     base = {"weights": W, "optimizer_states": S}
     if phase == "forward":
-        return {**base, "activations": A, "logits_and_loss": loss_forward, "previous_step_outputs": held}
+        return {
+            **base,
+            "activations": A,
+            "logits_and_loss": loss_forward,
+            "previous_step_outputs": held,
+            "gradients": loss_grads,
+        }
     if phase == "loss_backward":
-        return {**base, "activations": A, "logits_and_loss": loss_backward}
+        return {**base, "activations": A, "logits_and_loss": loss_backward, "gradients": loss_grads}
     if phase == "head_backward":
         return {**base, "activations": A, "logits_and_loss": head_backward - head_grad, "gradients": head_grad}
     if phase == "backward_end":

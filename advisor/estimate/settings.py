@@ -11,8 +11,11 @@ PrecisionName = Literal["bf16", "fp16", "fp32", "mixed"]
 Optimizer = Literal["adamw", "adamw8bit", "sgd", "adafactor"]
 Sharding = Literal["none", "ddp", "zero2", "fsdp"]
 AttentionImpl = Literal["sdpa", "eager"]
+LossImpl = Literal["standard", "fused", "trl_chunked"]
 
 METHOD_LABELS: dict[str, str] = {"full": "Full fine-tuning", "lora": "LoRA", "qlora": "QLoRA"}
+# How a recipe line names a loss other than the standard one.
+LOSS_LABELS: dict[str, str] = {"standard": "", "fused": "fused loss", "trl_chunked": "TRL chunked LM head"}
 
 # The recipe a team starts from when it has not chosen one: LoRA on every linear layer
 # (Biderman et al. 2024: target all modules; "LoRA Without Regret": all layers, MLP
@@ -70,6 +73,16 @@ class TrainingSettings(BaseModel):
     )
     attention: AttentionImpl = Field(
         "sdpa", description="Attention implementation; sdpa uses flash/efficient kernels on GPU."
+    )
+    loss: LossImpl = Field(
+        "standard",
+        description=(
+            "standard: transformers' cross-entropy on the full logits, upcast to fp32; fused: Liger-Kernel's fused "
+            "linear cross-entropy (the LM head and the loss in token chunks, gradients computed in forward, no "
+            "full logits; needs the liger-kernel package); trl_chunked: TRL's fused LM head, which SFTTrainer "
+            "(TRL 1.16) always runs (log-probabilities in 4,096-token x 32,768-vocabulary tiles, logits recomputed "
+            "in backward, no full logits)."
+        ),
     )
 
     @field_validator("targets", mode="before")

@@ -3,7 +3,9 @@
 For full fine-tuning, LoRA and QLoRA the search starts from the recipe a team would
 start from (`STARTING_RECIPE` at the asked micro-batch and sequence length) and tries,
 at that shape, every combination of sharding (DDP, ZeRO-2, FSDP on several GPUs),
-gradient checkpointing and optimizer (AdamW, 8-bit AdamW) the estimator models. Among
+gradient checkpointing, optimizer (AdamW, 8-bit AdamW) and loss (the standard one, or
+Liger-Kernel's fused linear cross-entropy, which keeps no full logits; for a TRL recipe only
+TRL's own fused LM head, the one loss its SFTTrainer runs) the estimator models. Among
 the combinations that fit it keeps the fastest, by the step-time model of
 `timing.py` (seconds per token, so checkpointing's recomputation counts) times the
 ranking factors in `fit_policy.json`. It prefers a comfortable headroom to a tight
@@ -81,6 +83,12 @@ class FitResult(BaseModel):
     options: list[FitOption]
     best: Method | None = Field(description="The method recommended: the first that fits in the policy's order.")
     headroom_policy: dict = Field(description="The headroom thresholds and why.")
+    recipe_format: str | None = Field(
+        None,
+        description="The recipe format the search planned for: trl plans with TRL's fused LM head "
+        "(loss trl_chunked), the only loss its SFTTrainer runs; null (advisor fit) or axolotl/llama-factory: the "
+        "standard and the fused loss.",
+    )
     tokens: int | None = Field(None, description="Tokens to train (examples x mean tokens x epochs), when given.")
     price_usd_per_hour: float | None = Field(None, description="Price per GPU-hour used for cost.")
     time_calibration: dict | None = Field(None, description="The step-time constants and their calibration error.")
@@ -144,8 +152,10 @@ def fit_training(
     tokens: int | None = None,
     price_usd_per_hour: float | None = None,
     memory_overrides: bool = False,
+    recipe_format: str | None = None,
 ) -> FitResult:
-    """The fit search over `methods` (all three by default) for `model` on `gpus` GPUs."""
+    """The fit search over `methods` (all three by default) for `model` on `gpus` GPUs; `recipe_format` is the
+    recipe it plans for (`advisor recipe --format`), which decides the losses it tries."""
     from ..estimate import training_settings
     from ..model_specs import ModelSpec, resolve_model_spec
 
@@ -157,6 +167,7 @@ def fit_training(
     precision = "bf16" if device is None or device.kind == "cpu" or device.bf16_dense_tflops else "fp16"
     asked_batch, asked_seq = batch or 1, seq or 1024
     effective = effective_batch or asked_batch * gpus
+    losses = _losses(spec, recipe_format)
     options = []
     for method in methods or METHODS:
         asked = training_settings(
@@ -170,11 +181,12 @@ def fit_training(
                 "gpus": gpus,
                 "sharding": "none" if gpus == 1 else "ddp",
                 "precision": precision,
+                # a framework with one loss starts from it: not a change the search made
+                **({"loss": losses[0]} if len(losses) == 1 else {}),
             }
         )
-        options.append(
-            _search(spec, asked, budget, device, effective, grow_batch=batch is None and effective_batch is not None)
-        )
+        grow_batch = batch is None and effective_batch is not None
+        options.append(_search(spec, asked, budget, device, effective, grow_batch=grow_batch, losses=losses))
     price = price_usd_per_hour if price_usd_per_hour is not None else (device.price_usd_per_hour if device else None)
     calibration = None
     if tokens:
@@ -207,6 +219,8 @@ def fit_training(
         )
     if precision == "fp16":
         notes.append(f"{device.name} has no bf16 tensor cores: recipes use fp16")
+    if recipe_format in policy["search"]["losses_by_format"]:
+        notes.append(policy["search"]["losses_by_format_why"][recipe_format])
     return FitResult(
         model=spec.id,
         gpu=device.id if device else None,
@@ -218,6 +232,7 @@ def fit_training(
         headroom_policy=policy["headroom"],
         tokens=tokens,
         price_usd_per_hour=price,
+        recipe_format=recipe_format,
         time_calibration=calibration,
         notes=notes,
     )
@@ -275,10 +290,12 @@ class _Evaluator:
         policy = load_policy()["slowdown"]
         tflops = (self.device.tensor_tflops if self.device else None) or 989.0
         seconds = step_seconds(architecture_for(self.spec, s), s, tflops)
-        return seconds * policy[s.sharding] * policy[s.optimizer] / (s.batch * s.seq)
+        return seconds * policy[s.sharding] * policy[s.optimizer] * policy[s.loss] / (s.batch * s.seq)
 
 
-def _search(spec, asked: TrainingSettings, budget: int, device, effective: int, grow_batch: bool) -> FitOption:
+def _search(
+    spec, asked: TrainingSettings, budget: int, device, effective: int, grow_batch: bool, losses: list[str]
+) -> FitOption:
     policy = load_policy()
     search = policy["search"]
     ev = _Evaluator(spec, budget, device)
@@ -287,10 +304,11 @@ def _search(spec, asked: TrainingSettings, budget: int, device, effective: int, 
         return _option(ev, asked, asked, "not_assessed", effective, notes=est.notes[-1:])
     shardings = search["shardings_single_gpu"] if asked.gpus == 1 else search["shardings_multi_gpu"]
     combos = [
-        {"sharding": sh, "grad_checkpointing": ckpt, "optimizer": opt}
+        {"sharding": sh, "grad_checkpointing": ckpt, "optimizer": opt, "loss": loss}
         for sh in shardings
         for ckpt in (False, True)
         for opt in search["optimizers"]
+        for loss in losses
     ]
     seqs = [asked.seq]
     while seqs[-1] // 2 >= search["min_seq"]:
@@ -319,7 +337,16 @@ def _search(spec, asked: TrainingSettings, budget: int, device, effective: int, 
     smallest = min(
         (asked.model_copy(update={**c, "batch": 1, "seq": seqs[-1]}) for c in combos), key=lambda s: ev.needed(s)
     )
-    return _option(ev, asked, smallest, "does_not_fit", effective, notes=_what_it_would_take(ev, asked))
+    return _option(ev, asked, smallest, "does_not_fit", effective, notes=_what_it_would_take(ev, asked, losses))
+
+
+def _losses(spec, recipe_format: str | None = None) -> list[str]:
+    """The losses the search tries: the recipe format's only one (TRL's fused LM head), else the standard one and the
+    fused one, the latter only for the model types Liger-Kernel patches."""
+    search = load_policy()["search"]
+    if recipe_format in search["losses_by_format"]:
+        return list(search["losses_by_format"][recipe_format])
+    return [x for x in search["losses"] if x == "standard" or spec.model_type in search["fused_loss_model_types"]]
 
 
 def _option(ev: _Evaluator, asked, s: TrainingSettings, headroom, effective: int, notes=()) -> FitOption:
@@ -383,26 +410,35 @@ def _largest(ev: _Evaluator, s: TrainingSettings, name: str) -> int:
 def _diff(asked: TrainingSettings, s: TrainingSettings) -> list[FitChange]:
     why = load_policy()["changes_why"]
     out = []
-    for name in ("sharding", "grad_checkpointing", "optimizer", "batch", "seq"):
+    for name in ("sharding", "grad_checkpointing", "optimizer", "loss", "batch", "seq"):
         a, c = getattr(asked, name), getattr(s, name)
         if a != c:
             out.append(FitChange(field=name, asked=a, chosen=c, why=why[name]))
     return out
 
 
-def _what_it_would_take(ev: _Evaluator, asked: TrainingSettings) -> list[str]:
-    """How many GPUs of this size (FSDP, checkpointing, 8-bit AdamW) the asked shape would need."""
+def _what_it_would_take(ev: _Evaluator, asked: TrainingSettings, losses: list[str]) -> list[str]:
+    """How many GPUs of this size (FSDP, checkpointing, 8-bit AdamW, the fused loss) the asked shape would need."""
     if ev.budget == 0:
         return ["no GPU memory: training needs an accelerator"]
     gpus = 2
     while gpus <= 1024:
         s = asked.model_copy(
-            update={"gpus": gpus, "sharding": "fsdp", "grad_checkpointing": True, "optimizer": "adamw8bit"}
+            update={
+                "gpus": gpus,
+                "sharding": "fsdp",
+                "grad_checkpointing": True,
+                "optimizer": "adamw8bit",
+                "loss": losses[-1],
+            }
         )
         if ev.fits(s):
+            what = "FSDP, gradient checkpointing, 8-bit AdamW and the fused loss"
+            if s.loss != "fused":
+                what = "FSDP, gradient checkpointing and 8-bit AdamW"
             return [
-                f"{METHOD_LABELS[asked.method]} fits on {gpus} such GPUs with FSDP, gradient checkpointing and "
-                f"8-bit AdamW (batch {asked.batch} x {asked.seq} per GPU)"
+                f"{METHOD_LABELS[asked.method]} fits on {gpus} such GPUs with {what} (batch {asked.batch} x "
+                f"{asked.seq} per GPU)"
             ]
         gpus *= 2
     return [f"{METHOD_LABELS[asked.method]} does not fit on up to 1,024 such GPUs"]

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..estimate.settings import METHOD_LABELS, TrainingSettings
+from ..estimate.settings import LOSS_LABELS, METHOD_LABELS, TrainingSettings
 
 DEFAULTS_FILE = Path(__file__).with_name("recipe_defaults.json")
 RecipeFormat = Literal["trl", "axolotl", "llama-factory"]
@@ -48,7 +48,13 @@ def write_recipe(
 ) -> Recipe:
     """The recipe for `settings` in format `fmt`; `model` is what the framework loads (a hub id or a folder)."""
     writer = {"trl": _trl, "axolotl": _axolotl, "llama-factory": _llama_factory}[fmt]
-    return writer(model, settings, grad_accumulation)
+    recipe = writer(model, settings, grad_accumulation)
+    if settings.loss == "trl_chunked" and fmt != "trl":
+        recipe.notes.append(
+            f"the settings' estimate assumes TRL's fused LM head, which {fmt} does not run: "
+            f"`advisor recipe --format {fmt}` plans with the losses it runs"
+        )
+    return recipe
 
 
 def _common(s: TrainingSettings) -> dict:
@@ -66,11 +72,18 @@ def _header(fmt: str, s: TrainingSettings, grad_accumulation: int, comment: str)
         f"Written by `advisor recipe --format {fmt}`: {METHOD_LABELS[s.method]}, micro-batch {s.batch} x "
         f"{s.seq} tokens, {grad_accumulation} accumulation step(s), {s.gpus} GPU(s), {s.optimizer}"
         f"{', gradient checkpointing' if s.grad_checkpointing else ''}"
+        f"{', ' + LOSS_LABELS[s.loss] if LOSS_LABELS[s.loss] else ''}"
         f"{'' if s.sharding == 'none' else ', ' + s.sharding}.",
         f"Keys as documented by: {d['sources'][fmt]}.",
         f"Learning rate: {d['learning_rate_why']}",
     ]
     return "\n".join(f"{comment} {line}" for line in lines) + "\n"
+
+
+def _comment(text: str) -> str:
+    import textwrap
+
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text, 112))
 
 
 def _trl(model: str, s: TrainingSettings, grad_accumulation: int) -> Recipe:
@@ -101,9 +114,41 @@ def _trl(model: str, s: TrainingSettings, grad_accumulation: int) -> Recipe:
         "SHARDING": s.sharding,
     }
     body = "\n".join(f"{k} = {v!r}" for k, v in constants.items())
+    header = _header("trl", s, grad_accumulation, "#")
+    if s.loss == "trl_chunked":
+        header += _comment(
+            "Loss: TRL 1.16's SFTTrainer always patches the model with its own fused LM head "
+            "(trl.trainer.utils.add_fused_lm_head): the backbone runs without a KV cache, then the labelled positions "
+            "go through the LM head in 4,096-token x 32,768-vocabulary tiles that yield per-token log-probabilities "
+            "(and the entropy and top-1 accuracy it logs); the full logits are never built and are recomputed tile by "
+            "tile in backward. The plan's memory estimate assumes this head "
+            "(`advisor estimate --loss trl_chunked` replays it)."
+        )
+    elif s.loss == "standard":
+        header += _comment(
+            "Loss: TRL 1.16's SFTTrainer computes it with its own fused LM head (trl.trainer.utils.add_fused_lm_head) "
+            "whatever this plan says; the plan's memory estimate assumes transformers' loss on the full logits: "
+            "`advisor recipe --format trl` plans with TRL's head (`advisor estimate --loss trl_chunked`)."
+        )
+    if s.loss == "fused":
+        header += _comment(
+            "Loss: TRL 1.16's SFTTrainer computes it with its own chunked LM head "
+            "(trl.trainer.utils.add_fused_lm_head: "
+            "log-probabilities in tiles, no full logits) whatever this plan says, and rejects Liger-Kernel's fused "
+            "linear cross-entropy (liger_kernel_config={'fused_linear_cross_entropy': True} raises; "
+            "use_liger_kernel=True applies only Liger's layer kernels). The plan's memory estimate assumes Liger's "
+            "fused loss; TRL's head is not modelled: for the loss the estimate assumes, write the plan for axolotl or "
+            "LLaMA-Factory (they need the liger-kernel package)."
+        )
+        notes.append(
+            "the fused loss: TRL's SFTTrainer always uses its own chunked LM head and cannot run Liger's fused linear "
+            "cross-entropy; the axolotl and LLaMA-Factory recipes run the loss the estimate assumes"
+        )
+    if s.method == "qlora" and s.sharding == "fsdp":
+        notes.append("FSDP-QLoRA: the 4-bit weights are stored in the compute dtype (bnb_4bit_quant_storage)")
     content = (
         "#!/usr/bin/env python\n"
-        + _header("trl", s, grad_accumulation, "#")
+        + header
         + f'"""Fine-tune with TRL\'s SFTTrainer and PEFT ({METHOD_LABELS[s.method]}).\n\n'
         f"    {launch}\n\n"
         "--dataset is a JSONL file whose rows hold `messages` (a chat), `prompt` and `completion`, or `text`.\n"
@@ -153,6 +198,9 @@ def main():
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype,
+            # FSDP flattens each wrapped module's parameters into one tensor of one dtype: the packed 4-bit weights
+            # must be stored in the dtype of the others (bitsandbytes' and PEFT's FSDP-QLoRA guides)
+            **({"bnb_4bit_quant_storage": dtype} if SHARDING == "fsdp" else {}),
         )
     model = AutoModelForCausalLM.from_pretrained(args.model, **model_kwargs)
     if METHOD == "qlora":
@@ -250,6 +298,12 @@ def _axolotl(model: str, s: TrainingSettings, grad_accumulation: int) -> Recipe:
         datasets=[{"path": "data.jsonl", "type": "chat_template", "field_messages": "messages"}],
         output_dir="./outputs/" + s.method,
     )
+    if s.loss == "fused":
+        # axolotl's Liger integration (src/axolotl/integrations/liger/README.md): only the fused linear
+        # cross-entropy, the one kernel the estimate models
+        data["plugins"] = ["axolotl.integrations.liger.LigerPlugin"]
+        data["liger_fused_linear_cross_entropy"] = True
+        notes.append("the fused loss needs the liger-kernel package (pip install liger-kernel) and a CUDA GPU")
     if s.sharding == "fsdp":
         data["fsdp"] = ["full_shard", "auto_wrap"]
         data["fsdp_config"] = {"fsdp_offload_params": False, "fsdp_use_orig_params": False}
@@ -260,6 +314,11 @@ def _axolotl(model: str, s: TrainingSettings, grad_accumulation: int) -> Recipe:
     if s.method == "qlora":
         comment += "# QLoRA: axolotl loads the base in NF4 with double quantization (bitsandbytes, CUDA).\n"
     comment += "# datasets: point `path` at your JSONL; `type: chat_template` reads `messages` rows.\n"
+    if s.loss == "fused":
+        comment += _comment(
+            "Fused loss: Liger-Kernel's fused linear cross-entropy through axolotl's Liger plugin; needs "
+            "`pip install liger-kernel` and a CUDA GPU."
+        )
     launch = "axolotl train axolotl.yaml"
     return Recipe(
         format="axolotl",
@@ -310,6 +369,15 @@ def _llama_factory(model: str, s: TrainingSettings, grad_accumulation: int) -> R
         "# dataset: register your JSONL in data/dataset_info.json under `my_dataset`; template: the model's chat "
         "template name.\n"
     )
+    if s.loss == "fused":
+        data["enable_liger_kernel"] = True
+        comment += _comment(
+            "Fused loss: enable_liger_kernel applies Liger-Kernel's kernels for the model with their defaults "
+            "(src/llamafactory/model/model_utils/liger_kernel.py): the fused linear cross-entropy the estimate models, "
+            "and RoPE, RMSNorm and SwiGLU kernels it does not (they save less than the modules they replace, so the "
+            "estimate errs high). Needs `pip install liger-kernel` and a CUDA GPU."
+        )
+        notes.append("the fused loss needs the liger-kernel package (pip install liger-kernel) and a CUDA GPU")
     if s.sharding == "zero2":
         data["deepspeed"] = "examples/deepspeed/ds_z2_config.json"
     elif s.sharding == "fsdp":
