@@ -118,7 +118,7 @@ def print_run_table(run) -> None:
     where = (
         "the whole model"
         if scale.kind == "full"
-        else f"proxy: measured at {' and '.join(map(str, scale.depths))} layers, extrapolated to {scale.target_layers}"
+        else f"proxy: measured at {_depths(scale.depths)} layers, extrapolated to {scale.target_layers}"
     )
     model = run.model
     title = (
@@ -266,3 +266,8 @@ def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, 
     console.print(table)
     for note in run.notes:
         console.print(escape(f"- {note}"))
+
+
+def _depths(depths: list[int]) -> str:
+    names = [str(d) for d in depths]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
