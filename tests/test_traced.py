@@ -105,7 +105,9 @@ def autograd_saved_bytes(
     with LayerNorm's statistics counted as CUDA keeps them.
 
     CUDA's native_layer_norm (and its meta function, which the trace runs) keeps the mean and 1/std it saves in fp32
-    for bf16 inputs; the CPU kernel keeps them in bf16. Each such (batch, seq, 1) bf16 tensor is counted at fp32."""
+    for bf16 inputs; the CPU kernel keeps them in bf16. With CUDA's kernels emulated (`emulate`), each such
+    (batch, seq, 1) bf16 tensor is counted at fp32; with the CPU's own, as it is (the trace with kernels="cpu" keeps
+    them in bf16 too)."""
     from peft import get_peft_model
 
     from advisor.hf import build_config, default_lora_targets, lora_config
@@ -128,7 +130,7 @@ def autograd_saved_bytes(
     def pack(t):
         storage = t.untyped_storage()
         if storage.data_ptr() not in kept and storage.data_ptr() not in seen:
-            stats = layer_norms and t.dtype == torch.bfloat16 and tuple(t.shape) == (BATCH, SEQ, 1)
+            stats = emulate and layer_norms and t.dtype == torch.bfloat16 and tuple(t.shape) == (BATCH, SEQ, 1)
             seen[storage.data_ptr()] = storage.nbytes() * (2 if stats else 1)
             alive.append(t)
         return t

@@ -276,7 +276,7 @@ def _cache_tensors(cache):
 @contextmanager
 def cuda_attention(traced: TracedActivations | None = None, kernels: str = "cuda"):
     """`scaled_dot_product_attention` as CUDA (or, with kernels="cpu", the CPU) would dispatch it, for the duration
-    of a trace."""
+    of a trace; with kernels="cpu", LayerNorm's statistics kept as the CPU's kernel keeps them."""
     import torch.nn.functional as F
 
     original = F.scaled_dot_product_attention
@@ -297,10 +297,47 @@ def cuda_attention(traced: TracedActivations | None = None, kernels: str = "cuda
         return _kernel_function().apply(query, key, value, attn_mask, kernel)
 
     F.scaled_dot_product_attention = emulated
+    original_layer_norm = F.layer_norm
+    if kernels == "cpu":
+        F.layer_norm = _cpu_layer_norm
     try:
         yield
     finally:
         F.scaled_dot_product_attention = original
+        F.layer_norm = original_layer_norm
+
+
+def _cpu_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """LayerNorm as the CPU's kernel saves it: its mean and 1/std in the input's dtype (CUDA's kernel, and the meta
+    function the trace otherwise runs, keep them in fp32 for bf16 and fp16 inputs)."""
+    return _layer_norm_function().apply(input, tuple(normalized_shape), weight, bias, eps)
+
+
+_LAYER_NORM = None
+
+
+def _layer_norm_function():
+    global _LAYER_NORM
+    if _LAYER_NORM is not None:
+        return _LAYER_NORM
+    import torch
+
+    class CpuLayerNorm(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, input, normalized_shape, weight, bias, eps):
+            out = torch.ops.aten.native_layer_norm(input, list(normalized_shape), weight, bias, eps)[0]
+            stats = (*input.shape[: input.dim() - len(normalized_shape)], *([1] * len(normalized_shape)))
+            mean = torch.empty(stats, dtype=input.dtype, device=input.device)
+            rstd = torch.empty(stats, dtype=input.dtype, device=input.device)
+            ctx.save_for_backward(input, weight, bias, mean, rstd)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):  # pragma: no cover - traces never run backward
+            raise RuntimeError("the emulated LayerNorm is for tracing what is saved, not for training")
+
+    _LAYER_NORM = CpuLayerNorm
+    return _LAYER_NORM
 
 
 def cuda_kernel(query, key, value, attn_mask, enable_gqa: bool) -> str:
