@@ -12,32 +12,32 @@ all alike are measured at the depths `plan.proxy_plan` picks from their layers' 
 model whose last layer is its only one of a kind runs whole); each row names the depths, and a
 model that also ran whole prints the proxies' extrapolation of its activations beside it.
 
-Measured 2026-12-02, 2 cores shared with other work (load average 5.3), torch 2.13.0 CPU,
-transformers 5.24.0, peft 0.21.2 (estimated - measured) / measured:
+Measured 2026-12-02 on 2 cores (load average 1.0-2.7), torch 2.13.0 CPU, transformers 5.24.0, peft 0.21.2;
+error = (estimated - measured) / measured:
 
     family          full     LoRA   depths       before this branch (full / LoRA) and why
-    qwen3           0.00%    0.00%  1,2          0.00% / 0.00%
+    qwen3           0.00%    0.00%  1,2,4        0.00% / 0.00%
     gemma3_text    -0.00%   -0.00%  4 (whole)    +0.08% / +0.12%: its one global layer shares RoPE tables the
                                                  1- and 2-layer (local-only) proxies never save (2 x 256 x 32 bf16)
     olmo2           0.00%    0.00%  1,2,4        0.00% / 0.00%
-    gpt2           +0.02%   +0.02%  1,2,4        +2.47% / +2.65%: the proxies were the whole model (n_layer cut,
-                                                 num_hidden_layers not), and DynamicCache's copies of k and v
-                                                 (never saved by autograd) were booked by the trace only
-    qwen3_moe       0.00%    0.00%  1,2          0.00% / 0.00%
-    deepseek_v3    +0.01%   +0.01%  1,2,4        +0.15% / -16.00%: the trace's LoRA lacked the experts' and
+    gpt2            0.00%    0.00%  1,2,4        +2.47% / +2.65%: the proxies were the whole model (n_layer cut,
+                                                 num_hidden_layers not); DynamicCache's copies of k and v (never
+                                                 saved by autograd) booked by the trace only; LayerNorm's statistics
+                                                 fp32 in the trace (as CUDA keeps them), bf16 on the CPU
+    qwen3_moe       0.00%    0.00%  1,2,4        0.00% / 0.00%
+    deepseek_v3     0.00%   +0.04%  1,2,4        +0.15% / -16.00%: the trace's LoRA lacked the experts' and
                                                  router's adapters all-linear reaches through target_parameters
     gpt_oss        -0.00%   -0.00%  1,2,3,4      +1.51% / +1.84%: DynamicCache's copies of k and v (as GPT-2)
     llama4_text    -0.00%   -0.00%  4 (whole)    -21.13% / -20.03%: proxies at 1 and 2 layers counted every later
                                                  layer as MoE; layers 0-3 are dense, MoE, dense, MoE without RoPE
     llama4_text-8  -0.00%   -0.00%  1,2,3,4,8    proxies' extrapolation vs whole: +0.00% / +0.00%
-    deepseek_v3-6  +0.02%   +0.03%  2,3,6        proxies' extrapolation vs whole: +0.00% / +0.03%
+    deepseek_v3-6  +0.02%   +0.05%  2,3,6        proxies' extrapolation vs whole: +0.02% / +0.05%
 
-What is left: GPT-2's LayerNorm statistics (fp32 in the trace, as CUDA keeps them; bf16 on the CPU: 2 bytes
-more per token for each of mean and 1/std, +0.02%); a few bytes per layer the cache holds beside k and v
-(measured, not traced: gpt_oss, Gemma 3, Llama 4 show -0.00%); DeepSeek-V3, whose whole 4-layer model measures
-6-8 KB under the estimate and whose 1- and 2-layer proxies extrapolate a few KB over the whole (+0.01%; 6 layers:
-up to +0.03%), while a bare forward of the same model saves the same bytes whatever its input (4 seeds): not
-explained here.
+("1,2,4": the proxies, then the whole model, which the time budget allowed on a quiet machine.) What is left:
+a few bytes per layer the cache holds beside k and v (measured, not traced: gpt_oss, Gemma 3, Llama 4 show
+-0.00%); DeepSeek-V3's MoE layers, whose whole-model measurement differs between runs of one config by up to
+12 KB (full 50,935,904 and 50,942,048 B at 4 layers, LoRA 55,687,264 and 55,674,976 B) while a bare forward of
+the same model saves the same bytes whatever its input (4 seeds): not explained here.
 """
 
 from __future__ import annotations
