@@ -105,16 +105,20 @@ def autograd_saved_bytes(
     with LayerNorm's statistics counted as CUDA keeps them.
 
     CUDA's native_layer_norm (and its meta function, which the trace runs) keeps the mean and 1/std it saves in fp32
-    for bf16 inputs; the CPU kernel keeps them in bf16. Each such (batch, seq, 1) bf16 tensor is counted at fp32."""
+    for bf16 inputs; the CPU kernel keeps them in bf16. With CUDA's kernels emulated (`emulate`), each such
+    (batch, seq, 1) bf16 tensor is counted at fp32; with the CPU's own, as it is (the trace with kernels="cpu" keeps
+    them in bf16 too)."""
     from peft import get_peft_model
 
-    from advisor.hf import build_config, lora_config
+    from advisor.hf import build_config, default_lora_targets, lora_config
 
     torch.manual_seed(0)
     config = build_config(spec)
     dtype = torch.float32 if settings.precision == "fp32" else torch.bfloat16
     model = transformers.AutoModelForCausalLM.from_config(config, dtype=dtype)
     if settings.method == "lora":
+        if targets is None:  # as the training run's inject_lora: PEFT's default, or advisor's
+            targets, _ = default_lora_targets(model, spec)
         model = get_peft_model(model, lora_config(spec, rank=settings.rank, alpha=2 * settings.rank, targets=targets))
     model.train()
     kept = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -126,7 +130,7 @@ def autograd_saved_bytes(
     def pack(t):
         storage = t.untyped_storage()
         if storage.data_ptr() not in kept and storage.data_ptr() not in seen:
-            stats = layer_norms and t.dtype == torch.bfloat16 and tuple(t.shape) == (BATCH, SEQ, 1)
+            stats = emulate and layer_norms and t.dtype == torch.bfloat16 and tuple(t.shape) == (BATCH, SEQ, 1)
             seen[storage.data_ptr()] = storage.nbytes() * (2 if stats else 1)
             alive.append(t)
         return t
@@ -160,7 +164,9 @@ def architecture(spec: ModelSpec, settings: TrainingSettings):
     )
 
 
-def estimated_saved_bytes(spec: ModelSpec, settings: TrainingSettings, use_cache: bool = True) -> float:
+def estimated_saved_bytes(
+    spec: ModelSpec, settings: TrainingSettings, use_cache: bool = True, kernels: str = "cuda"
+) -> float:
     arch = architecture(spec, settings)
     assert activation_basis(arch, settings) == "traced"
     traced = trace_activations(
@@ -168,12 +174,13 @@ def estimated_saved_bytes(spec: ModelSpec, settings: TrainingSettings, use_cache
         method=settings.method,
         rank=settings.rank,
         alpha=2 * settings.rank,
-        targets=arch.targets if settings.method != "full" else None,
+        targets=settings.targets if settings.method != "full" else None,
         precision=settings.precision,
         attention=settings.attention,
         batch=BATCH,
         seq=SEQ,
         use_cache=use_cache,
+        kernels=kernels,
     )
     act = activations_from_trace(traced)
     tokens = BATCH * SEQ
@@ -188,7 +195,6 @@ def estimated_saved_bytes(spec: ModelSpec, settings: TrainingSettings, use_cache
 def test_traced_activations_equal_what_autograd_saves(model_type, method, targets, precision):
     spec = spec_for(model_type)
     settings = TrainingSettings(method=method, targets=targets, rank=4, precision=precision, batch=BATCH, seq=SEQ)
-    resolved = architecture(spec, settings).targets or None
     try:
         estimated = estimated_saved_bytes(spec, settings)
     except UnsupportedArchitecture as exc:
@@ -201,10 +207,10 @@ def test_traced_activations_equal_what_autograd_saves(model_type, method, target
         # Otherwise the estimate refuses only where the real training forward fails too (PEFT's all-linear wraps
         # Llama 4's router, whose forward returns a tuple).
         with pytest.raises(Exception) as real_error:
-            autograd_saved_bytes(spec, settings, resolved)
+            autograd_saved_bytes(spec, settings, settings.targets)
         assert type(real_error.value).__name__ in exc.reason
         return
-    real = autograd_saved_bytes(spec, settings, resolved if method == "lora" else None)
+    real = autograd_saved_bytes(spec, settings, settings.targets)
     assert estimated == pytest.approx(real, rel=1e-9), f"estimated {estimated:,.0f} B, autograd saved {real:,} B"
 
 
@@ -253,12 +259,40 @@ def test_traced_activations_without_a_cache_equal_what_autograd_saves(model_type
 def test_with_the_cpus_kernels_the_trace_equals_a_real_cpu_forward(model_type, method):
     """What the reference run compares on the CPU: the trace emulating the CPU's own SDPA dispatch (flash, or math
     under dropout (GPT-2) and for values narrower than keys (DeepSeek-V3's MLA)) against the CPU's real kernels."""
-    from advisor.estimate.trace import attention_device
-
     spec = spec_for(model_type)
     settings = TrainingSettings(method=method, rank=4, precision="bf16", batch=BATCH, seq=SEQ)
-    resolved = architecture(spec, settings).targets or None
-    with attention_device("cpu"):
-        estimated = estimated_saved_bytes(spec, settings)
-    real = autograd_saved_bytes(spec, settings, resolved if method == "lora" else None, emulate=False)
+    estimated = estimated_saved_bytes(spec, settings, kernels="cpu")
+    real = autograd_saved_bytes(spec, settings, settings.targets, emulate=False)
     assert estimated == pytest.approx(real, rel=1e-9), f"estimated {estimated:,.0f} B, autograd saved {real:,} B"
+
+
+def test_the_cpu_and_cuda_kernel_choices_differ_where_torch_says():
+    """The CPU's SDPA (asked of torch itself) takes the math path under dropout (GPT-2) and for values narrower
+    than keys (DeepSeek-V3's MLA), its flash kernel otherwise, masks and grouped queries included; CUDA's emulated
+    dispatch keeps flash for no mask, the memory-efficient kernel for a mask or narrower values."""
+    from advisor.estimate.trace import cpu_kernel, cuda_kernel
+
+    q = torch.zeros(2, 8, 64, 32, dtype=torch.bfloat16)
+    narrow = torch.zeros(2, 8, 64, 16, dtype=torch.bfloat16)
+    grouped = torch.zeros(2, 4, 64, 32, dtype=torch.bfloat16)
+    mask = torch.ones(1, 1, 64, 64, dtype=torch.bool)
+    assert cpu_kernel(q, q, q, None, 0.0, True, False) == "cpu-flash"
+    assert cpu_kernel(q, q, q, None, 0.1, True, False) == "math"
+    assert cpu_kernel(q, q, narrow, None, 0.0, True, False) == "math"
+    assert cpu_kernel(q, q, q, mask, 0.0, False, False) == "cpu-flash"
+    assert cpu_kernel(q, grouped, grouped, None, 0.0, True, True) == "cpu-flash"
+    assert cuda_kernel(q, q, q, None, False) == "flash"
+    assert cuda_kernel(q, q, narrow, None, False) == "efficient"
+    assert cuda_kernel(q, q, q, mask, False) == "efficient"
+
+
+def test_an_estimate_says_whose_kernels_it_assumed():
+    spec = spec_for("gpt2")
+    settings = TrainingSettings(method="full", precision="bf16", batch=BATCH, seq=SEQ)
+    cuda = estimate_training_memory(spec, settings)
+    cpu = estimate_training_memory(spec, settings, kernels="cpu")
+    assert (cuda.attention_kernels, cpu.attention_kernels) == ("cuda", "cpu")
+    assert estimate_training_memory("qwen2.5-0.5b", settings).attention_kernels is None  # modelled, not traced
+    assert any(n.startswith("attention kernels as CUDA would dispatch them") and "flash" in n for n in cuda.notes)
+    assert any(n.startswith("attention kernels as the CPU's SDPA dispatches them") and "math" in n for n in cpu.notes)
+    assert cpu.sizes["activations"] > cuda.sizes["activations"]  # the math path keeps the s x s probabilities

@@ -69,7 +69,13 @@ def _print_comparison(estimates: dict, focus: str) -> None:
     ):
         row(label, [fmt_bytes(e.sizes.get(key)) for e in ests])
     row("peak tensor memory", [fmt_bytes(e.peak_bytes) for e in ests], style="bold")
-    row("  activations basis", [e.activation_basis or MISSING for e in ests])
+    row(
+        "  activations basis",
+        [
+            (e.activation_basis or MISSING) + (f" ({e.attention_kernels.upper()})" if e.attention_kernels else "")
+            for e in ests
+        ],
+    )
     row("  peak falls in", [e.peak_phase or MISSING for e in ests])
     row("  + CUDA context and allocator slack", [fmt_bytes(e.total_needed_bytes()) for e in ests])
     row("memory saved vs full", [fmt_ratio(_times(full.peak_bytes, e.peak_bytes)) for e in ests])

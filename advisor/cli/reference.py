@@ -120,7 +120,7 @@ def print_run_table(run) -> None:
     where = (
         "the whole model"
         if scale.kind == "full"
-        else f"proxy: measured at {' and '.join(map(str, scale.depths))} layers, extrapolated to {scale.target_layers}"
+        else f"proxy: measured at {_depths(scale.depths)} layers, extrapolated to {scale.target_layers}"
     )
     model = run.model
     title = (
@@ -292,3 +292,8 @@ def print_distributed_table(run) -> None:
     console.print(escape(f"Data: {run.dataset.source} ({run.dataset.tokenizer}); {fmt_seconds(run.seconds)}."))
     for note in run.notes:
         console.print(escape(f"- {note}"))
+
+
+def _depths(depths: list[int]) -> str:
+    names = [str(d) for d in depths]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -11,7 +11,7 @@ when these functions run, never when `advisor` is imported.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError
 
@@ -35,8 +35,13 @@ def training_settings(**values) -> TrainingSettings:
         raise invalid_input(exc, "training settings") from None
 
 
-def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings | None = None) -> Estimate:
-    """Parameters and per-GPU peak training memory of `model` under `settings`."""
+def estimate_training_memory(
+    model: str | ModelSpec, settings: TrainingSettings | None = None, *, kernels: Literal["cuda", "cpu"] = "cuda"
+) -> Estimate:
+    """Parameters and per-GPU peak training memory of `model` under `settings`.
+
+    `kernels`: whose attention kernels a traced family's trace emulates, CUDA's (an estimate for a GPU) or the
+    CPU's (what a reference run on the CPU measures, to compare like with like)."""
     from ..hf import auto_class_name
     from ..model_specs import ModelSpec, resolve_model_spec
     from .architecture import describe
@@ -66,7 +71,7 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
     basis = None
     try:
         basis = activation_basis(arch, settings)
-        act = _traced_activations(spec, arch, settings) if basis == "traced" else None
+        act = _traced_activations(spec, arch, settings, kernels) if basis == "traced" else None
         mem = step_memory(arch, settings, act)
     except UnsupportedArchitecture as exc:
         mem, basis = None, None
@@ -97,6 +102,7 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
         params_by_module=[ParamGroupOut(**vars(g)) for g in arch.params_by_module],
         lora_targets=arch.targets,
         activation_basis=basis,
+        attention_kernels=kernels if basis == "traced" else None,
         peak_bytes=max(mem.phases.values()) if mem else None,
         peak_phase=mem.peak_phase if mem else None,
         components=mem.components if mem else {},
@@ -113,7 +119,7 @@ def estimate_training_memory(model: str | ModelSpec, settings: TrainingSettings 
     )
 
 
-def _traced_activations(spec, arch, settings: TrainingSettings):
+def _traced_activations(spec, arch, settings: TrainingSettings, kernels: str = "cuda"):
     """Trace the real module on the meta device at the estimate's batch x seq (cached per process)."""
     from .memory import activations_from_trace
     from .trace import trace_activations
@@ -123,7 +129,9 @@ def _traced_activations(spec, arch, settings: TrainingSettings):
         method=settings.method,
         rank=settings.rank,
         alpha=settings.lora_alpha,
-        targets=arch.targets if settings.method != "full" else None,
+        # the targets as asked (None: the default), for PEFT to resolve as the training run's PEFT does: `all-linear`
+        # reaches the experts' 3-D weights through target_parameters, which the resolved module names leave out
+        targets=settings.targets if settings.method != "full" else None,
         precision=settings.precision,
         attention=settings.attention,
         batch=settings.batch,
@@ -132,6 +140,7 @@ def _traced_activations(spec, arch, settings: TrainingSettings):
         use_cache=not settings.grad_checkpointing
         and settings.loss != "trl_chunked"
         and bool(arch.config.get("use_cache", True)),
+        kernels=kernels,
     )
     return activations_from_trace(traced)
 

@@ -235,7 +235,8 @@ def activations_from_trace(traced) -> Activations:
     notes = []
     kernels = ", ".join(f"{k} x{v}" for k, v in sorted(traced.kernels.items()))
     if kernels:
-        notes.append(f"attention kernels as CUDA would dispatch them (emulated for the trace): {kernels}")
+        whose = "the CPU's SDPA dispatches" if traced.kernel_device == "cpu" else "CUDA would dispatch"
+        notes.append(f"attention kernels as {whose} them (emulated for the trace): {kernels}")
     elif traced.attention != "sdpa":
         notes.append(f"attention: transformers' {traced.attention} implementation (the model's own choice or asked)")
     return Activations(

@@ -142,6 +142,11 @@ class Estimate(BaseModel):
         "under saved_tensors_hooks), modelled (a hand-written block checked against autograd), approximated (a "
         "Llama-style layer standing in); null when memory is not estimated.",
     )
+    attention_kernels: Literal["cuda", "cpu"] | None = Field(
+        None,
+        description="For traced activations: whose SDPA kernel choice the trace emulated, cuda (an estimate for a "
+        "GPU) or cpu (a reference run on the CPU comparing its measurement); null when not traced.",
+    )
     peak_bytes: int | None = Field(
         description=(
             "Predicted peak of tensor memory per GPU, as torch.cuda.max_memory_allocated counts it (no CUDA "

@@ -31,26 +31,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 FLASH_MAX_HEAD_DIM = 256
 EFFICIENT_LSE_BLOCK = 32  # the memory-efficient kernel's log-sum-exp is padded to blocks of 32 queries
 EFFICIENT_BIAS_ALIGN = 16  # ... and its attention bias to a multiple of 16 keys
 
-# The device whose attention kernels the trace emulates: CUDA for an estimate; the CPU when the reference run
+# Whose attention kernels a trace emulates: "cuda" for an estimate (a GPU's memory); "cpu" when the reference run
 # compares the estimate with a measurement on the CPU (whose SDPA dispatch torch answers itself, see cpu_kernel).
-ATTENTION_DEVICE: ContextVar[str] = ContextVar("advisor_attention_device", default="cuda")
-
-
-@contextmanager
-def attention_device(kind: str):
-    """Trace with the attention kernels `kind` ("cuda" or "cpu") would run."""
-    token = ATTENTION_DEVICE.set(kind)
-    try:
-        yield
-    finally:
-        ATTENTION_DEVICE.reset(token)
+KERNELS = ("cuda", "cpu")
 
 
 @dataclass
@@ -66,6 +55,7 @@ class TracedActivations:
     logits_dtype: str = "bf16"
     attention: str = "sdpa"
     kernels: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # attention calls by kernel
+    kernel_device: str = "cuda"  # whose SDPA dispatch the kernels follow (KERNELS)
 
     @property
     def total(self) -> int:
@@ -77,16 +67,18 @@ _NAMES = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "f
 
 
 def trace_activations(
-    spec, *, method, rank, alpha, targets, precision, attention, batch, seq, use_cache
+    spec, *, method, rank, alpha, targets, precision, attention, batch, seq, use_cache, kernels: str = "cuda"
 ) -> TracedActivations:
-    """Build the model for the trace and trace one forward (cached per process, as `describe` is)."""
+    """Build the model for the trace and trace one forward with `kernels`' attention dispatch (cached per process,
+    as `describe` is)."""
     import json
 
     from .architecture import _decoder_layers
 
-    device = ATTENTION_DEVICE.get()
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, not {kernels!r}")
     key = (spec.model_dump_json(), method, rank, json.dumps(targets), precision, attention, batch, seq, use_cache)
-    key += (device,)
+    key += (kernels,)
     if key not in _TRACED:
         if len(_TRACED) >= 32:
             _TRACED.pop(next(iter(_TRACED)))
@@ -94,7 +86,9 @@ def trace_activations(
             spec, method=method, rank=rank, alpha=alpha, targets=targets, precision=precision, attention=attention
         )
         try:
-            _TRACED[key] = trace_saved(model, _decoder_layers(model), batch=batch, seq=seq, use_cache=use_cache)
+            _TRACED[key] = trace_saved(
+                model, _decoder_layers(model), batch=batch, seq=seq, use_cache=use_cache, kernels=kernels
+            )
         except Exception as exc:  # noqa: BLE001 - whatever the module raises, the estimate says it and moves on
             from .memory import UnsupportedArchitecture
 
@@ -126,8 +120,9 @@ def build_traced_model(spec, *, method: str, rank: int, alpha: float, targets, p
     return model
 
 
-def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> TracedActivations:
-    """Run `model` on (batch, seq) token ids on the model's device and book what autograd saves.
+def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool, kernels: str = "cuda") -> TracedActivations:
+    """Run `model` on (batch, seq) token ids on the model's device and book what autograd saves, attention
+    dispatched as `kernels` ("cuda" or "cpu") would.
 
     `layers` is the model's list of decoder layers. Works on meta and on real tensors alike (the
     tests run it on real ones on the CPU)."""
@@ -136,7 +131,7 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> Trac
     device = next(model.parameters()).device
     params = {p.untyped_storage()._cdata for p in model.parameters()}
     buffers = {b.untyped_storage()._cdata for b in model.buffers()}
-    traced = TracedActivations(tokens=batch * seq)
+    traced = TracedActivations(tokens=batch * seq, kernel_device=kernels)
     layer_of = {id(layer): i for i, layer in enumerate(layers)}
     traced.layers = [defaultdict(int) for _ in layers]
     state = {"where": "embedding", "layer": None, "part": None}
@@ -182,7 +177,12 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool) -> Trac
         if hasattr(m, "warn_if_padding_and_no_attention_mask"):
             m.warn_if_padding_and_no_attention_mask = _no_warning
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cuda_attention(traced), _one_sequence():
+        with (
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+            cuda_attention(traced, kernels),
+            _one_sequence(),
+            _meta_autocast(),
+        ):
             out = model(input_ids=ids, use_cache=use_cache)
     finally:
         for h in handles:
@@ -213,6 +213,26 @@ def _one_sequence():
         yield
     finally:
         masking_utils.find_packed_sequence_indices = original
+
+
+@contextmanager
+def _meta_autocast():
+    """PEFT's LoRA on parameters (the experts' 3-D weights `all-linear` reaches through target_parameters) turns
+    autocast off around its weight with `torch.autocast(device_type=W.device.type, enabled=False)`, which torch
+    refuses for "meta". Off is off on any device: the trace asks it of the CPU's autocast instead."""
+    import torch
+
+    original = torch.autocast
+
+    class autocast(original):
+        def __init__(self, device_type, *args, **kwargs):
+            super().__init__("cpu" if device_type == "meta" else device_type, *args, **kwargs)
+
+    torch.autocast = autocast
+    try:
+        yield
+    finally:
+        torch.autocast = original
 
 
 def _no_warning(*args, **kwargs):
@@ -254,14 +274,15 @@ def _cache_tensors(cache):
 
 
 @contextmanager
-def cuda_attention(traced: TracedActivations | None = None):
-    """`scaled_dot_product_attention` as CUDA would dispatch it, for the duration of a trace."""
+def cuda_attention(traced: TracedActivations | None = None, kernels: str = "cuda"):
+    """`scaled_dot_product_attention` as CUDA (or, with kernels="cpu", the CPU) would dispatch it, for the duration
+    of a trace; with kernels="cpu", LayerNorm's statistics kept as the CPU's kernel keeps them."""
     import torch.nn.functional as F
 
     original = F.scaled_dot_product_attention
 
     def emulated(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-        if ATTENTION_DEVICE.get() == "cpu":
+        if kernels == "cpu":
             kernel = cpu_kernel(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
         else:
             kernel = cuda_kernel(query, key, value, attn_mask, enable_gqa)
@@ -276,10 +297,47 @@ def cuda_attention(traced: TracedActivations | None = None):
         return _kernel_function().apply(query, key, value, attn_mask, kernel)
 
     F.scaled_dot_product_attention = emulated
+    original_layer_norm = F.layer_norm
+    if kernels == "cpu":
+        F.layer_norm = _cpu_layer_norm
     try:
         yield
     finally:
         F.scaled_dot_product_attention = original
+        F.layer_norm = original_layer_norm
+
+
+def _cpu_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """LayerNorm as the CPU's kernel saves it: its mean and 1/std in the input's dtype (CUDA's kernel, and the meta
+    function the trace otherwise runs, keep them in fp32 for bf16 and fp16 inputs)."""
+    return _layer_norm_function().apply(input, tuple(normalized_shape), weight, bias, eps)
+
+
+_LAYER_NORM = None
+
+
+def _layer_norm_function():
+    global _LAYER_NORM
+    if _LAYER_NORM is not None:
+        return _LAYER_NORM
+    import torch
+
+    class CpuLayerNorm(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, input, normalized_shape, weight, bias, eps):
+            out = torch.ops.aten.native_layer_norm(input, list(normalized_shape), weight, bias, eps)[0]
+            stats = (*input.shape[: input.dim() - len(normalized_shape)], *([1] * len(normalized_shape)))
+            mean = torch.empty(stats, dtype=input.dtype, device=input.device)
+            rstd = torch.empty(stats, dtype=input.dtype, device=input.device)
+            ctx.save_for_backward(input, weight, bias, mean, rstd)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):  # pragma: no cover - traces never run backward
+            raise RuntimeError("the emulated LayerNorm is for tracing what is saved, not for training")
+
+    _LAYER_NORM = CpuLayerNorm
+    return _LAYER_NORM
 
 
 def cuda_kernel(query, key, value, attn_mask, enable_gqa: bool) -> str:

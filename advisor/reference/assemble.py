@@ -48,6 +48,7 @@ class Measurements:
     seed: int
     fused_optimizer: bool
     estimate: Callable[[str, int], Estimate]  # (method, layers) -> the estimator's figures at that depth
+    proxy: plan.ProxyPlan  # the depths measured first and how they combine into the real depth
     runs: dict[tuple[str, int], Measured] = field(default_factory=dict)
     latency: dict[int, LatencyMeasurement] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -76,7 +77,6 @@ def reference_run_result(
     whole = all(m.complete(method, m.layers) for method in METHODS)
     results = {method: method_result(m, method) for method in METHODS}
     full, lora = results["full"], results["lora"]
-    d1, d2 = plan.PROXY_DEPTHS
     any_run = next(iter(m.runs.values()), None)
     served = serving(m)
     s = m.settings
@@ -105,12 +105,7 @@ def reference_run_result(
             target_layers=m.layers,
             depths=sorted({layers for _, layers in m.runs}),
             reason=reason,
-            extrapolation=None
-            if whole
-            else (
-                f"linear in depth through the measurements at {d1} and {d2} layers: "
-                f"q({m.layers}) = q({d1}) + ({m.layers} - {d1}) x (q({d2}) - q({d1}))"
-            ),
+            extrapolation=None if whole else extrapolation_text(m.proxy),
         ),
         full=full,
         lora=lora,
@@ -128,6 +123,22 @@ def reference_run_result(
     )
 
 
+def extrapolation_text(proxy: plan.ProxyPlan) -> str:
+    """How the proxy depths make the real depth, with the layers' kinds when they are not all alike."""
+    at = f"at {depths_text(proxy.depths)} layers"
+    if len(set(proxy.kinds[1:])) <= 1:
+        return f"linear in depth through the measurements {at}: {proxy.formula()}"
+    return (
+        f"linear in the layers of each kind ({proxy.pattern()}; the first layer counted with embeddings and head) "
+        f"through the measurements {at}: {proxy.formula()}"
+    )
+
+
+def depths_text(depths) -> str:
+    names = [str(d) for d in depths]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def run_measurement(m: Measurements, method: str, layers: int) -> RunMeasurement:
     """One run at one depth, beside the estimator's figures for that depth."""
     run = m.runs[(method, layers)]
@@ -137,6 +148,7 @@ def run_measurement(m: Measurements, method: str, layers: int) -> RunMeasurement
         learning_rate=LEARNING_RATES[method],
         figures=extrapolate.figures(run, m.estimate(method, layers), fused_optimizer=m.fused_optimizer),
         optimizer_step_counter_bytes=run.optimizer_step_counter_bytes,
+        activation_cache_bytes=run.activation_cache_bytes,
         checkpoint_header_bytes=run.checkpoint.header_bytes if run.checkpoint else None,
         build_peak_bytes=run.build_peak_bytes,
         steps=run.steps,
@@ -147,23 +159,20 @@ def run_measurement(m: Measurements, method: str, layers: int) -> RunMeasurement
 
 
 def extrapolated(m: Measurements, method: str) -> Figures | None:
-    """`method`'s figures at the real depth from the two proxy depths, or None when one is missing."""
-    d1, d2 = plan.PROXY_DEPTHS
-    if (method, d1) not in m.runs or (method, d2) not in m.runs:
+    """`method`'s figures at the real depth from the proxy depths, or None when one is missing."""
+    depths = m.proxy.depths
+    if not m.proxy.proxy or any((method, d) not in m.runs for d in depths):
         return None
-    low, high = (
+    measured = [
         extrapolate.figures(m.runs[(method, d)], m.estimate(method, d), fused_optimizer=m.fused_optimizer)
-        for d in (d1, d2)
-    )
+        for d in depths
+    ]
     return extrapolate.extrapolate_figures(
-        low,
-        high,
-        d1,
-        d2,
-        m.layers,
+        measured,
+        m.proxy,
         m.estimate(method, m.layers),
         fused_optimizer=m.fused_optimizer,
-        steps=(extrapolate.step_samples(m.runs[(method, d1)]), extrapolate.step_samples(m.runs[(method, d2)])),
+        steps=[extrapolate.step_samples(m.runs[(method, d)]) for d in depths],
     )
 
 
@@ -174,16 +183,17 @@ def step_ratio_interval(m: Measurements, whole: bool) -> list[float] | None:
         return spread.bootstrap(
             lambda f, lo: spread.median(f) / spread.median(lo), samples[("full", m.layers)], samples[("lora", m.layers)]
         )
-    d1, d2 = plan.PROXY_DEPTHS
-    if not all((method, d) in samples for method in METHODS for d in (d1, d2)):
+    depths = m.proxy.depths
+    if not all((method, d) in samples for method in METHODS for d in depths):
         return None
+    n = len(depths)
 
-    def ratio(f1, f2, l1, l2):
-        full = spread.line(spread.median(f1), spread.median(f2), d1, d2, m.layers)
-        lora = spread.line(spread.median(l1), spread.median(l2), d1, d2, m.layers)
+    def ratio(*groups):
+        full = m.proxy.combine([spread.median(g) for g in groups[:n]])
+        lora = m.proxy.combine([spread.median(g) for g in groups[n:]])
         return full / lora if lora > 0 else None
 
-    groups = [samples[(method, d)] for method in METHODS for d in (d1, d2)]
+    groups = [samples[(method, d)] for method in METHODS for d in depths]
     return spread.bootstrap(ratio, *groups)
 
 
@@ -223,35 +233,27 @@ def serving(m: Measurements) -> Serving:
         for name in ("unmerged", "merged"):
             fields[f"{name}_overhead"] = getattr(x, f"{name}_overhead")
             fields[f"{name}_overhead_interval"] = getattr(x, f"{name}_overhead_interval")
-    elif all(d in m.latency for d in plan.PROXY_DEPTHS):
-        d1, d2 = plan.PROXY_DEPTHS
-        low, high = m.latency[d1], m.latency[d2]
+    elif m.proxy.proxy and all(d in m.latency for d in m.proxy.depths):
+        depths = m.proxy.depths
+        at = [m.latency[d] for d in depths]
         lines = {
-            name: spread.extrapolated_median(
-                getattr(low, f"{name}_samples"), getattr(high, f"{name}_samples"), d1, d2, m.layers
-            )
-            for name in names
+            name: spread.combined_median([getattr(x, f"{name}_samples") for x in at], m.proxy.weights) for name in names
         }
         if any(value is None for value, _ in lines.values()):
             withheld = (
-                f"the forward pass at {d2} layers did not take measurably longer than at {d1} (the interval of "
-                "their difference reaches zero): one layer's cost is within the clock's noise, and extrapolating "
-                f"it {m.layers - d1} times would print noise"
+                f"the forward pass at {depths_text(depths[1:])} layers did not take measurably longer than at "
+                f"{depths[0]} (the interval of what the deeper layers add reaches zero): a layer's cost is within "
+                f"the clock's noise, and extrapolating it to {m.layers} layers would print noise"
             )
         else:
             basis = "extrapolated"
-            rounds = (_rounds(low), _rounds(high))
+            rounds = [_rounds(x) for x in at]
             for name, (value, interval) in lines.items():
                 fields[f"{name}_seconds"], fields[f"{name}_interval"] = value, interval
             for i, name in ((1, "unmerged"), (2, "merged")):
 
-                def overhead(a, b, i=i):
-                    at = [
-                        spread.line(
-                            spread.median([r[k] for r in a]), spread.median([r[k] for r in b]), d1, d2, m.layers
-                        )
-                        for k in (0, i)
-                    ]
+                def overhead(*groups, i=i):
+                    at = [m.proxy.combine([spread.median([r[k] for r in g]) for g in groups]) for k in (0, i)]
                     return at[1] / at[0] - 1 if at[0] > 0 else None
 
                 fields[f"{name}_overhead"] = overhead(*rounds)
@@ -286,7 +288,7 @@ def notes(
     m: Measurements, results: dict[str, MethodResult], served: Serving, *, whole: bool, device_kind: str
 ) -> list[str]:
     """What the reader must know to trust the figures: the optimizer, the weights, the device, the checks."""
-    d1, d2 = plan.PROXY_DEPTHS
+    at = depths_text(m.proxy.depths)
     out = list(m.spec.notes)
     if m.fused_optimizer:
         out.append(
@@ -303,16 +305,18 @@ def notes(
             "measured on the CPU: the estimator predicts CUDA's allocator; CPU kernels may allocate "
             "temporaries of their own (and skip some of CUDA's), which shows in the peak and activation errors"
         )
-    if whole and m.layers > d2:
+    if whole and m.proxy.proxy:
         for method in METHODS:
             check = extrapolated(m, method)
-            measured = results[method].figures.peak_bytes.measured
-            if check is not None and check.peak_bytes.measured and measured:
-                out.append(
-                    f"check of the proxy method: {method} peak extrapolated from {d1} and {d2} layers "
-                    f"{fmt_bytes(check.peak_bytes.measured)} vs {fmt_bytes(measured)} measured whole "
-                    f"({(check.peak_bytes.measured - measured) / measured:+.1%})"
-                )
+            for name, what in (("peak_bytes", "peak"), ("activation_bytes", "activations")):
+                measured = getattr(results[method].figures, name).measured
+                guess = getattr(check, name).measured if check is not None else None
+                if guess and measured:
+                    out.append(
+                        f"check of the proxy method: {method} {what} extrapolated from {at} layers "
+                        f"{fmt_bytes(guess)} vs {fmt_bytes(measured)} measured whole "
+                        f"({(guess - measured) / measured:+.2%})"
+                    )
     if served.withheld:
         out.append(f"serving latency is not extrapolated to the real depth: {served.withheld}; see the measurements")
     if served.merged_times_like_base is False:
@@ -328,8 +332,9 @@ def notes(
         figures = results[method].figures
         if results[method].basis == "extrapolated" and figures is not None and figures.step_seconds is None:
             out.append(
-                f"{method} step time is not extrapolated to the real depth: the step at {d2} layers did not take "
-                f"measurably longer than at {d1} (one layer's cost is within the clock's noise)"
+                f"{method} step time is not extrapolated to the real depth: the steps at "
+                f"{depths_text(m.proxy.depths[1:])} layers did not take measurably longer than at "
+                f"{m.proxy.depths[0]} (a layer's cost is within the clock's noise)"
             )
     for est in (m.estimate("full", m.layers), m.estimate("lora", m.layers)):
         out += [n for n in est.notes if n not in out]

@@ -1,13 +1,15 @@
 """From what a run measured to the figures it reports: one depth beside the estimator, the real depth
-from two proxy depths, and what LoRA saves.
+from the proxy depths, and what LoRA saves.
 
-A model deeper than two layers is first measured cut to 1 and 2 layers (every layer,
+A model deeper than two layers is first measured cut to fewer layers (every layer,
 the embeddings and the head keep their exact shapes). Each figure is linear in the
-number of layers once the first layer is in (parameters, bytes and step time of
-identical layers add up), so two depths separate the per-layer cost from the fixed
-cost of embeddings and head: q(L) = q(1) + (L - 1) * (q(2) - q(1)). For a peak this
-holds while the peak stays in the same phase of the step; the estimator's figures for
-the real model sit beside the extrapolation to show it.
+number of layers of each kind once the first layer is in (parameters, bytes and step
+time of identical layers add up), so for alike layers two depths separate the
+per-layer cost from the fixed cost of embeddings and head:
+q(L) = q(1) + (L - 1) * (q(2) - q(1)); layers of several kinds (dense and MoE, sliding
+and full attention) take one more depth per kind, combined with the weights of
+`plan.proxy_plan`. For a peak this holds while the peak stays in the same phase of the
+step; the estimator's figures for the real model sit beside the extrapolation to show it.
 
 Pure functions: no torch, no clock, no device.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from ..estimate.settings import Estimate
 from . import spread
-from .plan import predicted_peak
+from .plan import ProxyPlan, predicted_peak
 from .result import Compared, Figures, Savings
 from .train import Measured
 
@@ -53,23 +55,21 @@ def step_samples(m: Measured) -> list[float]:
 
 
 def extrapolate_figures(
-    low: Figures,
-    high: Figures,
-    d_low: int,
-    d_high: int,
-    target: int,
+    measured: list[Figures],
+    proxy: ProxyPlan,
     est: Estimate,
     *,
     fused_optimizer: bool,
-    steps: tuple[list[float], list[float]] = ([], []),
+    steps: list[list[float]] | None = None,
 ) -> Figures:
-    """Figures at `target` layers from two measured depths, beside the estimator's prediction for the real model.
-    The step time comes from the timed steps at the two depths (`steps`), with its interval; it is withheld
-    when the per-layer cost is within the noise (`spread.extrapolated_median`)."""
-    step_seconds, step_interval = spread.extrapolated_median(*steps, d_low, d_high, target)
+    """Figures at the real depth from those measured at the proxy depths (`proxy.depths`, in order), beside the
+    estimator's prediction for the real model. The step time comes from the timed steps at each depth (`steps`),
+    with its interval; it is withheld when what the deeper layers add is within the noise
+    (`spread.combined_median`)."""
+    step_seconds, step_interval = spread.combined_median(steps or [[] for _ in measured], proxy.weights)
 
     def line(name: str, estimated: float | None) -> Compared:
-        value = extrapolate(getattr(low, name).measured, getattr(high, name).measured, d_low, d_high, target)
+        value = proxy.combine([getattr(f, name).measured for f in measured])
         return Compared.of(None if value is None else round(value), estimated)
 
     sizes = est.sizes

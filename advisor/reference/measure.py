@@ -312,6 +312,20 @@ class SavedForBackward:
     def unpack(tensor):
         return tensor
 
+    def hold(self, tensors: Iterable) -> int:
+        """Count the storages of `tensors` not yet counted (weights excluded), and return their bytes: what the
+        model's returned KV cache holds beyond what autograd saved (a cache that copies keys and values, as
+        transformers' DynamicCache does where the attention reads the unconcatenated ones)."""
+        added = 0
+        for tensor in tensors:
+            storage = tensor.untyped_storage()
+            ptr = storage.data_ptr()
+            if ptr not in self._exclude and ptr not in self._seen:
+                self._seen.add(ptr)
+                added += storage.nbytes()
+        self.bytes += added
+        return added
+
 
 @dataclass(frozen=True)
 class CheckpointSize:

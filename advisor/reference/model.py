@@ -25,10 +25,79 @@ def at_depth(spec: ModelSpec, layers: int) -> ModelSpec:
     key = config.attribute_map.get("num_hidden_layers", "num_hidden_layers")
     values = dict(spec.config)
     values[key] = layers
+    # a config may give the depth under its own name and the standard one both (GPT-2's n_layer beside
+    # num_hidden_layers); transformers takes the standard one, so every name the config uses is cut
+    for name in ("num_hidden_layers", key):
+        if name in values:
+            values[name] = layers
     for name in PER_LAYER_LISTS:
         if isinstance(values.get(name), list):
             values[name] = values[name][:layers]
     return spec.model_copy(update={"config": values})
+
+
+# Config keys that list layer indices (membership is the layer's kind, the index itself is not).
+LAYER_INDEX_SETS = ("moe_layers", "mlp_only_layers")
+
+
+def layer_kinds(spec: ModelSpec) -> list[str]:
+    """Each decoder layer's kind, for choosing proxy depths (`plan.proxy_plan`): what the config says per layer
+    (`layer_types`, `no_rope_layers` and any other list with one entry per layer; membership of `moe_layers` or
+    `mlp_only_layers`) and which modules the layer is built of (dense MLP or experts, as DeepSeek's
+    first_k_dense_replace or Qwen3-MoE's decoder_sparse_step decide), read off the model built on the meta device.
+
+    A sliding-window layer stays its own kind even when its window covers the sequence (no mask then): its
+    position embeddings may differ (Gemma 3's local RoPE base) and with them what is saved."""
+    from ..estimate.architecture import _decoder_layers
+    from ..hf import build_meta_model
+
+    config = build_config(spec)
+    count = int(config.num_hidden_layers)
+    values = config.to_dict()
+    parts: list[list[str]] = [[] for _ in range(count)]
+    for name, value in sorted(values.items()):
+        if name in LAYER_INDEX_SETS and isinstance(value, list):
+            for i in range(count):
+                parts[i].append(name if i in value else f"not {name}")
+        elif (
+            isinstance(value, list)
+            and len(value) == count
+            and count > 1
+            and name not in ("architectures",)
+            and all(isinstance(x, (str, bool, int, float)) for x in value)
+        ):
+            for i, entry in enumerate(value):
+                parts[i].append(str(entry) if name == "layer_types" else f"{name}={entry}")
+    layers = _decoder_layers(build_meta_model(spec, config))
+    if len(layers) == count:
+        children = [{name: _structure(child) for name, child in layer.named_children()} for layer in layers]
+        shapes = [tuple(sorted(c.items())) for c in children]
+        if len(set(shapes)) > 1:
+            names = set().union(*children)
+            varying = sorted(n for n in names if len({c.get(n) for c in children}) > 1)
+            labels: dict[tuple, str] = {}
+            for i, layer in enumerate(layers):
+                label = "/".join(type(getattr(layer, n, None)).__name__ for n in varying)
+                if shapes[i] not in labels:  # two structures of one label (same classes, other shapes) stay apart
+                    taken = sum(1 for x in labels.values() if x.split(" #")[0] == label)
+                    labels[shapes[i]] = label + (f" #{taken + 1}" if taken else "")
+                parts[i].append(labels[shapes[i]])
+    # keep an entry only where it tells layers apart that the entries kept before it do not (what every layer
+    # shares, or what follows from another entry, as Llama 4's no_rope_layers from its layer_types, says nothing)
+    keep: list[int] = []
+    for j in range(len(parts[0]) if parts else 0):
+        before = len({tuple(p[k] for k in keep) for p in parts})
+        if len({tuple(p[k] for k in [*keep, j]) for p in parts}) > before:
+            keep.append(j)
+    return ["/".join(p[j] for j in keep) or "layer" for p in parts]
+
+
+def _structure(module) -> tuple:
+    """A module's submodules and parameter shapes, whatever its layer's index."""
+    return tuple(
+        (name, type(m).__name__, tuple((n, tuple(p.shape)) for n, p in m.named_parameters(recurse=False)))
+        for name, m in module.named_modules()
+    )
 
 
 def make_base_weights(spec: ModelSpec, *, pretrained: bool, seed: int, dtype, attention: str = "sdpa") -> dict:

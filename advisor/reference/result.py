@@ -54,7 +54,8 @@ class Figures(BaseModel):
     activation_bytes: Compared = Field(
         description=(
             "Tensors autograd saved for backward during the forward pass, up to and including the LM head "
-            "(weights excluded)."
+            "(weights excluded), and the storages of the returned KV cache that autograd did not save (alive "
+            "through backward as well)."
         )
     )
     output_bytes: Compared = Field(
@@ -100,6 +101,11 @@ class RunMeasurement(BaseModel):
     figures: Figures = Field(description="Measured at this depth, beside the estimator's prediction for this depth.")
     optimizer_step_counter_bytes: int | None = Field(
         None, description="AdamW's scalar `step` tensors (one per trainable tensor)."
+    )
+    activation_cache_bytes: int | None = Field(
+        None,
+        description="Of activation_bytes: the returned KV cache's storages that autograd did not save (0 for most "
+        "families, whose attention reads the cache's own keys and values).",
     )
     checkpoint_header_bytes: int | None = Field(
         None,

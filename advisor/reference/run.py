@@ -28,10 +28,10 @@ from ..hf import build_config, require_lora_stack
 from ..model_specs import ModelSpec, resolve_model_spec
 from ..versions import installed_versions
 from . import corpus, plan
-from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES, Measurements, reference_run_result
+from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES, Measurements, depths_text, reference_run_result
 from .control import Stop, exclusive, temporary_folder
 from .measure import CpuMemoryTracker, CudaMemoryTracker, FreeMemory, device_name, free_memory
-from .model import at_depth, build_model, make_base_weights
+from .model import at_depth, build_model, layer_kinds, make_base_weights
 from .result import DeviceInfo, ReferenceRun
 from .train import Job, ServingStopped, adamw_options, measure_serving, train
 
@@ -121,22 +121,24 @@ class _Runner:
             seed=seed,
             fused_optimizer=adamw_options(device).get("fused", False),
             estimate=cache(self._estimate),
+            proxy=plan.proxy_plan(layer_kinds(spec)),
         )
 
     def _estimate(self, method: str, layers: int) -> Estimate:
-        from ..estimate.trace import attention_device
-
         # traced families: emulate the attention kernels of the device measured, so like is compared with like
-        with attention_device("cpu" if self.device.type == "cpu" else "cuda"):
-            return estimate_training_memory(self._spec_at(layers), self.settings.model_copy(update={"method": method}))
+        return estimate_training_memory(
+            self._spec_at(layers),
+            self.settings.model_copy(update={"method": method}),
+            kernels="cpu" if self.device.type == "cpu" else "cuda",
+        )
 
     def _spec_at(self, layers: int) -> ModelSpec:
         return self.spec if layers == self.layers else at_depth(self.spec, layers)
 
     def run(self, dataset, max_seconds: float | None, started: float) -> ReferenceRun:
         m = self.m
-        proxy = self.layers > plan.PROXY_DEPTHS[-1]
-        depths = plan.PROXY_DEPTHS if proxy else (self.layers,)
+        proxy = m.proxy.proxy
+        depths = m.proxy.depths
         clock = time.perf_counter()
         free = free_memory(self.device)
         deepest = max(depths)
@@ -156,11 +158,13 @@ class _Runner:
         with temporary_folder() as workdir:
             cut = self.measure(depths, workdir)
             if not proxy:
-                reason = f"whole model: it has {_layers(self.layers)}"
-            elif cut is not None:
-                reason = (
-                    f"proxy: cut to {depths[0]} and {depths[1]} layers; stopped before the whole model was considered"
+                reason = f"whole model: it has {_layers(self.layers)}" + (
+                    f" ({m.proxy.pattern()}: a cut to fewer layers would lack a kind of layer it has)"
+                    if self.layers > plan.PROXY_DEPTHS[-1]
+                    else ""
                 )
+            elif cut is not None:
+                reason = f"proxy: cut to {depths_text(depths)} layers; stopped before the whole model was considered"
             else:
                 whole, reason = self._whole_model(free, max_seconds, started)
                 if whole:
@@ -262,8 +266,8 @@ class _Runner:
     def _whole_model(self, free: FreeMemory, max_seconds: float | None, started: float) -> tuple[bool, str]:
         """After the proxies: whether the whole model runs too, and why."""
         m = self.m
-        L, (d1, d2) = self.layers, plan.PROXY_DEPTHS
-        proxy = f"measured cut to {d1} and {d2} layers and extrapolated to {L}"
+        L, depths = self.layers, m.proxy.depths
+        proxy = f"measured cut to {depths_text(depths)} layers and extrapolated to {L}"
         ok, needed = plan.fits(
             [m.estimate(method, L) for method in METHODS], free, fused_optimizer=m.fused_optimizer, held=self._held(L)
         )
@@ -286,7 +290,7 @@ class _Runner:
             )
         return True, (
             f"whole model: it fits in memory ({fmt_bytes(needed)} needed with the margin) and the proxies at "
-            f"{d1} and {d2} layers, measured first, predicted {predicted:.0f} s, within the time budget"
+            f"{depths_text(depths)} layers, measured first, predicted {predicted:.0f} s, within the time budget"
         )
 
     def _predicted_seconds(self, L: int) -> float:
@@ -294,7 +298,7 @@ class _Runner:
         The work of a step grows with the parameters it touches; a ratio of two measurements does not amplify
         the clock's noise the way a slope extrapolated over many layers does."""
         m = self.m
-        d2 = plan.PROXY_DEPTHS[-1]
+        d2 = m.proxy.depths[-1]
         scale = m.estimate("full", L).total_params / m.runs[("full", d2)].total_params
         measured = (
             m.seconds[f"prepare.{d2}"] + m.seconds[f"serving.{d2}"] + sum(m.runs[(x, d2)].seconds for x in METHODS)

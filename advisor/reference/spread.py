@@ -12,6 +12,8 @@ rounds share (the machine's load at that moment).
 An extrapolation q(L) = q(1) + (L - 1)(q(2) - q(1)) multiplies the noise in
 q(2) - q(1) by L - 1: it is withheld when the interval of that per-layer cost
 reaches zero, since then the measurements cannot tell one layer's cost from noise.
+Through more than two depths (layers of several kinds), what the deeper layers add to
+the shallowest depth's time is the cost whose interval must stay above zero.
 
 Pure functions: no torch, no clock.
 """
@@ -72,14 +74,27 @@ def extrapolated_median(
 ) -> tuple[float | None, list[float] | None]:
     """The median time extrapolated to `target` layers from the samples at two depths, and its interval;
     (None, None) when the per-layer cost's interval reaches zero (it is within the noise)."""
-    if not low or not high:
+    t = (target - d_low) / (d_high - d_low)
+    return combined_median([low, high], [1 - t, t])
+
+
+def combined_median(
+    groups: Sequence[Sequence[float]], weights: Sequence[float]
+) -> tuple[float | None, list[float] | None]:
+    """sum(w x median(group)): the median time at the real depth from the samples at the measured depths
+    (`plan.ProxyPlan`'s weights), and its interval; (None, None) when the interval of what the deeper layers add
+    to the shallowest depth's time reaches zero (their cost is within the noise)."""
+    if not groups or any(not g for g in groups):
         return None, None
-    slope = bootstrap(lambda a, b: median(b) - median(a), low, high)
-    if slope is None or slope[0] <= 0:
+    weights = [float(w) for w in weights]
+
+    def value(*gs):
+        return sum(w * median(g) for w, g in zip(weights, gs, strict=True))
+
+    added = bootstrap(lambda *gs: value(*gs) - median(gs[0]), *groups)
+    if added is None or added[0] <= 0:
         return None, None
-    value = line(median(low), median(high), d_low, d_high, target)
-    interval = bootstrap(lambda a, b: line(median(a), median(b), d_low, d_high, target), low, high)
-    return value, interval
+    return value(*groups), bootstrap(value, *groups)
 
 
 def within(interval: list[float] | None, value: float) -> bool | None:

@@ -73,6 +73,7 @@ class Measured:
     optimizer_state_bytes: int | None = None
     optimizer_step_counter_bytes: int | None = None
     activation_bytes: int | None = None
+    activation_cache_bytes: int | None = None  # of activation_bytes: the returned cache beyond what autograd saved
     output_bytes: int | None = None
     build_peak_bytes: int = 0
     peak_bytes: int | None = None
@@ -167,6 +168,10 @@ def _step(model, optimizer, params, ids, live: dict, job: Job, m: Measured, *, f
     out = live["out"]
     out.loss.backward()
     if first:
+        # The cache the forward returns lives through backward, as the saved tensors do; its storages that
+        # autograd did not save are activations too (the estimator books them so, as the trace finds them).
+        cache = out.get("past_key_values", None) or out.get("cache", None)
+        m.activation_cache_bytes = saved.hold(tensors_in(cache))
         m.activation_bytes = saved.bytes
         m.gradient_bytes = storage_bytes(p.grad for p in params)
         m.output_bytes = storage_bytes(tensors_in({k: v for k, v in out.items() if k != "loss"}))
