@@ -96,7 +96,18 @@ def lora_config(spec: ModelSpec, *, rank: int, alpha: float, targets, dropout: f
 # Where PEFT has no default LoRA targets for a model type (Qwen3-MoE, OLMo 2, DeepSeek-V3, gpt-oss, Llama 4 in
 # peft 0.21), advisor adapts the attention's query and value projections, found by name, as PEFT's defaults do for
 # most decoders and as the LoRA paper did; a model with no such pair gets every linear layer (all-linear).
-DEFAULT_QUERY_VALUE = (("q_proj", "v_proj"), ("query", "value"), ("query_proj", "value_proj"), ("q", "v"))
+# Multi-head latent attention (DeepSeek-V2/V3) has no value projection of its own: its values come out of the
+# key-value up-projection `kv_b_proj`, beside the query's (`q_b_proj`, or `q_proj` without a query LoRA rank).
+# all-linear there would reach every expert's 3-D weights (W + BA built per expert in each forward: 1.3 TB of
+# activations for DeepSeek-V3 at the default shape), which no one means by a default.
+DEFAULT_QUERY_VALUE = (
+    ("q_proj", "v_proj"),
+    ("query", "value"),
+    ("query_proj", "value_proj"),
+    ("q", "v"),
+    ("q_b_proj", "kv_b_proj"),
+    ("q_proj", "kv_b_proj"),
+)
 
 
 def default_lora_targets(model, spec: ModelSpec) -> tuple[list[str] | str | None, str | None]:
