@@ -25,13 +25,14 @@ error = (estimated - measured) / measured:
                                                  saved by autograd) booked by the trace only; LayerNorm's statistics
                                                  fp32 in the trace (as CUDA keeps them), bf16 on the CPU
     qwen3_moe       0.00%    0.00%  1,2,4        0.00% / 0.00%
-    deepseek_v3     0.00%   +0.04%  1,2,4        +0.15% / -16.00%: the trace's LoRA lacked the experts' and
+    deepseek_v3     0.01%   +0.02%  1,2,4        +0.15% / -16.00%: the trace's LoRA lacked the experts' and
                                                  router's adapters all-linear reaches through target_parameters
+                                                 (LoRA then defaulted to all-linear; now q_b_proj, kv_b_proj)
     gpt_oss        -0.00%   -0.00%  1,2,3,4      +1.51% / +1.84%: DynamicCache's copies of k and v (as GPT-2)
     llama4_text    -0.00%   -0.00%  4 (whole)    -21.13% / -20.03%: proxies at 1 and 2 layers counted every later
                                                  layer as MoE; layers 0-3 are dense, MoE, dense, MoE without RoPE
     llama4_text-8  -0.00%   -0.00%  1,2,3,4,8    proxies' extrapolation vs whole: +0.00% / +0.00%
-    deepseek_v3-6  +0.02%   +0.05%  2,3,6        proxies' extrapolation vs whole: +0.02% / +0.05%
+    deepseek_v3-6  +0.02%   +0.03%  2,3,6        proxies' extrapolation vs whole: +0.00% / +0.03%
 
 ("1,2,4": the proxies, then the whole model, which the time budget allowed on a quiet machine.) What is left:
 a few bytes per layer the cache holds beside k and v (measured, not traced: gpt_oss, Gemma 3, Llama 4 show
