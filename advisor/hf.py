@@ -191,3 +191,12 @@ def quiet():
         logger.setLevel(level)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def returned_cache(out):
+    """The KV cache a forward returned, or None. transformers 5 names it `cache`; asking an output that has that
+    field for `past_key_values`, its old name, logs a deprecation warning, so the old name is read only from outputs
+    without the new field (a model's own output class may still use it)."""
+    if "cache" in getattr(type(out), "__dataclass_fields__", {}):
+        return out.get("cache", None)
+    return out.get("past_key_values", None)

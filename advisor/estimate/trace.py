@@ -128,6 +128,8 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool, kernels
     tests run it on real ones on the CPU)."""
     import torch
 
+    from ..hf import returned_cache
+
     device = next(model.parameters()).device
     params = {p.untyped_storage()._cdata for p in model.parameters()}
     buffers = {b.untyped_storage()._cdata for b in model.buffers()}
@@ -189,7 +191,7 @@ def trace_saved(model, layers, *, batch: int, seq: int, use_cache: bool, kernels
             h.remove()
     logits = out.logits
     traced.logits_dtype = _NAMES.get(str(logits.dtype), "fp32")
-    cache = out.get("cache", None) or out.get("past_key_values", None)
+    cache = returned_cache(out)
     for t in _cache_tensors(cache):
         key = t.untyped_storage()._cdata
         traced.kv_cache_held += t.untyped_storage().nbytes()

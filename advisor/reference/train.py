@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..estimate.settings import TrainingSettings
-from ..hf import inject_lora, quiet
+from ..hf import inject_lora, quiet, returned_cache
 from ..model_specs import ModelSpec
 from . import spread
 from .control import Stop
@@ -170,7 +170,7 @@ def _step(model, optimizer, params, ids, live: dict, job: Job, m: Measured, *, f
     if first:
         # The cache the forward returns lives through backward, as the saved tensors do; its storages that
         # autograd did not save are activations too (the estimator books them so, as the trace finds them).
-        cache = out.get("past_key_values", None) or out.get("cache", None)
+        cache = returned_cache(out)
         m.activation_cache_bytes = saved.hold(tensors_in(cache))
         m.activation_bytes = saved.bytes
         m.gradient_bytes = storage_bytes(p.grad for p in params)
