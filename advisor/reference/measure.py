@@ -144,6 +144,12 @@ def _windows_from(events) -> dict[str, Window]:
     )
     times = [t for t, _ in memory]
     running = list(itertools.accumulate(n for _, n in memory))
+    return _windows(events, times, running)
+
+
+def _windows(events, times: list[int], held: list[int], staged: list[int] | None = None) -> dict[str, Window]:
+    """Each named window's bytes held at its start and its peak, from the running totals `held` (and `staged`,
+    the collectives' own buffers) sampled at `times`."""
     windows = {}
     for e in events:
         name = e.name()
@@ -151,8 +157,9 @@ def _windows_from(events) -> dict[str, Window]:
             continue
         first = bisect.bisect_left(times, e.start_ns())
         last = bisect.bisect_right(times, e.end_ns())
-        before = running[first - 1] if first else 0
-        windows[name[len(_WINDOW) :]] = Window(before, max(running[first:last], default=before))
+        before = held[first - 1] if first else 0
+        staging = max(staged[first:last], default=0) if staged is not None else 0
+        windows[name[len(_WINDOW) :]] = Window(before, max(held[first:last], default=before), staging)
     return windows
 
 
@@ -198,18 +205,7 @@ def _windows_without_collectives(events, tree) -> dict[str, Window]:
         times.append(t)
         held.append(tensors)
         staged.append(staging_bytes)
-    windows = {}
-    for e in events:
-        name = e.name()
-        if not name.startswith(_WINDOW):
-            continue
-        first = bisect.bisect_left(times, e.start_ns())
-        last = bisect.bisect_right(times, e.end_ns())
-        before = held[first - 1] if first else 0
-        windows[name[len(_WINDOW) :]] = Window(
-            before, max(held[first:last], default=before), max(staged[first:last], default=0)
-        )
-    return windows
+    return _windows(events, times, held, staged)
 
 
 class CudaMemoryTracker:
