@@ -98,12 +98,17 @@ def command(model, steps, dataset, device, max_seconds, seed, nproc, sharding, a
             seed=seed,
             progress=progress,
         )
+    _deliver(run, report, render_reference_run, print_run_table, force=force, as_json=as_json)
+
+
+def _deliver(run, report, render, print_table, *, force: bool, as_json: bool) -> None:
+    """A finished run's report (checked writable before the run), its JSON or table, and a warning if cut short."""
     if report is not None:
-        write_atomic(report, render_reference_run(run), force=force, field="report")
+        write_atomic(report, render(run), force=force, field="report")
     if as_json:
         click.echo(dumps_json(run.model_dump(mode="json")), nl=False)
     else:
-        print_run_table(run)
+        print_table(run)
     if not run.complete:
         click.echo(f"warning: the run was cut short: {run.cut_short}", err=True)
 
@@ -249,14 +254,7 @@ def distributed_command(model, settings, nproc, sharding, steps, seed, as_json, 
             dataset=dataset,
             max_seconds=max_seconds,
         )
-    if report is not None:
-        write_atomic(report, render_distributed_run(run), force=force, field="report")
-    if as_json:
-        click.echo(dumps_json(run.model_dump(mode="json")), nl=False)
-    else:
-        print_distributed_table(run)
-    if not run.complete:
-        click.echo(f"warning: the run was cut short: {run.cut_short}", err=True)
+    _deliver(run, report, render_distributed_run, print_distributed_table, force=force, as_json=as_json)
 
 
 def print_distributed_table(run) -> None:
