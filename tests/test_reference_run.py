@@ -711,3 +711,32 @@ def test_the_cli_imports_no_torch():
     code = "import sys, advisor.cli, advisor.cli.reference, advisor.reference; print('torch' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.stdout.strip() == "False", res.stderr
+
+
+def test_a_run_stopped_before_any_depth_still_prints_and_reports(tmp_path):
+    """--max-seconds can run out while the weights are prepared, before the first proxy depth: the table and the
+    report say so (they indexed the last depth measured, and failed with an internal error)."""
+    config = tiny_config(tmp_path / "m", num_hidden_layers=4)
+    report = tmp_path / "run.md"
+    table = run_advisor("reference-run", "--model", str(config), "--max-seconds", "0.001")
+    assert table.returncode == 0, table.stderr
+    assert "stopped before any depth was measured" in " ".join(table.stdout.split())
+    res = run_advisor(
+        "reference-run", "--model", str(config), "--max-seconds", "0.001", "--json", "--report", str(report)
+    )
+    assert res.returncode == 0, res.stderr
+    run = json.loads(res.stdout)
+    assert (run["complete"], run["scale"]["depths"]) == (False, [])
+    assert "**Proxy:** stopped before any depth was measured" in report.read_text()
+
+
+@pytest.mark.parametrize("loss", ["fused", "trl_chunked"])
+def test_a_loss_the_run_does_not_measure_is_refused(tmp_path, loss):
+    """The training forward computes transformers' own loss: a fused or TRL head would be estimated for a loss the
+    run does not measure. The CLI has no --loss for reference-run; the Python API and MCP take settings whole."""
+    from advisor.errors import InvalidInput
+    from advisor.reference import default_settings, reference_run
+
+    with pytest.raises(InvalidInput) as info:
+        reference_run(str(tiny_config(tmp_path)), default_settings(loss=loss))
+    assert [(f.field, f.allowed) for f in info.value.fields] == [("loss", ["standard"])]

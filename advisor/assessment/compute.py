@@ -16,7 +16,7 @@ cost come with it.
 from __future__ import annotations
 
 from ..errors import FieldIssue, InvalidInput, MissingDependency
-from ..estimate.settings import METHOD_LABELS
+from ..estimate.settings import LOSS_LABELS, METHOD_LABELS
 from ..fmt import fmt_bytes, fmt_number
 from .contract import OPTION_METHOD, TRAINING_OPTIONS, Answers, ComputeAssessment, ComputePlan
 
@@ -72,7 +72,7 @@ def assess_compute(answers: Answers) -> ComputeAssessment:
         recipe = (f"{s.targets}, r={s.rank}, " if o.method != "full" else "") + (
             f"{s.precision}, batch {s.batch} x {s.seq}{', gradient checkpointing' if s.grad_checkpointing else ''}"
             f"{', 8-bit AdamW' if s.optimizer == 'adamw8bit' else ''}"
-            f"{', fused loss' if s.loss == 'fused' else ''}"
+            f"{', ' + LOSS_LABELS[s.loss] if LOSS_LABELS[s.loss] else ''}"
             f"{f', {o.grad_accumulation} accumulation steps' if o.fits and o.grad_accumulation > 1 else ''}"
             f"{f', {gpus} GPUs ({s.sharding})' if gpus > 1 else ''}"
         )

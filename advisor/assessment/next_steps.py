@@ -15,6 +15,7 @@ import shlex
 from functools import cache
 from pathlib import Path
 
+from ..estimate.settings import LOSS_LABELS
 from .contract import OPTION_METHOD, TRAIN_DECISIONS, Answers, ComputeAssessment, NextStep
 
 DATA_FILE = Path(__file__).with_name("next_steps.json")
@@ -119,7 +120,7 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
     summary = (
         f"micro-batch {s['batch']} x {s['seq']} tokens, {plan.grad_accumulation} accumulation step(s), "
         f"{s['optimizer']}{', gradient checkpointing' if s['grad_checkpointing'] else ''}"
-        f"{', fused loss' if s.get('loss') == 'fused' else ''}"
+        f"{', ' + LOSS_LABELS[s['loss']] if LOSS_LABELS.get(s.get('loss', 'standard')) else ''}"
         f"{'' if s['sharding'] == 'none' else ', ' + s['sharding']} ({plan.headroom} headroom)"
     )
     timing = ""
@@ -127,13 +128,9 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
         timing = f"; about {plan.hours:.1f} h ({plan.hours_low:.1f}-{plan.hours_high:.1f})"
         if plan.cost_usd is not None:
             timing += f", about ${plan.cost_usd:,.2f} at the indicative price"
-    others = "--format axolotl or llama-factory writes those frameworks' files instead"
-    if s.get("loss") == "fused":
-        # TRL's SFTTrainer cannot run Liger's fused loss: `advisor recipe --format trl` plans with TRL's own head
-        others = (
-            "TRL runs its own fused LM head, with which the script is planned; --format axolotl or llama-factory "
-            "writes those frameworks' files, which run the fused loss"
-        )
+    # The plan is TRL's (compute.assess_compute plans for the script handed over here); the other formats are planned
+    # again by `advisor recipe` for the losses their frameworks run.
+    others = "--format axolotl or llama-factory writes those frameworks' files instead, planned for their losses"
     add(
         "recipe",
         f"Launch the planned recipe ({summary}{timing}): write it with the command below, run it first with "

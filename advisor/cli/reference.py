@@ -121,12 +121,15 @@ def print_run_table(run) -> None:
     from rich.measure import Measurement
     from rich.table import Table
 
+    from ..reference.assemble import depths_text
+
     scale = run.scale
-    where = (
-        "the whole model"
-        if scale.kind == "full"
-        else f"proxy: measured at {_depths(scale.depths)} layers, extrapolated to {scale.target_layers}"
-    )
+    if scale.kind == "full":
+        where = "the whole model"
+    elif scale.depths:
+        where = f"proxy: measured at {depths_text(scale.depths)} layers, extrapolated to {scale.target_layers}"
+    else:
+        where = "proxy: stopped before any depth was measured"
     model = run.model
     title = (
         f"Reference run: {model.id} ({model.model_type}, {model.layers} layers) on {run.device.kind.upper()}, {where}"
@@ -290,8 +293,3 @@ def print_distributed_table(run) -> None:
     console.print(escape(f"Data: {run.dataset.source} ({run.dataset.tokenizer}); {fmt_seconds(run.seconds)}."))
     for note in run.notes:
         console.print(escape(f"- {note}"))
-
-
-def _depths(depths: list[int]) -> str:
-    names = [str(d) for d in depths]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -121,7 +121,7 @@ def estimate_training_memory(
 
 def _traced_activations(spec, arch, settings: TrainingSettings, kernels: str = "cuda"):
     """Trace the real module on the meta device at the estimate's batch x seq (cached per process)."""
-    from .memory import activations_from_trace
+    from .memory import activations_from_trace, uses_cache
     from .trace import trace_activations
 
     traced = trace_activations(
@@ -136,10 +136,7 @@ def _traced_activations(spec, arch, settings: TrainingSettings, kernels: str = "
         attention=settings.attention,
         batch=settings.batch,
         seq=settings.seq,
-        # TRL's fused LM head runs the backbone with use_cache=False
-        use_cache=not settings.grad_checkpointing
-        and settings.loss != "trl_chunked"
-        and bool(arch.config.get("use_cache", True)),
+        use_cache=uses_cache(arch, settings),
         kernels=kernels,
     )
     return activations_from_trace(traced)

@@ -136,6 +136,15 @@ def trainable_tensor_sizes(arch: Architecture, settings: TrainingSettings) -> li
 # ---------------------------------------------------------------------------
 
 
+def uses_cache(arch: Architecture, settings: TrainingSettings) -> bool:
+    """Whether the training forward builds a KV cache: transformers does when the config's `use_cache` is on, except
+    under gradient checkpointing (it turns the cache off) and under TRL's fused LM head (which runs the backbone with
+    use_cache=False)."""
+    return (
+        not settings.grad_checkpointing and settings.loss != "trl_chunked" and bool(arch.config.get("use_cache", True))
+    )
+
+
 def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
     p = precision_of(settings)
     full = settings.method == "full"
@@ -155,10 +164,7 @@ def activations(arch: Architecture, settings: TrainingSettings) -> Activations:
         notes.append(
             f"{arch.model_type} does not support SDPA in transformers; eager attention keeps s x s scores per head"
         )
-    # TRL's fused LM head runs the backbone with use_cache=False
-    use_cache = (
-        not settings.grad_checkpointing and settings.loss != "trl_chunked" and bool(arch.config.get("use_cache", True))
-    )
+    use_cache = uses_cache(arch, settings)
     block, family_note = _block_for(arch)
     if family_note:
         notes.append(family_note)
@@ -710,14 +716,21 @@ def _fsdp_unsharded(
     c = DTYPE_BYTES[precision_of(settings).activations]
     g = DTYPE_BYTES[trainable_dtype(settings)]
     full = settings.method == "full"
-    root = (arch.vocab * arch.hidden * (1 if arch.tied_embeddings else 2) + arch.hidden) * c
+    root_params = arch.vocab * arch.hidden * (1 if arch.tied_embeddings else 2) + arch.hidden
+    root = root_params * c
     adapters = [
         sum(settings.rank * (i.in_features + i.out_features) for i in ll.values() if i.adapted)
         for ll in arch.layer_linears
     ]
     linears = [sum(i.in_features * i.out_features for i in ll.values()) for ll in arch.layer_linears]
-    layer = max(a + w for a, w in zip(adapters, linears, strict=True)) * c
-    layer_grads = max(linears if full else adapters) * g
+    # A layer's all-gather holds all its parameters: its nn.Linear weights, and what they miss, its norms and a
+    # mixture of experts' 3-D expert weights (and their adapters). Those are known as totals, so each layer gets
+    # the mean of what the decoder layers hold beyond the root: exact when the layers are alike, and below the
+    # largest layer's by a share of the difference where dense and expert layers mix (DeepSeek's first layers).
+    mean_base = -(-(arch.total_params - root_params) // arch.layers)
+    mean_adapters = -(-arch.adapter_params // arch.layers)
+    layer = max(max(a + w for a, w in zip(adapters, linears, strict=True)), mean_base + mean_adapters) * c
+    layer_grads = max(max(linears), mean_base) * g if full else max(max(adapters), mean_adapters) * g
     root_grads = root // c * g if full else 0
     out = {"sizes": {"root": root, "layer": layer, "layer_gradients": layer_grads, "root_gradients": root_grads}}
     for phase in ("forward", "loss_backward", "head_backward"):

@@ -37,7 +37,7 @@ from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES
 from .control import temporary_folder
 from .plan import predicted_peak
 from .result import DatasetInfo
-from .run import MAX_STEPS
+from .run import check_trainable
 
 Sharding = Literal["ddp", "fsdp"]
 MAX_NPROC = 8
@@ -118,12 +118,7 @@ def distributed_run(
     if sharding not in ("ddp", "fsdp"):
         message = "a multi-process run shards with ddp or fsdp"
         raise InvalidInput(message, fields=[FieldIssue(field="sharding", message=message, allowed=["ddp", "fsdp"])])
-    if max_seconds is not None and not max_seconds > 0:
-        message = "max_seconds must be a positive number of seconds"
-        raise InvalidInput(message, fields=[FieldIssue(field="max_seconds", message=message)])
-    if not 2 <= steps <= MAX_STEPS:
-        message = f"steps must be 2 to {MAX_STEPS:,}: the first step warms up, the others are timed"
-        raise InvalidInput(message, fields=[FieldIssue(field="steps", message=message)])
+    check_trainable(spec, settings, steps, max_seconds)
     if settings.method != "lora":
         message = "the multi-process run trains LoRA beside full fine-tuning"
         raise InvalidInput(message, fields=[FieldIssue(field="method", message=message, allowed=["lora"])])
@@ -156,8 +151,10 @@ def distributed_run(
         results = [json.loads((tmp / f"rank{r}.json").read_text()) for r in range(nproc)]
     methods = []
     for method in METHODS:
-        est = estimate_training_memory(
-            spec, settings.model_copy(update={"method": method, "gpus": nproc, "sharding": sharding})
+        est = estimate_training_memory(  # traced families: the attention kernels of the devices measured
+            spec,
+            settings.model_copy(update={"method": method, "gpus": nproc, "sharding": sharding}),
+            kernels="cuda" if cuda else "cpu",
         )
         predicted = predicted_peak(est, fused_optimizer=not cuda)
         ranks = [RankFigures(rank=r, **results[r][method]) for r in range(nproc) if method in results[r]]

@@ -53,11 +53,13 @@ class ProxyPlan:
         return self.depths[-1] < self.target
 
     def combine(self, values: Sequence[float | None]) -> float | None:
-        """The figure at the real depth from its values at `depths` (None when one is missing); exact for ints."""
+        """The figure at the real depth from its values at `depths` (None when one is missing). Ints are combined
+        exactly (the weights are fractions) and come back as an int when the result is whole, else as a float."""
         if len(values) != len(self.depths) or any(v is None for v in values):
             return None
         if all(isinstance(v, int) for v in values):
-            return sum(w * v for w, v in zip(self.weights, values, strict=True))
+            exact = sum(w * v for w, v in zip(self.weights, values, strict=True))
+            return int(exact) if exact.denominator == 1 else float(exact)
         return sum(float(w) * v for w, v in zip(self.weights, values, strict=True))
 
     def formula(self) -> str:

@@ -320,32 +320,42 @@ class _Runner:
 
 
 def _check_request(spec: ModelSpec, settings: TrainingSettings, steps: int, max_seconds: float | None) -> None:
-    def bad(field_name: str, message: str, allowed: list[str] | None = None):
-        raise InvalidInput(message, fields=[FieldIssue(field=field_name, message=message, allowed=allowed)])
-
-    if spec.task != "causal-lm":
-        chosen = {"catalog": "in the catalog", "architectures": "by its architectures"}.get(
-            spec.task_from, "by its model type's masked-LM task (the config has no architectures)"
-        )
-        bad(
-            "model",
-            f"{spec.id} is an encoder ({spec.model_type}, {chosen}); the reference run trains causal language models "
-            "only: `advisor estimate` gives its exact counts",
-        )
+    check_trainable(spec, settings, steps, max_seconds)
     if settings.method not in ("lora", "qlora"):
-        bad(
+        _bad(
             "method",
             "the reference run trains LoRA (or QLoRA) beside full fine-tuning; choose the adapter method",
             ["lora", "qlora"],
         )
     if settings.gpus != 1 or settings.sharding != "none":
-        bad("gpus", "a reference run uses one device; multi-GPU figures come from `advisor estimate`", ["1"])
+        _bad("gpus", "a reference run uses one device; multi-GPU figures come from `advisor estimate`", ["1"])
+
+
+def check_trainable(spec: ModelSpec, settings: TrainingSettings, steps: int, max_seconds: float | None) -> None:
+    """What a reference run, on one process or several, can train and compare: a causal LM, torch's AdamW, the
+    model's own loss (its training forward computes transformers' loss: a fused or TRL head would be estimated for a
+    loss the run does not measure), 2 steps or more, a positive time limit."""
+    if spec.task != "causal-lm":
+        chosen = {"catalog": "in the catalog", "architectures": "by its architectures"}.get(
+            spec.task_from, "by its model type's masked-LM task (the config has no architectures)"
+        )
+        _bad(
+            "model",
+            f"{spec.id} is an encoder ({spec.model_type}, {chosen}); the reference run trains causal language models "
+            "only: `advisor estimate` gives its exact counts",
+        )
     if settings.optimizer != "adamw":
-        bad("optimizer", "the reference run measures torch's AdamW", ["adamw"])
+        _bad("optimizer", "the reference run measures torch's AdamW", ["adamw"])
+    if settings.loss != "standard":
+        _bad("loss", "the reference run measures the model's own loss (transformers' cross-entropy)", ["standard"])
     if not 2 <= steps <= MAX_STEPS:
-        bad("steps", f"steps must be 2 to {MAX_STEPS:,}: the first step warms up, the others are timed")
+        _bad("steps", f"steps must be 2 to {MAX_STEPS:,}: the first step warms up, the others are timed")
     if max_seconds is not None and not max_seconds > 0:
-        bad("max_seconds", "max_seconds must be a positive number of seconds")
+        _bad("max_seconds", "max_seconds must be a positive number of seconds")
+
+
+def _bad(field_name: str, message: str, allowed: list[str] | None = None):
+    raise InvalidInput(message, fields=[FieldIssue(field=field_name, message=message, allowed=allowed)])
 
 
 def _device(choice: str, settings: TrainingSettings):
