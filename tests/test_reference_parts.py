@@ -7,7 +7,7 @@ import json
 import pytest
 
 from advisor.model_specs import resolve_model_spec
-from advisor.reference import corpus, extrapolate, plan, spread
+from advisor.reference import corpus, plan, spread
 
 pytest.importorskip("torch")
 
@@ -79,11 +79,12 @@ def test_batches_read_in_order_and_wrap_around():
 
 
 def test_extrapolation_is_the_line_through_two_depths():
-    assert extrapolate.extrapolate(10, 13, 1, 2, 16) == 55
-    assert extrapolate.extrapolate(None, 13, 1, 2, 16) is None
+    to_16, to_3 = plan.proxy_plan(["alike"] * 16), plan.proxy_plan(["alike"] * 3)
+    assert to_16.depths == (1, 2) and to_16.combine([10, 13]) == 55
+    assert to_16.combine([None, 13]) is None
     # times: a deeper model measured faster is noise, not a slope (withheld); a clear slope is extrapolated
-    assert spread.extrapolated_median([2.0, 2.01, 1.99], [1.5, 1.51, 1.49], 1, 2, 16) == (None, None)
-    value, interval = spread.extrapolated_median([1.0, 1.01, 0.99], [1.5, 1.51, 1.49], 1, 2, 3)
+    assert spread.combined_median([[2.0, 2.01, 1.99], [1.5, 1.51, 1.49]], to_16.weights) == (None, None)
+    value, interval = spread.combined_median([[1.0, 1.01, 0.99], [1.5, 1.51, 1.49]], to_3.weights)
     assert value == 2.0 and interval[0] <= 2.0 <= interval[1]
 
 

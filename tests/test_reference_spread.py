@@ -10,6 +10,7 @@ import statistics
 import pytest
 
 from advisor.reference import spread
+from advisor.reference.plan import proxy_plan
 from tests.test_reference_run import TINY
 
 pytest.importorskip("peft")
@@ -32,10 +33,11 @@ def test_an_extrapolation_is_withheld_when_one_layers_cost_is_within_the_noise()
     rng = random.Random(2)
     noisy_1 = [1.0 + rng.random() for _ in range(9)]
     noisy_2 = [1.02 + rng.random() for _ in range(9)]  # a layer's 2% hidden in 100% of noise
-    assert spread.extrapolated_median(noisy_1, noisy_2, 1, 2, 32) == (None, None)
+    to_32 = proxy_plan(["alike"] * 32)  # measured at 1 and 2 layers, extrapolated to 32
+    assert spread.combined_median([noisy_1, noisy_2], to_32.weights) == (None, None)
     clear_1 = [1.0 + rng.random() * 0.01 for _ in range(9)]
     clear_2 = [1.5 + rng.random() * 0.01 for _ in range(9)]
-    value, (low, high) = spread.extrapolated_median(clear_1, clear_2, 1, 2, 32)
+    value, (low, high) = spread.combined_median([clear_1, clear_2], to_32.weights)
     expected = statistics.median(clear_1) + 31 * (statistics.median(clear_2) - statistics.median(clear_1))
     assert value == pytest.approx(expected) and low <= value <= high
     assert high - low > 31 * 0.001  # the noise of the difference, times 31 layers, shows in the interval

@@ -23,13 +23,6 @@ from .result import Compared, Figures, Savings
 from .train import Measured
 
 
-def extrapolate(low: float | None, high: float | None, d_low: int, d_high: int, target: int) -> float | None:
-    """The value at `target` layers on the line through (d_low, low) and (d_high, high)."""
-    if low is None or high is None:
-        return None
-    return low + (high - low) * (target - d_low) / (d_high - d_low)
-
-
 def figures(m: Measured, est: Estimate, *, fused_optimizer: bool) -> Figures:
     """One run's measurements beside the estimator's prediction for the same depth and settings."""
     sizes = est.sizes

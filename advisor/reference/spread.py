@@ -64,20 +64,6 @@ def median_interval(samples: Sequence[float]) -> list[float] | None:
     return bootstrap(median, samples)
 
 
-def line(low: float, high: float, d_low: int, d_high: int, target: int) -> float:
-    """The value at `target` on the line through (d_low, low) and (d_high, high)."""
-    return low + (high - low) * (target - d_low) / (d_high - d_low)
-
-
-def extrapolated_median(
-    low: Sequence[float], high: Sequence[float], d_low: int, d_high: int, target: int
-) -> tuple[float | None, list[float] | None]:
-    """The median time extrapolated to `target` layers from the samples at two depths, and its interval;
-    (None, None) when the per-layer cost's interval reaches zero (it is within the noise)."""
-    t = (target - d_low) / (d_high - d_low)
-    return combined_median([low, high], [1 - t, t])
-
-
 def combined_median(
     groups: Sequence[Sequence[float]], weights: Sequence[float]
 ) -> tuple[float | None, list[float] | None]:
