@@ -14,6 +14,22 @@ from advisor.estimate import estimate_training_memory, training_settings  # noqa
 from advisor.estimate.settings import METHOD_LABELS  # noqa: E402
 from advisor.fmt import fmt_bytes  # noqa: E402
 
+# Answers that call for a format adapter and block nothing: only the hardware decides between the options.
+READY_TO_TRAIN = dict(
+    change_kind="format",
+    stability="stable",
+    context_tried="partly_works",
+    dataset_examples=2000,
+    dataset_quality="curated",
+    data_provenance="human_written",
+    dataset_license="LicenseRef-Proprietary",
+    commercial_use=True,
+    privacy="no_personal_data",
+    serving_mode="merged",
+    eval_set="production_like",
+    baseline_measured=True,
+)
+
 
 def test_not_assessed_names_what_is_missing():
     compute = assess_compute(Answers(base_model="llama-3.1-8b"))
@@ -37,22 +53,7 @@ def test_lora_fits_a_large_gpu_and_full_fine_tuning_does_not():
 def test_qlora_when_lora_does_not_fit():
     """16 GiB: LoRA's bf16 base alone (16 GB) leaves no room, QLoRA's 4-bit base does."""
     answers = Answers(
-        base_model="meta-llama/Llama-3.1-8B-Instruct",
-        gpu_memory_gib=16,
-        batch_size=4,
-        seq_len=1024,
-        change_kind="format",
-        stability="stable",
-        context_tried="partly_works",
-        dataset_examples=2000,
-        dataset_quality="curated",
-        data_provenance="human_written",
-        dataset_license="LicenseRef-Proprietary",
-        commercial_use=True,
-        privacy="no_personal_data",
-        serving_mode="merged",
-        eval_set="production_like",
-        baseline_measured=True,
+        base_model="meta-llama/Llama-3.1-8B-Instruct", gpu_memory_gib=16, batch_size=4, seq_len=1024, **READY_TO_TRAIN
     )
     result = assess(answers)
     assert (result.decision, result.primary) == ("recommend_lora", "qlora")
@@ -68,23 +69,7 @@ def test_8b_on_12_gib_becomes_qlora_with_its_change_named_not_a_contradiction():
     the TRL script its next steps hand over, so with TRL's fused LM head gradient checkpointing is enough (with the
     standard loss the sequence had to be halved; `advisor fit`, planning for no framework, takes the fused loss:
     tests/test_plan_fit.py)."""
-    answers = Answers(
-        base_model="llama-3.1-8b",
-        gpu_memory_gib=12,
-        seq_len=1024,
-        change_kind="format",
-        stability="stable",
-        context_tried="partly_works",
-        dataset_examples=2000,
-        dataset_quality="curated",
-        data_provenance="human_written",
-        dataset_license="LicenseRef-Proprietary",
-        commercial_use=True,
-        privacy="no_personal_data",
-        serving_mode="merged",
-        eval_set="production_like",
-        baseline_measured=True,
-    )
+    answers = Answers(base_model="llama-3.1-8b", gpu_memory_gib=12, seq_len=1024, **READY_TO_TRAIN)
     result = assess(answers)
     assert (result.decision, result.primary) == ("recommend_lora", "qlora")
     plan = result.compute.plans["qlora"]
