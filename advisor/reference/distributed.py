@@ -35,15 +35,13 @@ from ..model_specs import ModelSpec, resolve_model_spec
 from . import spread
 from .assemble import LEARNING_RATES, METHODS, TORCH_DTYPES
 from .control import temporary_folder
+from .measure import TRACKED_STEPS
 from .plan import predicted_peak
 from .result import DatasetInfo
 from .run import check_trainable
 
 Sharding = Literal["ddp", "fsdp"]
 MAX_NPROC = 8
-# Memory is recorded over the first steps only: the profiler's analysis grows with every step it records (about
-# 0.2 s a step on a busy 2-core CPU), and from the second step on a step allocates as the one before it.
-TRACKED_STEPS = 6
 
 
 class RankFigures(BaseModel):
@@ -298,6 +296,24 @@ def _worker(rank: int, job: dict, folder: str) -> None:
         (Path(folder) / f"rank{rank}.json").write_text(json.dumps(result))
     finally:
         dist.destroy_process_group()
+    _exit_before_finalizing()
+
+
+def _exit_before_finalizing() -> None:
+    """End a rank that has written its figures without running Python's finalization.
+
+    `destroy_process_group` does not join gloo's worker threads (the process group lives on while anything refers
+    to it). A worker that finishes a collective frees the work after the caller has its result; when that is the
+    rank's last collective, the free can land while the interpreter is being torn down, needs the GIL for the
+    tensor's Python object, and aborts the process: "terminate called without an active exception", SIGABRT, seen
+    in about 1 run in 4 of a run stopped by --max-seconds on a busy 2-core machine (pytorch/pytorch#190489). The
+    rank's work is done and its figures are on disk, so it leaves with exit code 0 at once.
+    """
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _wrap(model, sharding: str, device):
