@@ -740,3 +740,23 @@ def test_a_loss_the_run_does_not_measure_is_refused(tmp_path, loss):
     with pytest.raises(InvalidInput) as info:
         reference_run(str(tiny_config(tmp_path)), default_settings(loss=loss))
     assert [(f.field, f.allowed) for f in info.value.fields] == [("loss", ["standard"])]
+
+
+def test_memory_is_recorded_over_the_first_steps_and_later_steps_add_nothing_to_the_peak(tmp_path, monkeypatch):
+    """The run records memory over its first TRACKED_STEPS steps only (the CPU profiler's analysis grows with every
+    step it records); recording every step of a longer run finds no later step above them, and the same peak."""
+    import advisor.reference.train
+    from advisor.reference import default_settings, reference_run
+    from advisor.reference.measure import TRACKED_STEPS
+
+    config, steps = tiny_config(tmp_path), TRACKED_STEPS + 4
+    short = reference_run(str(config), default_settings(), steps=steps)
+    monkeypatch.setattr(advisor.reference.train, "TRACKED_STEPS", steps)
+    every = reference_run(str(config), default_settings(), steps=steps)
+    for method in ("full", "lora"):
+        recorded = [s.peak_bytes for s in getattr(every, method).runs[0].steps]
+        assert len(recorded) == steps and all(p > 0 for p in recorded)
+        assert max(recorded[TRACKED_STEPS:]) <= max(recorded[:TRACKED_STEPS])
+        first = [s.peak_bytes for s in getattr(short, method).runs[0].steps]
+        assert first[:TRACKED_STEPS] == recorded[:TRACKED_STEPS] and first[TRACKED_STEPS:] == [None] * 4
+        assert getattr(short, method).figures.peak_bytes.measured == max(recorded)

@@ -2,7 +2,12 @@
 
 Peak memory follows the protocol the estimator predicts (bench/data/h200_training_memory.md):
 bytes held by tensors, from before the model is built to the end of the last step,
-above what was allocated before; no CUDA context, no allocator cache.
+above what was allocated before; no CUDA context, no allocator cache. A run records the
+build and its first `TRACKED_STEPS` steps: from the second step on, a step allocates and
+frees as the one before it did (same shapes, the optimizer's state made in the first), so
+later steps add nothing to the peak, and on the CPU the profiler's analysis grows with
+every step it records (about 0.2 s a step on a busy 2-core machine), which a long run
+would pay when it stops, past its time limit.
 
 - CUDA: `torch.cuda.max_memory_allocated`, reset at the start of each phase.
 - CPU: PyTorch's CPU allocator has no peak counter, but with
@@ -45,6 +50,7 @@ from typing import Iterable, Iterator
 from ..errors import FieldIssue, InvalidInput
 
 FREE_MEMORY_ENV = "ADVISOR_FREE_MEMORY_BYTES"
+TRACKED_STEPS = 6  # steps whose memory a run records (see the module doc)
 _WINDOW = "advisor::"
 
 

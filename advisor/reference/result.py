@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..estimate.settings import TrainingSettings
+from .measure import TRACKED_STEPS
 
 Basis = Literal["measured", "extrapolated"]
 RunMethod = Literal["full", "lora"]
@@ -87,8 +88,10 @@ class Figures(BaseModel):
 class StepRecord(BaseModel):
     loss: float
     seconds: float
-    peak_bytes: int = Field(
-        description="Peak tensor bytes during this step, above what was allocated before the model was built."
+    peak_bytes: int | None = Field(
+        default=None,
+        description=f"Peak tensor bytes during this step, above what was allocated before the model was built; "
+        f"recorded for the first {TRACKED_STEPS} steps (None after them: a later step allocates as the one before).",
     )
 
 

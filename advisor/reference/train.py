@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import shutil
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -27,7 +27,15 @@ from ..hf import inject_lora, quiet, returned_cache
 from ..model_specs import ModelSpec
 from . import spread
 from .control import Stop
-from .measure import CheckpointSize, SavedForBackward, memory_tracker, safetensors_size, storage_bytes, tensors_in
+from .measure import (
+    TRACKED_STEPS,
+    CheckpointSize,
+    SavedForBackward,
+    memory_tracker,
+    safetensors_size,
+    storage_bytes,
+    tensors_in,
+)
 from .model import build_model
 from .result import LatencyMeasurement, StepRecord
 
@@ -94,7 +102,8 @@ def train(job: Job, deadline: Stop, on_step: Callable[[int, float], None]) -> tu
     started = time.perf_counter()
     gc.collect()
     tracker = memory_tracker(job.device)
-    with tracker, quiet():
+    with quiet(), ExitStack() as recording:
+        recording.enter_context(tracker)
         with tracker.window("build"):
             model = build_model(
                 job.spec, job.weights, device=job.device, dtype=job.dtype, attention=job.settings.attention
@@ -121,14 +130,16 @@ def train(job: Job, deadline: Stop, on_step: Callable[[int, float], None]) -> tu
         for i, rows in enumerate(job.batches):
             if deadline.passed():
                 break
+            if i == TRACKED_STEPS:
+                recording.close()  # later steps add nothing to the peak (see measure's module doc)
             ids = torch.tensor(rows, device=job.device)
-            with tracker.window(f"step{i}"):
+            with tracker.window(f"step{i}") if i < TRACKED_STEPS else nullcontext():
                 record = _step(model, optimizer, params, ids, live, job, m, first=i == 0)
             m.steps.append(record)
             on_step(i, record.loss)
         del live, ids, optimizer, params
         if job.method == "full":
-            model = None  # freed while the tracker still sees it, like everything the run allocated
+            model = None  # freed here, like everything the run allocated
             gc.collect()
     _peaks(m, tracker.windows)
     if job.method == "lora":
@@ -183,16 +194,16 @@ def _step(model, optimizer, params, ids, live: dict, job: Job, m: Measured, *, f
         m.optimizer_step_counter_bytes = storage_bytes(counters)
     optimizer.zero_grad(set_to_none=True)
     loss = out.loss.item()  # waits for the device
-    return StepRecord(loss=loss, seconds=time.perf_counter() - started, peak_bytes=0)
+    return StepRecord(loss=loss, seconds=time.perf_counter() - started)
 
 
 def _peaks(m: Measured, windows) -> None:
     """Peaks relative to what was allocated before the build (the protocol's `base`)."""
     base = windows["build"].start_bytes
     m.build_peak_bytes = windows["build"].peak_bytes - base
-    for i, record in enumerate(m.steps):
+    for i, record in enumerate(m.steps[:TRACKED_STEPS]):
         record.peak_bytes = windows[f"step{i}"].peak_bytes - base
-    m.peak_bytes = max((r.peak_bytes for r in m.steps), default=None)
+    m.peak_bytes = max((r.peak_bytes for r in m.steps if r.peak_bytes is not None), default=None)
 
 
 def measure_serving(
