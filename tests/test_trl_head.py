@@ -42,12 +42,12 @@ from trl.trainer.utils import add_fused_lm_head  # noqa: E402
 from advisor.estimate import TrainingSettings, estimate_training_memory  # noqa: E402
 from advisor.estimate.architecture import describe  # noqa: E402
 from advisor.estimate.memory import (  # noqa: E402
-    TRL_VOCAB_TILE,
     activations,
     precision_of,
     step_memory,
     trl_chunked_loss,
 )
+from advisor.estimate.settings import TRL_TOKEN_TILE, TRL_VOCAB_TILE  # noqa: E402
 from advisor.model_specs import ModelSpec  # noqa: E402
 from tests.test_fused_loss import CONFIG, HIDDEN, VOCAB, LiveTensors  # noqa: E402
 
@@ -250,3 +250,11 @@ def test_the_step_with_the_trl_head_holds_no_logits_and_no_cache(method):
     assert est.peak_bytes == max(mem.phases.values())
     assert any("TRL" in a for a in est.assumptions)
     assert estimate_training_memory(SPEC, standard).sizes["previous_step_outputs"] > 0
+
+
+def test_the_tiles_are_trls_own():
+    """The tile sizes the estimate and the recipes quote are those of the installed TRL."""
+    from trl.kernels.chunked_logprob import TOKEN_CHUNK_SIZE
+    from trl.trainer.utils import _CHUNKED_LOGPROB_CHUNK_SIZE
+
+    assert (TRL_TOKEN_TILE, TRL_VOCAB_TILE) == (TOKEN_CHUNK_SIZE, _CHUNKED_LOGPROB_CHUNK_SIZE)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ..errors import FieldIssue, InvalidInput, invalid_input
 from ..versions import installed_versions
-from .settings import Estimate, Method, ParamGroupOut, TrainingSettings
+from .settings import TRL_TILES, Estimate, Method, ParamGroupOut, TrainingSettings
 
 if TYPE_CHECKING:
     from ..model_specs import ModelSpec
@@ -229,7 +229,7 @@ def _assumptions(s: TrainingSettings) -> list[str]:
             (
                 "TRL's fused LM head (trl.trainer.utils.add_fused_lm_head, which TRL 1.16's SFTTrainer always adds, "
                 "with log_probs, entropy and is_top1): the backbone with use_cache=False, then log-probabilities of "
-                "the labelled positions in 4,096-token x 32,768-vocabulary tiles, logits recomputed in backward, "
+                f"the labelled positions in {TRL_TILES}, logits recomputed in backward, "
                 "gradients accumulated in fp32; its CUDA path (Triton kernels, torch >= 2.8); the trainer keeps "
                 "no output for the next step"
             ),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from .activations import BLOCKS, DTYPE_BYTES, Dims, Layer, LinearInfo, Precision, Tensor, mixtral_block
 from .architecture import Architecture
-from .settings import TrainingSettings
+from .settings import TRL_TOKEN_TILE, TRL_VOCAB_TILE, TrainingSettings
 
 # QLoRA (arXiv 2305.14314): NF4 weights in blocks of 64 with 8-bit absmax, whose fp32
 # constants come in blocks of 256 (double quantization): 4.127 bits per weight.
@@ -393,11 +393,8 @@ def fused_loss(arch: Architecture, settings: TrainingSettings, act: Activations)
     return FusedLoss(chunk=chunk, saved=grad_input + head_grad, head_grad=head_grad, peak=peak, chunk_bytes=chunk_bytes)
 
 
-# TRL's fused LM head (trl/kernels/chunked_logprob.py, trl/trainer/utils.py, TRL 1.16): tiles of TOKEN_CHUNK_SIZE
-# tokens by _CHUNKED_LOGPROB_CHUNK_SIZE vocabulary entries; the tile buffer is allocated at the full vocabulary width
-# even when the vocabulary is narrower.
-TRL_TOKEN_TILE = 4096
-TRL_VOCAB_TILE = 32768
+# TRL's fused LM head tiles its logits TRL_TOKEN_TILE x TRL_VOCAB_TILE (settings.py, with their sources); the tile
+# buffer is allocated at the full vocabulary width even when the vocabulary is narrower.
 # The per-token fp32 vectors of ChunkedLogProbFunction.forward: seven running statistics (max, sum of exponentials,
 # x_sum_exp, sq_sum_exp, z_sum, max_before_target, target_logit: all allocated whichever outputs are asked), then
 # log_z, the log-probabilities, entropy's temporary x_sum_exp / sum_exp and the entropy, all live at the entropy's
@@ -412,17 +409,17 @@ class TrlChunkedLoss:
     "is_top1"))`, then `model(..., fused_lm_head=True)`), on a CUDA device with Triton, buffer by buffer.
 
     The patched forward runs the backbone with use_cache=False, keeps its output (`last_hidden_state`) to the end, and
-    scores the positions whose next-token label is not -100 (all of them here: batch x (seq - 1)): `labels != -100`
-    (a bool mask, which `hidden[mask]` and `masked_scatter` save), `hidden[mask]` (a copy in the hidden states' dtype)
-    and `labels[mask]` (int64). ChunkedLogProbFunction's forward allocates seven per-token fp32 statistics and one
-    tile buffer of min(tokens, 4,096) x 32,768 in the compute dtype (autocast's, else the hidden states'); for each
-    tile, torch.mm(out=) writes the logits and a Triton kernel folds them into the statistics in registers. Inputs in
-    another dtype than the compute dtype are cast: a token chunk of the hidden states (kept through its tiles) and a
-    tile of the weight. Then log_z, the log-probabilities and the entropy (fp32). It saves the scored hidden states,
-    the labels, log_z and the entropy: the logits are recomputed in backward. Backward allocates the hidden states'
-    gradient in fp32, the head weight's in fp32 when the head trains, and another tile buffer; per tile it recomputes
-    the logits, overwrites them with their gradient (Triton), and accumulates both gradients with addmm in fp32
-    (cuBLAS's out_dtype=float32 from bf16/fp16 tiles); at its return both are cast to their tensors' dtypes."""
+    scores the positions whose next-token label is not -100 (all of them here: batch x (seq - 1)): `labels != -100` (a
+    bool mask, which `hidden[mask]` and `masked_scatter` save), `hidden[mask]` (a copy in the hidden states' dtype) and
+    `labels[mask]` (int64). ChunkedLogProbFunction's forward allocates seven per-token fp32 statistics and one tile
+    buffer of min(tokens, TRL_TOKEN_TILE) x TRL_VOCAB_TILE in the compute dtype (autocast's, else the hidden states');
+    for each tile, torch.mm(out=) writes the logits and a Triton kernel folds them into the statistics in registers.
+    Inputs in another dtype than the compute dtype are cast: a token chunk of the hidden states (kept through its tiles)
+    and a tile of the weight. Then log_z, the log-probabilities and the entropy (fp32). It saves the scored hidden
+    states, the labels, log_z and the entropy: the logits are recomputed in backward. Backward allocates the hidden
+    states' gradient in fp32, the head weight's in fp32 when the head trains, and another tile buffer; per tile it
+    recomputes the logits, overwrites them with their gradient (Triton), and accumulates both gradients with addmm in
+    fp32 (cuBLAS's out_dtype=float32 from bf16/fp16 tiles); at its return both are cast to their tensors' dtypes."""
 
     tokens: int  # positions scored: batch x (seq - 1)
     tile_bytes: int  # one tile buffer, forward's or backward's

@@ -12,6 +12,11 @@ Optimizer = Literal["adamw", "adamw8bit", "sgd", "adafactor"]
 Sharding = Literal["none", "ddp", "zero2", "fsdp"]
 AttentionImpl = Literal["sdpa", "eager"]
 LossImpl = Literal["standard", "fused", "trl_chunked"]
+# TRL's fused LM head (TRL 1.16) scores tiles of TOKEN_CHUNK_SIZE tokens (trl/kernels/chunked_logprob.py) by
+# _CHUNKED_LOGPROB_CHUNK_SIZE vocabulary entries (trl/trainer/utils.py).
+TRL_TOKEN_TILE = 4096
+TRL_VOCAB_TILE = 32768
+TRL_TILES = f"{TRL_TOKEN_TILE:,}-token x {TRL_VOCAB_TILE:,}-vocabulary tiles"
 
 METHOD_LABELS: dict[str, str] = {"full": "Full fine-tuning", "lora": "LoRA", "qlora": "QLoRA"}
 # How a recipe line names a loss other than the standard one.
@@ -80,8 +85,8 @@ class TrainingSettings(BaseModel):
             "standard: transformers' cross-entropy on the full logits, upcast to fp32; fused: Liger-Kernel's fused "
             "linear cross-entropy (the LM head and the loss in token chunks, gradients computed in forward, no "
             "full logits; needs the liger-kernel package); trl_chunked: TRL's fused LM head, which SFTTrainer "
-            "(TRL 1.16) always runs (log-probabilities in 4,096-token x 32,768-vocabulary tiles, logits recomputed "
-            "in backward, no full logits)."
+            f"(TRL 1.16) always runs (log-probabilities in {TRL_TILES}, logits recomputed in backward, no full "
+            "logits)."
         ),
     )
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from ..estimate.settings import LOSS_LABELS, METHOD_LABELS, TrainingSettings
+from ..estimate.settings import LOSS_LABELS, METHOD_LABELS, TRL_TILES, TrainingSettings
 
 DEFAULTS_FILE = Path(__file__).with_name("recipe_defaults.json")
 RecipeFormat = Literal["trl", "axolotl", "llama-factory"]
-FORMATS: tuple[str, ...] = ("trl", "axolotl", "llama-factory")
+FORMATS: tuple[str, ...] = get_args(RecipeFormat)
 
 # TrainingSettings.optimizer -> each framework's optimizer name (transformers' OptimizerNames for TRL and
 # LLaMA-Factory's `optim`; axolotl's `optimizer` takes the same names).
@@ -119,7 +119,7 @@ def _trl(model: str, s: TrainingSettings, grad_accumulation: int) -> Recipe:
         header += _comment(
             "Loss: TRL 1.16's SFTTrainer always patches the model with its own fused LM head "
             "(trl.trainer.utils.add_fused_lm_head): the backbone runs without a KV cache, then the labelled positions "
-            "go through the LM head in 4,096-token x 32,768-vocabulary tiles that yield per-token log-probabilities "
+            f"go through the LM head in {TRL_TILES} that yield per-token log-probabilities "
             "(and the entropy and top-1 accuracy it logs); the full logits are never built and are recomputed tile by "
             "tile in backward. The plan's memory estimate assumes this head "
             "(`advisor estimate --loss trl_chunked` replays it)."
