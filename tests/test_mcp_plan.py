@@ -28,6 +28,16 @@ def test_fit_training_returns_what_the_fit_search_returns(reports):
     assert result.structured_content["best"] == "lora"
 
 
+def test_fit_training_plans_for_the_format_asked(reports):
+    arguments = {"model": "llama-3.1-8b", "gpu_memory_gib": 24, "seq": 4096, "method": "lora", "format": "trl"}
+    result = call(build_server(reports), "fit_training", arguments)
+    expected = fit_training("llama-3.1-8b", gpu_memory_gib=24, seq=4096, methods=["lora"], recipe_format="trl")
+    assert result.structured_content == expected.model_dump(mode="json")
+    assert result.structured_content["options"][0]["settings"]["loss"] == "trl_chunked"
+    error = error_of(call(build_server(reports), "fit_training", {**arguments, "format": "deepspeed"}))
+    assert "format" in fields_of(error)
+
+
 def test_fit_training_names_bad_fields(reports):
     error = error_of(call(build_server(reports), "fit_training", {"model": "qwen2.5-0.5b", "gpu": "b9000"}))
     assert "gpu" in fields_of(error)

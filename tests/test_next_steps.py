@@ -68,3 +68,29 @@ def test_the_eval_metric_follows_the_kind_of_change():
     assert "pairwise preference" in texts["style"]
     assert "tool-name exact match" in texts["actions"]
     assert "task accuracy" in texts["skill"]
+
+
+def test_without_hardware_the_recipe_step_runs_the_fit_search_the_trl_recipe_will_use():
+    """No GPU in the answers: the step hands over `advisor fit` for the TRL script (its loss, the answers' shape),
+    and the command, with a GPU named, answers what `advisor recipe --format trl` writes."""
+    import json
+    import shlex
+
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+    from advisor.plan.fit import fit_training
+
+    answers = yaml.safe_load(example_path("support-tone").read_text())
+    for key in ("gpu", "gpu_memory_gib", "gpus"):
+        answers.pop(key, None)
+    a = assess(answers)
+    (step,) = [s for s in a.next_steps if s.kind == "recipe"]
+    args = shlex.split(step.command)
+    assert args[:2] == ["advisor", "fit"] and args[-2:] == ["--format", "trl"] and "--gpu" in args
+    args[args.index("--gpu") + 1] = "l4"
+    res = CliRunner().invoke(cli, [*args[1:], "--json"])
+    assert res.exit_code == 0, res.output
+    model, seq, batch = answers["base_model"], answers["seq_len"], answers["batch_size"]
+    expected = fit_training(model, gpu="l4", seq=seq, batch=batch, recipe_format="trl")
+    assert json.loads(res.output) == expected.model_dump(mode="json")

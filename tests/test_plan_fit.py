@@ -198,3 +198,14 @@ def test_a_search_for_a_trl_recipe_plans_with_trls_head_only():
     for fmt in ("axolotl", "llama-factory"):
         other = fit_training("llama-3.1-8b", gpu_memory_gib=24, seq=4096, methods=["lora"], recipe_format=fmt)
         assert other.options[0].settings == plain.options[0].settings and not other.notes
+
+
+def test_advisor_fit_plans_for_a_frameworks_loss_with_format():
+    """`advisor fit --format trl` answers what `advisor recipe --format trl` will write: the same search."""
+    args = ("--model", "llama-3.1-8b", "--gpu-memory-gib", "24", "--seq", "4096", "--method", "lora", "--json")
+    trl = json.loads(invoke("fit", *args, "--format", "trl").output)
+    expected = fit_training("llama-3.1-8b", gpu_memory_gib=24, seq=4096, methods=["lora"], recipe_format="trl")
+    assert trl == expected.model_dump(mode="json") and trl["options"][0]["settings"]["loss"] == "trl_chunked"
+    assert json.loads(invoke("fit", *args).output)["options"][0]["settings"]["loss"] == "fused"
+    bad = invoke("fit", *args, "--format", "deepspeed")
+    assert bad.exit_code == 2 and "--format" in bad.output

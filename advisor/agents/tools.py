@@ -31,6 +31,7 @@ from ..errors import FieldIssue, InvalidInput, Refused, invalid_input
 from ..estimate.settings import Estimate, TrainingSettings
 from ..files import check_name_length, ensure_writable, write_atomic
 from ..plan.fit import FitResult
+from ..plan.recipe import RecipeFormat
 from ..reference import REFERENCE_RUN_COST
 from ..reference.result import ReferenceRun
 
@@ -227,12 +228,17 @@ class FitTrainingInput(FitInput):
     price_per_hour: float | None = Field(
         default=None, ge=0, le=10000, description="USD per GPU-hour, instead of the catalog's indicative price."
     )
+    format: RecipeFormat | None = Field(
+        default=None,
+        description="Plan for this framework's loss, as write_training_recipe does: trl plans with TRL's fused LM "
+        "head, which its SFTTrainer always runs; leave out to search the standard and the fused loss.",
+    )
 
 
 class RecipeInput(FitInput):
     """What to plan, the file format, and where to write it."""
 
-    format: Literal["trl", "axolotl", "llama-factory"] = Field(
+    format: RecipeFormat = Field(
         description="trl: a TRL SFTTrainer + PEFT Python script; axolotl or llama-factory: their YAML config."
     )
     filename: str | None = Field(
@@ -469,6 +475,7 @@ def _fit_training(inp: FitTrainingInput, context: ToolContext):
         **_search(inp),
         tokens=tokens_to_train(inp.examples, inp.mean_tokens, inp.epochs),
         price_usd_per_hour=inp.price_per_hour,
+        recipe_format=inp.format,
     )
 
 
@@ -501,7 +508,7 @@ def _write_training_recipe(inp: RecipeInput, context: ToolContext) -> WrittenRec
     chosen = fit.to_write(inp.method)
     if chosen is None:
         raise Refused(
-            "no recipe fits these GPUs; fit_training shows what each method needs",
+            "no recipe fits these GPUs; fit_training with the same format shows what each method needs",
             fields=[FieldIssue(field="gpu", message="nothing fits: more or larger GPUs, or a shorter sequence")],
         )
     recipe = write_recipe(

@@ -110,10 +110,10 @@ def _recipe(add, answers: Answers, primary: str, compute: ComputeAssessment) -> 
         add(
             "recipe",
             "Pick the recipe with the command below (it searches micro-batch, checkpointing, optimizer and "
-            "sharding), then write it with advisor recipe and the same model and GPU options (--format trl, "
-            "axolotl or llama-factory).",
+            "sharding for each method, planned for TRL's loss), then write it with advisor recipe and the same "
+            "options (--format trl; axolotl or llama-factory plan again for the losses their frameworks run).",
             ["advisor-estimator"],
-            command=f"advisor fit --model {model} {where}{gpus}",
+            command=f"advisor fit --model {model} {where}{gpus}{shape} --format trl",
         )
         return
     s = plan.settings

@@ -7,6 +7,7 @@ import click
 from ..estimate.settings import LOSS_LABELS, METHOD_LABELS
 from ..files import dumps_json
 from ..fmt import MISSING, fmt_bytes, fmt_int, fmt_number
+from ..plan.recipe import FORMATS
 
 EXIT_NOTHING_FITS = 3
 
@@ -37,6 +38,13 @@ def gpu_options(command):
 @click.option("--mean-tokens", type=int, help="Mean tokens per example, for time and cost.")
 @click.option("--epochs", type=float, default=None, help="Epochs, for time and cost (default 3, as TrainingArguments).")
 @click.option("--price-per-hour", type=float, help="USD per GPU-hour, instead of the catalog's indicative price.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Plan for this framework's loss, as `advisor recipe --format` does (trl: TRL's fused LM head, which its "
+    "SFTTrainer always runs); default: the standard and the fused loss.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the fit search as JSON.")
 def command(
     model,
@@ -51,6 +59,7 @@ def command(
     mean_tokens,
     epochs,
     price_per_hour,
+    fmt,
     as_json,
 ):
     """The recipe that fits for full fine-tuning, LoRA and QLoRA, searching micro-batch, gradient
@@ -73,6 +82,7 @@ def command(
         methods=[method] if method else None,
         tokens=tokens,
         price_usd_per_hour=price_per_hour,
+        recipe_format=fmt,
     )
     if as_json:
         click.echo(dumps_json(result.model_dump(mode="json")), nl=False)
@@ -178,7 +188,7 @@ def gpus_command(as_json):
 @click.option("--seq", type=int, help="Sequence length in tokens (default 1,024).")
 @click.option("--batch", type=int, help="Micro-batch per GPU to start from (default 1).")
 @click.option("--effective-batch", type=int, help="Sequences per optimizer step to reach with gradient accumulation.")
-@click.option("--format", "fmt", type=click.Choice(["trl", "axolotl", "llama-factory"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the file here instead of printing it.")
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the recipe (file, launch command, settings) as JSON.")
@@ -210,7 +220,7 @@ def recipe_command(model, gpu, gpu_memory_gib, gpus, method, seq, batch, effecti
         if as_json:
             click.echo(dumps_json({"fits": False, "message": message, "fit": fit.model_dump(mode="json")}), nl=False)
         else:
-            click.echo(f"{message}; `advisor fit` shows what each method needs", err=True)
+            click.echo(f"{message}; `advisor fit --format {fmt}` shows what each method needs", err=True)
         return EXIT_NOTHING_FITS
     recipe = write_recipe(model_reference(spec), chosen.settings, grad_accumulation=chosen.grad_accumulation, fmt=fmt)
     if output:
