@@ -17,9 +17,10 @@ would pay when it stops, past its time limit.
   is the bytes held by tensors, to the byte, including temporaries that live only
   inside one kernel, as `max_memory_allocated` counts them on CUDA; its maximum within
   a phase is that phase's peak. Blocks allocated before the profiler started are not
-  in the sum, which is why each session starts before the model is built and frees
-  everything it allocated before it stops. The profiler adds a few microseconds per
-  operator to the step times.
+  in the sum, which is why each session starts before the model is built; what is
+  freed after it stops (the model, after the recorded steps) is not reported to any
+  session. The profiler adds a few microseconds per operator to the recorded steps'
+  times.
 - CPU under torch.distributed (gloo): gloo stages its collectives through tensors of its
   own (`_reduce_scatter_base_` clones its whole input and all-reduces the clone,
   `_allgather_base_` gathers into a flat buffer and copies out), which NCCL on a GPU does
