@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 
 FLASH_MAX_HEAD_DIM = 256
 EFFICIENT_LSE_BLOCK = 32  # the memory-efficient kernel's log-sum-exp is padded to blocks of 32 queries
@@ -315,13 +316,8 @@ def _cpu_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _layer_norm_function().apply(input, tuple(normalized_shape), weight, bias, eps)
 
 
-_LAYER_NORM = None
-
-
+@cache
 def _layer_norm_function():
-    global _LAYER_NORM
-    if _LAYER_NORM is not None:
-        return _LAYER_NORM
     import torch
 
     class CpuLayerNorm(torch.autograd.Function):
@@ -338,8 +334,7 @@ def _layer_norm_function():
         def backward(ctx, grad):  # pragma: no cover - traces never run backward
             raise RuntimeError("the emulated LayerNorm is for tracing what is saved, not for training")
 
-    _LAYER_NORM = CpuLayerNorm
-    return _LAYER_NORM
+    return CpuLayerNorm
 
 
 def cuda_kernel(query, key, value, attn_mask, enable_gqa: bool) -> str:
@@ -372,15 +367,10 @@ def cpu_kernel(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa) -
     return "cpu-flash" if int(choice) == int(torch.nn.attention.SDPBackend.FLASH_ATTENTION) else "math"
 
 
-_FUNCTION = None
-
-
+@cache
 def _kernel_function():
     """An autograd Function that saves what the flash or memory-efficient CUDA kernel saves (it computes zeros:
     the trace needs the saved tensors' sizes, never their values, and is never run backward)."""
-    global _FUNCTION
-    if _FUNCTION is not None:
-        return _FUNCTION
     import torch
 
     class FusedAttention(torch.autograd.Function):
@@ -408,8 +398,7 @@ def _kernel_function():
         def backward(ctx, grad):  # pragma: no cover - traces never run backward
             raise RuntimeError("the emulated attention kernel is for tracing what is saved, not for training")
 
-    _FUNCTION = FusedAttention
-    return _FUNCTION
+    return FusedAttention
 
 
 def _efficient_bias(mask, query):
