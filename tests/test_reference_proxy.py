@@ -99,47 +99,23 @@ def test_shallow_models_run_whole():
 
 # --- the kinds, read off real configs ------------------------------------------------------------------------------
 
-SMALL = dict(
-    vocab_size=320,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    hidden_size=64,
-    intermediate_size=160,
-    max_position_embeddings=256,
-    pad_token_id=0,
-    bos_token_id=1,
-    eos_token_id=2,
-)
 
-
-def spec_of(tmp_path: Path, **config):
+def spec_of(tmp_path: Path, model_type: str, architecture: str, **changes):
+    """A config file of `model_type`'s small shape (tests/test_traced.py's, on which the trace is checked against
+    autograd), with `changes`, resolved as a user's config is."""
     from advisor.model_specs import resolve_model_spec
+    from tests.test_traced import COMMON, FAMILIES
 
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({**SMALL, **config}))
+    config = {**COMMON, **FAMILIES[model_type], "model_type": model_type, "architectures": [architecture]}
+    path.write_text(json.dumps({**config, **changes}))
     return resolve_model_spec(str(path))
 
 
 def test_kinds_of_deepseek_dense_then_moe_layers(tmp_path):
     from advisor.reference.model import layer_kinds
 
-    spec = spec_of(
-        tmp_path,
-        model_type="deepseek_v3",
-        architectures=["DeepseekV3ForCausalLM"],
-        num_hidden_layers=5,
-        first_k_dense_replace=2,
-        n_routed_experts=4,
-        num_experts_per_tok=2,
-        moe_intermediate_size=32,
-        kv_lora_rank=16,
-        q_lora_rank=24,
-        qk_rope_head_dim=8,
-        qk_nope_head_dim=16,
-        v_head_dim=16,
-        n_group=1,
-        topk_group=1,
-    )
+    spec = spec_of(tmp_path, "deepseek_v3", "DeepseekV3ForCausalLM", num_hidden_layers=5, first_k_dense_replace=2)
     kinds = layer_kinds(spec)
     assert kinds[0] == kinds[1] != kinds[2] == kinds[3] == kinds[4]
     assert kinds[0] == "DeepseekV3MLP" and kinds[2] == "DeepseekV3MoE"
@@ -150,17 +126,7 @@ def test_kinds_of_deepseek_dense_then_moe_layers(tmp_path):
 def test_kinds_of_llama4_interleaved_moe_and_no_rope_layers(tmp_path):
     from advisor.reference.model import layer_kinds
 
-    spec = spec_of(
-        tmp_path,
-        model_type="llama4_text",
-        architectures=["Llama4ForCausalLM"],
-        num_hidden_layers=8,
-        head_dim=16,
-        num_local_experts=4,
-        num_experts_per_tok=1,
-        intermediate_size_mlp=160,
-        interleave_moe_layer_step=2,
-    )
+    spec = spec_of(tmp_path, "llama4_text", "Llama4ForCausalLM", num_hidden_layers=8)
     kinds = layer_kinds(spec)
     # MoE at 1, 3, 5, 7; no RoPE at 3 and 7 (every fourth layer)
     assert len(set(kinds)) == 3
@@ -175,16 +141,7 @@ def test_sliding_and_full_attention_layers_are_two_kinds_whatever_the_window(tmp
     embeddings may differ (Gemma 3's local RoPE base)."""
     from advisor.reference.model import layer_kinds
 
-    spec = spec_of(
-        tmp_path,
-        model_type="gpt_oss",
-        architectures=["GptOssForCausalLM"],
-        num_hidden_layers=4,
-        num_local_experts=4,
-        num_experts_per_tok=2,
-        head_dim=16,
-        sliding_window=window,
-    )
+    spec = spec_of(tmp_path, "gpt_oss", "GptOssForCausalLM", num_hidden_layers=4, sliding_window=window)
     kinds = layer_kinds(spec)
     assert kinds[0] == kinds[2] != kinds[1] == kinds[3]
     assert proxy_plan(kinds).depths == (1, 2, 3)
@@ -193,17 +150,7 @@ def test_sliding_and_full_attention_layers_are_two_kinds_whatever_the_window(tmp
 def test_kinds_of_qwen3_moe_sparse_step(tmp_path):
     from advisor.reference.model import layer_kinds
 
-    spec = spec_of(
-        tmp_path,
-        model_type="qwen3_moe",
-        architectures=["Qwen3MoeForCausalLM"],
-        num_hidden_layers=6,
-        num_experts=4,
-        num_experts_per_tok=2,
-        moe_intermediate_size=32,
-        head_dim=16,
-        decoder_sparse_step=2,
-    )
+    spec = spec_of(tmp_path, "qwen3_moe", "Qwen3MoeForCausalLM", num_hidden_layers=6, decoder_sparse_step=2)
     kinds = layer_kinds(spec)
     assert kinds[0] == kinds[2] == kinds[4] != kinds[1] == kinds[3] == kinds[5]
     assert proxy_plan(kinds).depths == (1, 2, 3)
@@ -215,7 +162,7 @@ def test_a_config_giving_its_depth_under_two_names_is_cut_under_both(tmp_path):
     from advisor.hf import build_config
     from advisor.reference.model import at_depth
 
-    spec = spec_of(tmp_path, model_type="gpt2", architectures=["GPT2LMHeadModel"], n_layer=4, num_hidden_layers=4)
+    spec = spec_of(tmp_path, "gpt2", "GPT2LMHeadModel", n_layer=4, num_hidden_layers=4)
     assert build_config(spec).num_hidden_layers == 4
     for depth in (1, 2):
         assert build_config(at_depth(spec, depth)).num_hidden_layers == depth
@@ -236,17 +183,8 @@ def test_a_real_run_of_interleaved_layers_extrapolates_its_activations_exactly(t
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        spec = spec_of(
-            tmp_path,
-            model_type="llama4_text",
-            architectures=["Llama4ForCausalLM"],
-            num_hidden_layers=6,
-            head_dim=16,
-            num_local_experts=4,
-            num_experts_per_tok=1,
-            intermediate_size_mlp=160,
-            interleave_moe_layer_step=2,
-            no_rope_layer_interval=1000,  # every layer with RoPE: two kinds, dense and MoE
+        spec = spec_of(  # every layer with RoPE: two kinds, dense and MoE
+            tmp_path, "llama4_text", "Llama4ForCausalLM", num_hidden_layers=6, no_rope_layer_interval=1000
         )
         run = reference_run(spec, default_settings(batch=2, seq=32), steps=2, max_seconds=300)
     finally:
@@ -275,15 +213,7 @@ def test_gpt2s_copied_kv_cache_is_measured_as_the_estimator_books_it(tmp_path):
     from advisor.reference import default_settings, reference_run
 
     hidden, batch, seq, layers = 64, 2, 32, 2
-    spec = spec_of(
-        tmp_path,
-        model_type="gpt2",
-        architectures=["GPT2LMHeadModel"],
-        n_embd=hidden,
-        n_layer=layers,
-        n_head=4,
-        n_positions=128,
-    )
+    spec = spec_of(tmp_path, "gpt2", "GPT2LMHeadModel", n_embd=hidden, n_layer=layers)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
