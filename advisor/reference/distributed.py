@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -309,8 +310,6 @@ def _exit_before_finalizing() -> None:
     in about 1 run in 4 of a run stopped by --max-seconds on a busy 2-core machine (pytorch/pytorch#190489). The
     rank's work is done and its figures are on disk, so it leaves with exit code 0 at once.
     """
-    import sys
-
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
